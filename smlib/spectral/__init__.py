@@ -1,0 +1,26 @@
+"""The spectral toolkit: transforms, spectra, filters and the RMSC of token fields.
+
+Everything works on batched torch tensors on any device and is differentiable, so the same functions serve the
+analysis in the notebooks and the regularizers in training.
+"""
+from smlib.spectral.blocks import (block_dct2, block_idct2, block_lowpass, block_merge, block_split, lowpass_mask,
+                                   zigzag_order)
+from smlib.spectral.contrast import (directional_energy, directional_spectrum, dog_normalize, rmsc,
+                                     spatial_normalize, unit_tokens)
+from smlib.spectral.dct import dct2, dct_matrix, idct2
+from smlib.spectral.filters import (difference_of_gaussians, dog_peak_frequency, dog_response, downsampling_response,
+                                    gaussian_blur, gaussian_kernel1d, gaussian_response, resize)
+from smlib.spectral.power import (PowerLawFit, band_power, dct_power, dct_radial_bins, fft_power, fit_power_law,
+                                  radial_average, radial_frequency_grid, radial_pool, radial_psd, spectrum_distribution)
+from smlib.spectral.synthesis import power_law_field
+
+__all__ = [
+    "dct_matrix", "dct2", "idct2",
+    "block_split", "block_merge", "block_dct2", "block_idct2", "zigzag_order", "lowpass_mask", "block_lowpass",
+    "dct_power", "dct_radial_bins", "radial_pool", "band_power", "spectrum_distribution",
+    "fft_power", "radial_frequency_grid", "radial_average", "radial_psd", "PowerLawFit", "fit_power_law",
+    "gaussian_kernel1d", "gaussian_blur", "difference_of_gaussians", "gaussian_response", "dog_response",
+    "dog_peak_frequency", "resize", "downsampling_response",
+    "unit_tokens", "rmsc", "directional_spectrum", "directional_energy", "spatial_normalize", "dog_normalize",
+    "power_law_field",
+]
