@@ -1,0 +1,26 @@
+"""Diffusion: noise paths, formulations with their training loss, and samplers.
+
+- :mod:`~smlib.diffusion.schedules`  paths x_t = alpha(t) x0 + sigma(t) eps on t in [0, 1]: DDPM linear/cosine,
+  continuous VP (all with DCTdiff's SNR scale), and the linear interpolant of SiT
+- :mod:`~smlib.diffusion.losses`     :class:`Formulation` = path + prediction ("eps", "x0", "v"): targets,
+  conversions to (x0_hat, eps_hat), and the per-sample MSE loss
+- :mod:`~smlib.diffusion.samplers`   DDIM, Euler/Heun (probability-flow ODE), Euler-Maruyama (reverse SDE), with
+  classifier-free guidance and x0-trajectories
+
+Time convention: t = 0 is data, t = 1 is noise; models receive this t and scale it by 1000 themselves.
+"""
+from smlib.diffusion.losses import (FORMULATIONS, PREDICTIONS, Formulation, ddpm, interpolant, make_formulation,
+                                    mean_part)
+from smlib.diffusion.samplers import (SAMPLERS, Trajectory, ddim_noise_std, guided_output, sample, sample_ddim, sample_euler,
+                                      sample_euler_maruyama, sample_heun, time_grid)
+from smlib.diffusion.schedules import (PATHS, ContinuousVP, CosineVP, DiscreteVP, LinearBetaVP, LinearInterpolant,
+                                       NoisePath, VPPath, cosine_alpha_bar, draw_normal, draw_uniform, make_path,
+                                       scale_alpha_bar_snr)
+
+__all__ = [
+    "NoisePath", "VPPath", "DiscreteVP", "LinearBetaVP", "CosineVP", "ContinuousVP", "LinearInterpolant", "PATHS",
+    "make_path", "cosine_alpha_bar", "scale_alpha_bar_snr", "draw_uniform", "draw_normal",
+    "Formulation", "PREDICTIONS", "FORMULATIONS", "ddpm", "interpolant", "make_formulation", "mean_part",
+    "Trajectory", "ddim_noise_std", "guided_output", "time_grid", "sample", "sample_ddim", "sample_euler", "sample_heun",
+    "sample_euler_maruyama", "SAMPLERS",
+]

@@ -1,0 +1,265 @@
+"""Samplers for any :class:`~smlib.diffusion.losses.Formulation`: DDIM, Euler and Heun on the probability-flow ODE,
+and Euler-Maruyama on the reverse SDE.
+
+All of them walk the time grid t_0 = t_max > t_1 > ... > t_S = 0 (uniform in t) and only ever ask the network for
+(x0_hat, eps_hat) at the current (x, t), so they are the same code for eps-, x0- and v-prediction and for VP or
+linear-interpolant paths:
+
+* DDIM (Song et al. 2021):  x_s = alpha_s x0_hat + sqrt(sigma_s^2 - c^2) eps_hat + c z,
+  c = eta sigma_s sqrt(1 - SNR_t / SNR_s). eta = 0 is deterministic; eta = 1 is ancestral DDPM sampling
+  (c^2 is the variance of q(x_s | x_t, x_0), written for a general alpha, sigma).
+* Euler / Heun: dx/dt = u(x, t) = alpha'(t) x0_hat + sigma'(t) eps_hat (the probability-flow ODE; for the linear
+  interpolant u is the velocity v). Heun skips its corrector on the last step, which ends at t = 0 (as in EDM).
+  These step uniformly in t, so they suit the interpolant and the continuous VP path; for a discrete VP schedule
+  with a steep end (the cosine schedule's clipped last beta) prefer DDIM, which is exact in the noise level.
+* Euler-Maruyama: the reverse SDE dx = [u - w(t)/2 * score] dt + sqrt(w(t)) dW_bar, score = -eps_hat / sigma. Any
+  w >= 0 has the right marginals; the default is the path's ``diffusion(t)`` (beta(t) for VP, REPA's 2t for the
+  interpolant). The last step returns the denoised mean x0_hat (Tweedie) instead of adding noise at t -> 0.
+
+Classifier-free guidance: with labels y and cfg_scale w != 1 the model is called on (y, null) in one batch and
+out = out_null + w (out_cond - out_null); since (x0_hat, eps_hat) are affine in out, this is the same combination
+for eps, x0 or v. ``cfg_interval=(lo, hi)`` applies guidance only for lo <= t <= hi (REPA's guidance interval).
+
+The samplers put an ``nn.Module`` in eval mode (no label dropout) for the call and restore its mode afterwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from smlib.device import resolve_device
+from smlib.diffusion.losses import Formulation, _bc, mean_part
+from smlib.diffusion.schedules import draw_normal
+
+
+@dataclass
+class Trajectory:
+    """What a sampler saw, one entry per network evaluation step.
+
+    t: (S,) the times the model was evaluated at; x_t: (S, B, ...) the states there; x0_hat: (S, B, ...) the
+    model's clean-data estimates (coarse-to-fine generation is visible in x0_hat). Stored on the CPU.
+    """
+
+    t: torch.Tensor
+    x_t: torch.Tensor
+    x0_hat: torch.Tensor
+
+
+def _model_device(model) -> torch.device:
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def _labels(y, batch: int, device) -> torch.Tensor | None:
+    if y is None:
+        return None
+    y = torch.as_tensor(y, device=device, dtype=torch.long)
+    if y.ndim == 0:
+        y = y.expand(batch)
+    if y.shape != (batch,):
+        raise ValueError(f"class labels must be an int or shape ({batch},), got {tuple(y.shape)}.")
+    return y
+
+
+def guided_output(model, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, cfg_scale: float = 1.0,
+                  null_label: int | None = None) -> torch.Tensor:
+    """The (classifier-free guided) model output at (x, t), (B, ...) like x.
+
+    x: (B, ...); t: (B,); y: (B,) long or None. With y given and ``cfg_scale != 1`` the model sees the batch
+    twice (labels y, then ``null_label``, default ``model.num_classes``) and returns
+    out_null + cfg_scale (out_cond - out_null). A learned-variance half of the output is dropped.
+    """
+    if y is None or cfg_scale == 1.0:
+        return mean_part(model(x, t, y), x)
+    if null_label is None:
+        null_label = getattr(model, "num_classes", None)
+        if null_label is None:
+            raise ValueError("cfg_scale != 1 needs the null label: pass null_label= (or a model with .num_classes).")
+    y_null = torch.full_like(y, int(null_label))
+    out = mean_part(model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y_null])), torch.cat([x, x]))
+    cond, uncond = out.chunk(2)
+    return uncond + cfg_scale * (cond - uncond)
+
+
+class _Denoiser:
+    """(x0_hat, eps_hat) of a model under a formulation, with guidance and optional x0 clipping."""
+
+    def __init__(self, model, formulation: Formulation, y, cfg_scale, null_label, cfg_interval, clip_x0):
+        self.model, self.f, self.y = model, formulation, y
+        self.cfg_scale, self.null_label, self.cfg_interval, self.clip_x0 = cfg_scale, null_label, cfg_interval, clip_x0
+
+    def __call__(self, x: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=x.dtype)
+        scale = self.cfg_scale
+        if self.cfg_interval is not None and not (self.cfg_interval[0] <= t <= self.cfg_interval[1]):
+            scale = 1.0
+        out = guided_output(self.model, x, tt, self.y, scale, self.null_label)
+        x0, eps = self.f.to_x0_eps(out, x, tt)
+        if self.clip_x0 is not None:  # clip the data estimate, then make eps consistent with it (improved DDPM)
+            x0 = x0.clamp(-self.clip_x0, self.clip_x0)
+            eps = (x - _bc(self.f.alpha(tt), x) * x0) / _bc(self.f.sigma(tt), x)
+        return x0, eps
+
+
+def _scalar(fn, t: float, like: torch.Tensor) -> torch.Tensor:
+    """fn evaluated at the single time t, as a 0-d tensor in like's dtype/device."""
+    return fn(torch.tensor([t], device=like.device, dtype=like.dtype))[0]
+
+
+def time_grid(steps: int, t_max: float = 1.0) -> list[float]:
+    """t_max = t_0 > t_1 > ... > t_steps = 0, uniform; python floats, (steps + 1) of them."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    return [t_max * (1 - i / steps) for i in range(steps + 1)]
+
+
+def _run(step_fn, model, formulation: Formulation, shape, steps: int, *, generator=None, seed=None, y=None,
+         cfg_scale=1.0, null_label=None, cfg_interval=None, clip_x0=None, device=None, dtype=torch.float32,
+         x_init=None, return_trajectory=False):
+    """Shared driver: noise, labels and guidance set up once, then ``step_fn`` applied along the time grid."""
+    if generator is None and seed is not None:
+        generator = torch.Generator().manual_seed(int(seed))
+    device = _model_device(model) if device is None else resolve_device(device)
+    shape = tuple(shape)
+    x = draw_normal(shape, generator, device, dtype) if x_init is None else x_init.to(device=device, dtype=dtype)
+    if tuple(x.shape) != shape:
+        raise ValueError(f"x_init has shape {tuple(x.shape)}, expected {shape}.")
+    denoise = _Denoiser(model, formulation, _labels(y, shape[0], device), cfg_scale, null_label, cfg_interval,
+                        clip_x0)
+    grid = time_grid(steps, formulation.t_max)
+    ts, xs, x0s = [], [], []
+    was_training = isinstance(model, nn.Module) and model.training
+    if was_training:
+        model.eval()
+    try:
+        with torch.no_grad():
+            for t, t_next in zip(grid[:-1], grid[1:]):
+                x_next, x0 = step_fn(denoise, formulation, x, t, t_next, generator)
+                if return_trajectory:
+                    ts.append(t)
+                    xs.append(x.cpu())
+                    x0s.append(x0.cpu())
+                x = x_next
+    finally:
+        if was_training:
+            model.train()
+    if not return_trajectory:
+        return x
+    return x, Trajectory(torch.tensor(ts, dtype=torch.float64), torch.stack(xs), torch.stack(x0s))
+
+
+# ------------------------------------------------------------------------------------------------- one step each
+# step(denoise, formulation, x (B, ...), t, t_next, generator) -> (x at t_next, x0_hat at t)
+
+def ddim_noise_std(formulation: Formulation, t: torch.Tensor, t_next: torch.Tensor, eta: float) -> torch.Tensor:
+    """DDIM's noise level c = eta sigma_s sqrt(1 - SNR_t / SNR_s) for a step t -> s = t_next (< t), (B,).
+
+    c^2 at eta = 1 is Var[x_s | x_t, x_0], the DDPM posterior variance (beta_tilde of Ho et al. for adjacent steps).
+    """
+    a_t, s_t = formulation.alpha(t), formulation.sigma(t)
+    a_s, s_s = formulation.alpha(t_next), formulation.sigma(t_next)
+    return eta * s_s * torch.sqrt((1 - (a_t * s_s / (a_s * s_t)) ** 2).clamp(min=0))
+
+
+def _ddim_step(denoise, f, x, t, t_next, generator, eta=0.0):
+    x0, eps = denoise(x, t)
+    a_s, s_s = _scalar(f.alpha, t_next, x), _scalar(f.sigma, t_next, x)
+    if eta == 0.0 or t_next == 0.0:
+        return a_s * x0 + s_s * eps, x0
+    c = ddim_noise_std(f, *(torch.tensor([v], device=x.device, dtype=x.dtype) for v in (t, t_next)), eta)[0]
+    z = draw_normal(x.shape, generator, x.device, x.dtype)
+    return a_s * x0 + torch.sqrt((s_s**2 - c**2).clamp(min=0)) * eps + c * z, x0
+
+
+def _velocity(f, x0, eps, t, like):
+    return _scalar(f.path.d_alpha, t, like) * x0 + _scalar(f.path.d_sigma, t, like) * eps
+
+
+def _euler_step(denoise, f, x, t, t_next, generator):
+    x0, eps = denoise(x, t)
+    return x + (t_next - t) * _velocity(f, x0, eps, t, x), x0
+
+
+def _heun_step(denoise, f, x, t, t_next, generator):
+    x0, eps = denoise(x, t)
+    u = _velocity(f, x0, eps, t, x)
+    x_euler = x + (t_next - t) * u
+    if t_next == 0.0:  # the velocity at t = 0 is singular for VP paths; finish with Euler (EDM does the same)
+        return x_euler, x0
+    x0_next, eps_next = denoise(x_euler, t_next)
+    return x + (t_next - t) * 0.5 * (u + _velocity(f, x0_next, eps_next, t_next, x)), x0
+
+
+def _euler_maruyama_step(denoise, f, x, t, t_next, generator, diffusion=None):
+    x0, eps = denoise(x, t)
+    if t_next == 0.0:  # last step: the denoised mean, no noise
+        return x0, x0
+    w = _scalar(diffusion or f.path.diffusion, t, x)
+    score = -eps / _scalar(f.sigma, t, x)
+    drift = _velocity(f, x0, eps, t, x) - 0.5 * w * score
+    h = t - t_next
+    z = draw_normal(x.shape, generator, x.device, x.dtype)
+    return x - h * drift + torch.sqrt(w * h) * z, x0
+
+
+# ------------------------------------------------------------------------------------------------- public samplers
+_COMMON_DOC = """
+    Args:
+        model: ``model(x_t, t, y)`` -> output in ``formulation.prediction`` (see :mod:`smlib.diffusion.losses`).
+        formulation: the :class:`Formulation` the model was trained with.
+        shape: (B, C, H, W) (any (B, ...)) of the samples.
+        steps: number of steps on the uniform grid from ``formulation.t_max`` to 0.
+        generator / seed: randomness for the initial noise (and the SDE noise); a CPU generator gives the same
+            samples on every device. y: (B,) long labels, an int for all, or None (unconditional).
+        cfg_scale: classifier-free guidance scale w (1 = off); null_label defaults to ``model.num_classes``;
+            cfg_interval: (lo, hi) times where guidance is applied (default: all).
+        clip_x0: clamp x0_hat to [-clip_x0, clip_x0] (pixel models in [-1, 1]); default None.
+        device: None = the model's device; "auto"/"cpu"/"cuda"... dtype: sampling dtype (float32).
+        x_init: (B, ...) initial noise instead of a fresh draw.
+        return_trajectory: also return a :class:`Trajectory` of (t, x_t, x0_hat) per step.
+
+    Returns:
+        samples (B, ...), or (samples, Trajectory) with ``return_trajectory=True``.
+"""
+
+
+def sample_ddim(model, formulation: Formulation, shape, steps: int = 50, eta: float = 0.0, **kwargs):
+    """DDIM: deterministic for ``eta=0``, ancestral (DDPM-like) for ``eta=1``. One model call per step."""
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}.")
+    return _run(lambda *a: _ddim_step(*a, eta=eta), model, formulation, shape, steps, **kwargs)
+
+
+def sample_euler(model, formulation: Formulation, shape, steps: int = 50, **kwargs):
+    """Euler on the probability-flow ODE dx/dt = alpha' x0_hat + sigma' eps_hat. One model call per step."""
+    return _run(_euler_step, model, formulation, shape, steps, **kwargs)
+
+
+def sample_heun(model, formulation: Formulation, shape, steps: int = 50, **kwargs):
+    """Heun (2nd order) on the probability-flow ODE; 2 * steps - 1 model calls."""
+    return _run(_heun_step, model, formulation, shape, steps, **kwargs)
+
+
+def sample_euler_maruyama(model, formulation: Formulation, shape, steps: int = 250, diffusion=None, **kwargs):
+    """Euler-Maruyama on the reverse SDE with noise level w(t) = ``diffusion(t)`` ((B,) -> (B,); default: the
+    path's, beta(t) for VP and 2t for the interpolant). One model call per step; the last step is x0_hat."""
+    return _run(lambda *a: _euler_maruyama_step(*a, diffusion=diffusion), model, formulation, shape, steps, **kwargs)
+
+
+for _fn in (sample_ddim, sample_euler, sample_heun, sample_euler_maruyama):
+    _fn.__doc__ += _COMMON_DOC
+
+SAMPLERS = {"ddim": sample_ddim, "euler": sample_euler, "heun": sample_heun, "euler_maruyama": sample_euler_maruyama,
+            "sde": sample_euler_maruyama}
+
+
+def sample(model, formulation: Formulation, shape, sampler: str = "ddim", steps: int = 50, **kwargs):
+    """Dispatch by name: ``sampler`` in {"ddim", "euler", "heun", "euler_maruyama" (alias "sde")}; kwargs as for
+    the named sampler (eta for DDIM, diffusion for Euler-Maruyama, and the common ones)."""
+    if sampler not in SAMPLERS:
+        raise KeyError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
+    return SAMPLERS[sampler](model, formulation, shape, steps=steps, **kwargs)
