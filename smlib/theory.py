@@ -34,21 +34,22 @@ def wiener_gain(power, alpha, sigma):
     return alpha * power / (alpha**2 * power + sigma**2)
 
 
+# The three forms below are written as alpha^2 S / (alpha^2 S + sigma^2) rather than SNR / (1 + SNR): identical
+# algebra, but finite at sigma = 0 (t = 0), where the SNR is infinite.
+def learnable_fraction(power, alpha, sigma):
+    """Share of a frequency's power the denoiser can recover: SNR / (1 + SNR) in [0, 1]."""
+    signal = alpha**2 * power
+    return signal / (signal + sigma**2)
+
+
 def residual_power(power, alpha, sigma):
     """MMSE error per frequency under the Gaussian approximation: S / (1 + SNR)."""
-    return power / (1.0 + snr(power, alpha, sigma))
+    return power * (1.0 - learnable_fraction(power, alpha, sigma))
 
 
 def learnable_power(power, alpha, sigma):
     """Recoverable signal power per frequency: S SNR / (1 + SNR) = S - residual."""
-    s = snr(power, alpha, sigma)
-    return power * s / (1.0 + s)
-
-
-def learnable_fraction(power, alpha, sigma):
-    """Share of a frequency's power the denoiser can recover: SNR / (1 + SNR) in [0, 1]."""
-    s = snr(power, alpha, sigma)
-    return s / (1.0 + s)
+    return power * learnable_fraction(power, alpha, sigma)
 
 
 def resolving_logsnr(power):

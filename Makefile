@@ -1,0 +1,58 @@
+# One entry point for every workflow. `make help` lists them.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BIN   := $(VENV)/bin
+NB    ?=
+PRESET ?= small
+ARGS  ?=
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
+export SMLIB_DATA ?= $(abspath ../shared/data)
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv book test unit nbval book-strict notebooks run bench lab clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/pip install -q -e . --no-deps
+	$(PY) -m ipykernel install --sys-prefix > /dev/null
+	$(PY) -c "import smlib, torch, jupyter_book; print('environment ready: torch', torch.__version__)"
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv and install everything (pinned)
+
+book: venv  ## build the HTML book into _build/html from the committed notebooks
+	$(BIN)/jupyter-book build . --all --keep-going
+	@echo "open _build/html/index.html"
+
+book-strict: venv  ## build the book with warnings as errors (used by make test)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W --keep-going --all
+
+unit: venv  ## unit tests of smlib and of the notebook pairing
+	$(BIN)/pytest -q tests
+
+nbval: venv  ## re-execute every committed notebook and compare its check cells
+	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+test: unit nbval book-strict  ## everything CI runs: unit tests, notebooks, strict book build
+
+notebooks: venv  ## regenerate every committed .ipynb from its .py at default (CI) parameters
+	$(PY) tools/refresh_notebooks.py $(NOTEBOOKS)
+
+run: venv  ## run one notebook at a preset into runs/: make run NB=01_spectral_bias PRESET=small [ARGS="-p device cuda"]
+	@test -n "$(NB)" || { echo "usage: make run NB=01_spectral_bias PRESET=small"; exit 2; }
+	$(PY) tools/run_notebook.py notebooks/$(NB).py --preset $(PRESET) $(ARGS)
+
+bench: venv  ## run the benchmarks in benchmarks/ and print their ratios
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lab: venv  ## open the notebooks interactively (the .py files open as notebooks with their outputs)
+	$(BIN)/jupyter lab --allow-root notebooks
+
+clean:  ## remove build outputs (keeps .venv, runs/ and results/)
+	rm -rf _build

@@ -1,0 +1,42 @@
+"""Every notebook source (.py) has a committed, executed .ipynb that matches it cell for cell."""
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
+REQUIRED_PARAMETERS = ("preset", "dataset", "data_root", "device", "seed")
+
+
+def cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_there_are_notebooks():
+    assert SOURCES, "no notebooks/NN_name.py found"
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_is_fresh_and_executed(py):
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} is missing: run `make notebooks`"
+    src, built = jupytext.read(py), nbformat.read(ipynb, as_version=4)
+    assert cells(src) == cells(built), f"{ipynb.name} is stale against {py.name}: run `make notebooks`"
+    assert built.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in built.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") is not None for c in code), f"{ipynb.name} has unexecuted cells"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_notebook_anatomy(py):
+    nb = jupytext.read(py)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{py.name}: header must set kernelspec python3"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{py.name}: needs exactly one cell tagged 'parameters'"
+    for name in REQUIRED_PARAMETERS:
+        assert f"{name} =" in params[0].source, f"{py.name}: parameters cell lacks `{name}`"
+    checks = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checks, f"{py.name}: no check cell tagged 'nbval-check-output'"

@@ -1,0 +1,74 @@
+"""Chapter 1's recipe: spectrum measurement, denoiser training and the per-band comparison."""
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from smlib import spectral
+from smlib.diffusion.schedules import CosineVP
+from smlib.experiments import spectral_bias as sb
+
+
+def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """(B, 1, H, W) in [-1, 1] -> the same images after 8-bit JPEG encoding at ``quality``."""
+    out = []
+    for xi in x:
+        a = ((xi[0].numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=quality)
+        buf.seek(0)
+        out.append(torch.from_numpy(np.asarray(Image.open(buf), dtype=np.float64))[None] / 127.5 - 1)
+    return torch.stack(out)
+
+
+def test_jpeg75_does_not_steepen_a_power_law():
+    # Evidence for chapter 1: the steep exponents of the JPEG datasets are not a JPEG artefact.
+    g = torch.Generator().manual_seed(0)
+    field = spectral.power_law_field(200, 1, 32, 2.0, generator=g)
+    field = (field / field.abs().amax(dim=(-2, -1), keepdim=True)).clamp(-1, 1)
+    clean = sb.measure_spectrum(field, window=None, fmin=1 / 16, fmax=1 / 4).fit.exponent
+    coded = sb.measure_spectrum(jpeg_roundtrip(field, 75), window=None, fmin=1 / 16, fmax=1 / 4).fit.exponent
+    assert abs(clean - 2.0) < 0.05
+    assert abs(coded - clean) < 0.1
+
+
+def test_to_luma_weights():
+    x = torch.zeros(1, 3, 2, 2)
+    x[:, 1] = 1.0
+    assert torch.allclose(sb.to_luma(x), torch.full((1, 1, 2, 2), 0.587))
+
+
+def test_denoiser_training_and_band_errors_on_gaussian_field():
+    # On a Gaussian field the Wiener filter is the MMSE estimator, so it must match the prediction closely, and a
+    # trained network must not beat it by much (it cannot beat the optimum beyond sampling noise).
+    g = torch.Generator().manual_seed(0)
+    data = spectral.power_law_field(160, 1, 16, 2.0, generator=g).float() * 0.5
+    train, test = data[:128], data[128:]
+    model, curve = sb.train_denoiser(train, (0.3, 0.7), steps=60, batch_size=32, lr=3e-3, width=16, depth=5)
+    assert curve[-1][1] < curve[0][1]
+    e = sb.band_errors(model, train, test, (0.3, 0.7))
+    assert e.trained.shape == e.predicted.shape == e.wiener.shape == (2, 8)
+    assert np.all(np.abs(e.wiener / e.predicted - 1) < 0.35)
+    assert np.median(e.trained / e.wiener) > 0.8
+    a = e.agreement()
+    assert 0 <= a["within_factor"] <= 1 and -1 <= a["log_corr"] <= 1
+
+
+def test_learnable_map_is_monotone_in_time_and_frequency():
+    f = np.linspace(0.03, 0.5, 12)
+    psd = 0.002 * f**-2.5
+    ts = np.linspace(0, 1, 51)
+    frac = sb.learnable_map(psd, CosineVP(), ts)
+    assert frac.shape == (51, 12)
+    assert np.allclose(frac[0], 1.0)                        # t = 0: everything is learnable
+    assert np.all(np.diff(frac, axis=0) <= 1e-12)           # noise only destroys information
+    assert np.all(np.diff(frac[25]) < 0)                    # lower frequencies are always more learnable
+    t_star = sb.resolving_times(psd, CosineVP())
+    assert np.all(np.diff(t_star) <= 0)
+
+
+def test_white_control_statistics():
+    like = torch.randn(64, 1, 8, 8) * 0.3 + 1.0
+    w = sb.white_control(like)
+    assert w.shape == like.shape and abs(w.std().item() - like.std().item()) < 0.05
