@@ -17,3 +17,5 @@ __all__ = [
     "feature_statistics", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
     "ReferenceStats", "fid_from_features", "reference_key", "reference_statistics",
 ]
+from smlib.metrics.latent import (AUTHORS_SPECTRA, image_target_distribution, latent_distribution, lowpass_psnr,
+                                  lowpass_reconstructions, psd_slope, spectrum_distance, spectrum_summary)
