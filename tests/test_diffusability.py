@@ -263,3 +263,14 @@ def test_presets_registered_and_bad_names_fail():
         D.run_sweep("ci", variants=["vqgan"])
     with pytest.raises(ValueError):
         D.build_model({"arch": "unet"}, (4, 8, 8))
+
+
+def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
+    from smlib.experiments.variants import VARIANTS as LAB
+
+    assert set(D.VARIANTS) <= set(LAB)
+    for preset in ("ci", "small", "paper"):
+        assert set(D.resolve_config(preset).variants) <= set(LAB)
+    with pytest.raises(ValueError, match="unknown autoencoder variant 'sdvae'"):
+        D.obtain_autoencoder("sdvae", D.resolve_config("ci"), dataset="deadleaves", data_root=None, device="cpu",
+                             seed=0)

@@ -39,23 +39,19 @@ from torch import nn
 from smlib import presets, spectral, theory
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, make_formulation, sample
+from smlib.experiments.variants import VARIANTS as LAB_VARIANTS
 from smlib.experiments.latents import (LatentCache, LatentNormalizer, build_latent_cache, fit_normalizer,
                                        posterior_sample)
 from smlib.metrics.fid import FIDResult, ReferenceStats, kid, reference_key
-from smlib.train import TrainConfig, fit, load_weights, provenance, write_json
+from smlib.train import TrainConfig, fit, provenance, write_json
 from smlib.train.distributed import barrier, init_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: variant -> label in tables; the names are the autoencoder recipe's (smlib.experiments.autoencoders)
-VARIANTS = {
-    "sdvae": "SD-VAE",
-    "esm": "ESM-AE",
-    "dsm": "DSM-AE",
-    "se": "Scale Equivariance",
-    "eqvae": "EQ-VAE",
-    "plain": "plain AE",
-}
+#: variant -> label in tables. The names are the autoencoder lab's (smlib.experiments.variants), so a run asks the
+#: lab for exactly the autoencoder chapter 4 trained; VA-VAE is left out of the default list (issue scope).
+VARIANTS = {name: LAB_VARIANTS[name].label
+            for name in ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "plain")}
 
 # ----------------------------------------------------------------------------------------------- presets
 _COMMON = dict(
@@ -63,7 +59,6 @@ _COMMON = dict(
     norm_mode="global", class_conditional=False, formulation="sit", formulation_kwargs={}, sampler="heun",
     sample_steps=25, cfg_scale=1.0, weight_decay=0.0, betas=(0.9, 0.999), grad_clip=1.0, warmup_steps=0,
     ae_seed=None, n_freq=256, freq_ts=(0.1, 0.3, 0.5, 0.7, 0.9), n_grid=16, precision_recall=False,
-    fallback_ae_config="tiny-f4d4", fallback_ae_steps=200,
 )
 PRESET_TABLE = {
     # ~2-3 min on 2 CPU cores for all six variants (AEs from the lab's ci runs): a smoke test of the pipeline
@@ -86,7 +81,7 @@ PRESET_TABLE = {
         model=dict(arch="dit", name="B/2", class_dropout_prob=0.1), formulation="sit", sampler="sde",
         sample_steps=250, steps=400000, batch_size=256, lr=1e-4, warmup_steps=0, ema_decay=0.9999,
         eval_every=100000, ckpt_every=10000, log_every=100, n_fid=10000, n_reference=50000, kid_subset=1000,
-        n_final_fid=50000, n_freq=1024, variants=("sdvae", "dsm"), seeds=(0,), fallback_ae_config="f16d16")},
+        n_final_fid=50000, n_freq=1024, variants=("sd-vae", "dsm"), seeds=(0,))},
 }
 #: overrides of the paper preset for its second setting (notes §1.4: CelebA-HQ 256 with U-ViT, 4 GPUs)
 PAPER_SETTINGS = {
@@ -96,7 +91,7 @@ PAPER_SETTINGS = {
         model=dict(arch="uvit", name="M/2"), formulation="ddpm-linear", sampler="ddim", sample_steps=50,
         steps=500000, batch_size=256, lr=2e-4, weight_decay=0.03, betas=(0.99, 0.99), warmup_steps=5000,
         eval_every=50000, n_fid=10000, n_reference=30000, n_final_fid=50000,
-        variants=tuple(VARIANTS), fallback_ae_config="f8d4"),
+        variants=tuple(VARIANTS)),
 }
 presets.register("diffusability", PRESET_TABLE)
 
@@ -570,87 +565,22 @@ def load_subset(dataset: str, n: int, resolution: int, split: str = "train", sub
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)
 
 
-def _ae_from_checkpoint(path) -> nn.Module:
-    """An :class:`~smlib.models.autoencoder.AutoEncoder` from a checkpoint: the autoencoder recipe's loader when it
-    has one, else a fit checkpoint whose task config names the AE config (``ae_config``/``config``)."""
-    from smlib.models.autoencoder import AEConfig, AutoEncoder, ae_config
-
-    try:
-        from smlib.experiments import autoencoders as ae_recipe
-    except ImportError:
-        ae_recipe = None
-    loader = getattr(ae_recipe, "load_autoencoder", None)
-    if loader is not None:
-        return loader(path)
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    task = json.loads(ckpt.get("task_config", "{}")) if isinstance(ckpt, dict) else {}
-    spec = task.get("ae_config") or task.get("config") or task.get("autoencoder")
-    if spec is None:
-        raise ValueError(f"cannot tell the AE architecture of {path}: its task config has no 'ae_config'; "
-                         "build the AutoEncoder yourself and pass autoencoder=.")
-    cfg = ae_config(spec) if isinstance(spec, str) else AEConfig(**{k: (tuple(v) if isinstance(v, list) else v)
-                                                                    for k, v in spec.items()})
-    ae = AutoEncoder(cfg)
-    load_weights(path, ae, use_ema=True)
-    return ae
-
-
-def _fallback_autoencoder(variant: str, cfg: SimpleNamespace, images: torch.Tensor, seed: int, device, out_dir: Path):
-    """A plain tiny AE trained for a few steps (only when the autoencoder recipe is not installed): keeps the
-    pipeline runnable; its numbers are not the lab's and are labelled so."""
-    from smlib.models.autoencoder import AutoEncoder
-
-    class _PlainAE:
-        def __init__(self, model):
-            self.model = model
-
-        def loss(self, batch, step):
-            x = batch
-            x_hat, _, _ = self.model(x, sample=False)
-            return (x_hat - x).abs().mean(), {}
-
-        def config_dict(self):
-            return {"ae_config": cfg.fallback_ae_config, "variant": "fallback-plain"}
-
-    torch.manual_seed(seed)
-    ae = AutoEncoder(cfg.fallback_ae_config)
-    res = fit(_PlainAE(ae), TrainConfig(steps=cfg.fallback_ae_steps, batch_size=32, lr=1e-3, seed=seed,
-                                       device=str(device), out_dir=str(out_dir), log_every=50, ckpt_every=None),
-              images, progress=False)
-    load_weights(res.checkpoint, ae, use_ema=False)
-    return ae, str(res.checkpoint), {"variant": variant, "source": "fallback plain AE (autoencoder recipe missing)"}
-
-
 def obtain_autoencoder(variant: str, cfg: SimpleNamespace, *, dataset: str, data_root, device, seed: int,
-                       runs_dir: Path, checkpoint=None, images: torch.Tensor | None = None):
+                       checkpoint=None):
     """(autoencoder in eval mode, checkpoint path, info dict) for a variant.
 
-    Order: an explicit ``checkpoint``; else the autoencoder recipe
-    (``smlib.experiments.autoencoders.fit_autoencoder(variant, preset, dataset, data_root, device, seed, out_dir)``,
-    cached under runs/); else, when that module is absent, a plain fallback AE trained here for a few steps."""
+    An explicit ``checkpoint`` (a lab run folder or its ``result.json``) wins; otherwise the lab recipe
+    :func:`smlib.experiments.autoencoders.fit_autoencoder` at ``cfg.ae_preset`` trains the variant or reuses the
+    finished run under ``runs/autoencoders/``. There is no substitute: an unknown variant is an error."""
+    from smlib.experiments import autoencoders as lab
+
     if checkpoint is not None:
-        ae = _ae_from_checkpoint(checkpoint)
-        return ae.eval(), str(checkpoint), {"variant": variant, "source": str(checkpoint)}
-    try:
-        from smlib.experiments import autoencoders as ae_recipe
-    except ImportError:
-        ae_recipe = None
-    if ae_recipe is None or not hasattr(ae_recipe, "fit_autoencoder"):
-        if images is None:
-            raise RuntimeError("the autoencoder recipe (smlib.experiments.autoencoders) is not available; pass "
-                               "--autoencoder <checkpoint>.")
-        ae, ckpt, info = _fallback_autoencoder(variant, cfg, images, seed, device,
-                                               runs_dir / "fallback_ae" / f"{variant}-seed{seed}")
-        return ae.eval(), ckpt, info
-    res = ae_recipe.fit_autoencoder(variant, preset=cfg.ae_preset, dataset=dataset, data_root=data_root,
-                                    device=device, seed=seed, out_dir=None)
-    ckpt = res["checkpoint"] if isinstance(res, dict) else getattr(res, "checkpoint")
-    ae = res.get("autoencoder") if isinstance(res, dict) else None
-    if ae is None:
-        ae = _ae_from_checkpoint(ckpt)
-    info = {k: v for k, v in (res.items() if isinstance(res, dict) else []) if isinstance(v, (str, int, float, bool))}
-    info.update(variant=variant, source="smlib.experiments.autoencoders", checkpoint=str(ckpt))
-    return ae.eval(), str(ckpt), info
+        return lab.load_autoencoder(checkpoint), str(checkpoint), {"variant": variant, "source": str(checkpoint)}
+    res = lab.fit_autoencoder(variant, preset=cfg.ae_preset, dataset=dataset, data_root=data_root, device=device,
+                              seed=seed)
+    info = {k: v for k, v in res.items() if isinstance(v, (str, int, float, bool))}
+    info.update(variant=variant, source="smlib.experiments.autoencoders", checkpoint=str(res["checkpoint"]))
+    return lab.load_autoencoder(res), str(res["checkpoint"]), info
 
 
 # ----------------------------------------------------------------------------------------------- variant runs
@@ -689,8 +619,7 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
     images, labels = load_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
     ae_seed = seed if cfg.ae_seed is None else int(cfg.ae_seed)
     ae, ae_ckpt, ae_info = obtain_autoencoder(variant, cfg, dataset=cfg.dataset, data_root=data_root, device=dev,
-                                              seed=ae_seed, runs_dir=runs_dir, checkpoint=autoencoder_checkpoint,
-                                              images=images)
+                                              seed=ae_seed, checkpoint=autoencoder_checkpoint)
     ae.to(dev).requires_grad_(False)
     cache_dir = runs_dir / "latents"
     common = dict(cache_dir=cache_dir, dataset=cfg.dataset, resolution=cfg.resolution, subset_seed=cfg.subset_seed,
@@ -814,7 +743,7 @@ def load_results(preset: str = "small", path=None) -> dict | None:
 
 # ----------------------------------------------------------------------------------------------- CLI
 def cli(argv: list[str] | None = None) -> None:
-    """``python -m smlib diffusion [--preset small] [--variant all|sdvae ...] [--seeds 0 1] ...`` (also under
+    """``python -m smlib diffusion [--preset small] [--variant all|sd-vae ...] [--seeds 0 1] ...`` (also under
     torchrun). Every stage is cached/resumable: re-running the same command continues where it stopped."""
     p = argparse.ArgumentParser(prog="python -m smlib diffusion", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
