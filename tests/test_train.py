@@ -488,3 +488,13 @@ def test_two_process_gloo_matches_one_process(tmp_path):
     ckpt = load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])
+
+
+def test_describe_provenance_for_a_reader():
+    from smlib.train.provenance import describe, provenance
+
+    rec = provenance()
+    text = describe(rec)
+    assert text.count("\n") == 3 and rec["hardware"] in text and rec["command"] in text
+    dirty = describe({**rec, "git_commit": "a" * 40, "git_dirty": True})
+    assert "commit:   aaaaaaaaaaaa (uncommitted changes)" in dirty

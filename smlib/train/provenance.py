@@ -75,4 +75,14 @@ def provenance() -> dict:
     }
 
 
-__all__ = ["provenance", "git_commit", "cpu_name", "gpu_names"]
+def describe(record: dict) -> str:
+    """Four lines for a reader: command, commit, hardware and when, from a :func:`provenance` record."""
+    commit = (record.get("git_commit") or "unknown")[:12]
+    dirty = " (uncommitted changes)" if record.get("git_dirty") else ""
+    return (f"command:  {record.get('command')}\n"
+            f"commit:   {commit}{dirty}\n"
+            f"hardware: {record.get('hardware')}, torch {record.get('torch_version')}\n"
+            f"finished: {record.get('timestamp_utc')}")
+
+
+__all__ = ["provenance", "describe", "git_commit", "cpu_name", "gpu_names"]
