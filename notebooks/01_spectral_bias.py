@@ -55,14 +55,17 @@ plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 # $S(f) = \mathbb{E}|X(f)|^2 / N^2$, and averaging over rings of equal $|f|$ (in cycles per pixel, Nyquist at 0.5)
 # gives a one-dimensional curve. Natural images famously follow $S(f) \approx K f^{-\alpha}$; for photographs of
 # natural scenes $\alpha \approx 2$ (van der Schaaf & van Hateren, 1996). We fit $\alpha$ by least squares in
-# log–log over the mid frequencies $[1/16, 1/4]$ cycles/px, below the band where JPEG's $8\times 8$ quantisation and
-# the downsampling prefilter of these small images act, and with a Hann window, because photos are not periodic and
-# the jump at their border would leak an axis-aligned $f^{-2}$ tail into every spectrum.
+# log–log, with a Hann window, because photos are not periodic and the jump at their border would leak an
+# axis-aligned $f^{-2}$ tail into every spectrum. A fit needs a stated range, and on these small images the range
+# matters, so we report two: the **low band** $[1/32, 1/8]$ cycles/px (scene structure) and the **mid band**
+# $[1/16, 1/4]$ cycles/px, which reaches into the frequencies shaped by the downsampling prefilter that made these
+# small images and by JPEG's $8\times 8$ quantisation.
 #
 # Before trusting the estimator on photos, we run it on a synthetic Gaussian field whose PSD is exactly $f^{-2}$.
 
 # %%
-FIT = dict(fmin=1 / 16, fmax=1 / 4)
+FIT = dict(fmin=1 / 16, fmax=1 / 4)      # mid band: the main fit, drawn in the figure
+LOW = dict(fmin=1 / 32, fmax=1 / 8)      # low band
 images = {
     "CIFAR-10 (32 px)": image_batch(dataset, cfg.n_psd_images, cfg.resolution, seed=seed, root=data_root),
     "CelebA subset (64 px)": image_batch("celeba", min(cfg.n_psd_images, 1000), 64, seed=seed, root=data_root),
@@ -70,8 +73,11 @@ images = {
 control = spectral.power_law_field(256, 1, 64, 2.0, generator=torch.Generator().manual_seed(seed))
 spectra = {name: sb.measure_spectrum(x, **FIT) for name, x in images.items()}
 spectra["synthetic field, exact f^-2"] = sb.measure_spectrum(control, window=None, **FIT)
+low_band = {name: sb.measure_spectrum(x, **LOW).fit for name, x in images.items()}
 for name, m in spectra.items():
-    print(f"{name:28s} {m.fit}")
+    print(f"{name:28s} mid band: {m.fit}")
+for name, fit in low_band.items():
+    print(f"{name:28s} low band: {fit}")
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -86,23 +92,28 @@ plt.show()
 
 # %% [markdown]
 # The check below states the measured facts. The estimator recovers the synthetic exponent, and both datasets are
-# straight lines in log–log ($R^2 > 0.99$), but **their exponents are steeper than the classical 2**: about 2.7 for
-# CIFAR-10 and 3 for the CelebA faces. We looked for a measurement artefact and found none: the exponent barely
-# moves with the fit range or the window, JPEG at quality 75 leaves a synthetic $f^{-2}$ field at $f^{-1.99}$
-# (see `tests/test_spectral_bias.py`), and CelebA stays near 3 at its native 140 px crop. Small, object-centred
-# images and smooth faces simply carry less fine detail than landscapes. For Prop. 3.1 this only strengthens the
-# argument: a steeper power law puts even less energy at high frequencies.
+# straight lines in log–log over the mid band ($R^2 > 0.99$). **Over the low band CIFAR-10 has the classical
+# exponent, about 2.2; over the mid band it is steeper, about 2.8**, and the CelebA faces are near 3. The low-band
+# fit of a 32 px image rests on only three rings, so it is the rougher of the two numbers. So the
+# spectrum of these small images is not one power law but steepens with frequency. We looked for a measurement
+# artefact and found none: JPEG at quality 75 leaves a synthetic $f^{-2}$ field at $f^{-1.99}$
+# (`tests/test_spectral_bias.py`), and CelebA stays near 3 at its native 140 px crop. Small, object-centred images
+# downsampled from larger photos, and smooth faces, simply carry less fine detail than landscapes. For Prop. 3.1
+# this only strengthens the argument: a spectrum that falls faster puts even less energy at high frequencies.
 
 # %% tags=["nbval-check-output"]
 cifar = spectra["CIFAR-10 (32 px)"].fit
 celeba = spectra["CelebA subset (64 px)"].fit
 synthetic = spectra["synthetic field, exact f^-2"].fit
-print(f"fit range: [{cifar.fmin:.4f}, {cifar.fmax:.4f}] cycles/px")
+cifar_low = low_band["CIFAR-10 (32 px)"]
+print(f"mid band: [{cifar.fmin:.4f}, {cifar.fmax:.4f}] cycles/px; low band: [{cifar_low.fmin:.4f}, {cifar_low.fmax:.4f}]")
 print(f"estimator recovers a synthetic f^-2 field within 0.05: {abs(synthetic.exponent - 2) < 0.05}")
-print(f"CIFAR-10 exponent: {cifar.exponent:.1f}  (power law R^2 > 0.99: {cifar.r2 > 0.99})")
-print(f"CelebA exponent:   {celeba.exponent:.1f}  (power law R^2 > 0.99: {celeba.r2 > 0.99})")
-print(f"CIFAR-10 exponent in the classical range [1.5, 2.5]: {1.5 <= cifar.exponent <= 2.5}")
-print(f"both datasets steeper than 2 (less high-frequency energy): {min(cifar.exponent, celeba.exponent) > 2}")
+print(f"CIFAR-10 exponent: mid band {cifar.exponent:.1f} ({cifar.n_points} rings, R^2 > 0.99: {cifar.r2 > 0.99}), "
+      f"low band {cifar_low.exponent:.1f} ({cifar_low.n_points} rings, R^2 > 0.98: {cifar_low.r2 > 0.98})")
+print(f"CelebA exponent:   low band {low_band['CelebA subset (64 px)'].exponent:.1f}, mid band {celeba.exponent:.1f}")
+print(f"CIFAR-10 low-band exponent in the classical range [1.5, 2.5]: {1.5 <= cifar_low.exponent <= 2.5}")
+print(f"CIFAR-10 mid-band exponent in the classical range [1.5, 2.5]: {1.5 <= cifar.exponent <= 2.5}")
+print(f"the spectrum steepens with frequency (mid-band exponent > low-band): {cifar.exponent > cifar_low.exponent}")
 
 # %% [markdown]
 # ## 1.2 The loss splits into independent frequencies
@@ -172,8 +183,10 @@ print(f"t* at the lowest / highest ring: {t_star[0]:.2f} / {t_star[-1]:.2f}")
 # - the **Wiener filter**, the Gaussian-optimal linear denoiser, run on the same noisy test images. It checks the
 #   formula itself: its measured error must equal the prediction up to sampling noise.
 #
-# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. We report the
-# share of cells within a factor of 2, and the correlation of log errors across all cells.
+# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. We state two
+# numbers and a bar for each, fixed before the run: the **log-error correlation** over all cells (does the trained
+# error follow the predicted one across the four decades it spans? bar 0.95) and the **share of cells within a
+# factor of 2** (bar 90%).
 
 # %%
 luma = sb.to_luma(image_batch(dataset, cfg.n_train + cfg.n_test, cfg.resolution, seed=seed + 1, root=data_root))
@@ -208,18 +221,23 @@ plt.show()
 wiener_ratio = errors.wiener / errors.predicted
 print(f"Wiener filter matches the closed form within 15% in every cell: {bool(np.all(np.abs(wiener_ratio - 1) < 0.15))}")
 print(f"training loss decreased: {curve[-1][1] < curve[0][1]}")
-print(f"cells with trained error within a factor of 2 of the prediction: {agreement['within_factor']:.0%}")
-print(f"agreement holds (>= 90% of cells within x2, log-error correlation >= 0.95): "
-      f"{agreement['within_factor'] >= 0.9 and agreement['log_corr'] >= 0.95}")
+ratio = errors.trained / errors.predicted
+outside = (ratio < 0.5) | (ratio > 2)
+print(f"log-error correlation over all cells: {agreement['log_corr']:.2f}; at least 0.95: {agreement['log_corr'] >= 0.95}")
+print(f"cells with trained error within a factor of 2 of the prediction: {agreement['within_factor']:.0%}; "
+      f"at least 90%: {agreement['within_factor'] >= 0.9}")
+print("cells outside x2 per noise level: " + ", ".join(f"sigma {s:.2f}: {n}" for s, n in zip(errors.sigmas, outside.sum(1))))
 print(f"low bands learned far better than high bands at sigma={errors.sigmas[1]:.2f}: "
       f"{lf_t[1, :3].mean() - lf_t[1, -3:].mean() > 0.5}")
 
 # %% [markdown]
-# Where the trained network departs from the Gaussian prediction, it does so in two ways. At low and mid
-# frequencies and moderate noise it does slightly *better* than the best linear denoiser: it exploits
-# non-Gaussian structure such as edges. In the top bands it is slightly *worse*: its error exceeds $S(f)$, so it
-# would have done better by outputting nothing there, which a short training run never learns. Both deviations are
-# small against the many decades the spectrum spans.
+# The trained error follows the prediction in shape (the correlation bar is met) but misses the stricter bar of 90%
+# of cells within a factor of 2 at this preset. The misses sit in two places, and both are shortfalls of a short
+# training run rather than of the theory. In the top bands at low-to-moderate noise the network's error exceeds
+# $S(f)$ several times: it adds high-frequency error where outputting nothing would have been better, which a few
+# hundred steps never learn. And at the lowest noise level its error in the lowest ring, where the prediction is
+# tiny, is several times too large. Elsewhere, at low and mid frequencies and moderate noise, it does slightly
+# *better* than the best linear denoiser: it exploits non-Gaussian structure such as edges.
 #
 # ## 1.4 Control: with a flat spectrum the bias disappears
 #
@@ -284,12 +302,15 @@ with torch.no_grad():
 # %% [markdown]
 # ## Verdict
 #
-# - **Held.** On CIFAR-10 and the CelebA subset the PSD is a clean power law. The per-frequency Gaussian theory
-#   predicts the measured error of the Wiener filter to within sampling noise, and that of an MSE-trained denoiser
-#   to within a factor of 2 in the cells reported above. The trained denoiser recovers low bands at noise levels
-#   where high bands are lost, and the bias disappears for a flat spectrum.
-# - **Differs from the expected numbers.** The exponents here are about 2.7 (CIFAR-10, 32 px) and 3 (CelebA
-#   faces), not the $\approx 2$ of natural scenes. The argument only needs a decaying power law, so the conclusion
-#   stands, and more strongly.
+# - **Held.** On CIFAR-10 and the CelebA subset the PSD is close to a straight line in log–log over each band. The
+#   per-frequency Gaussian theory predicts the measured error of the Wiener filter to within sampling noise, and the
+#   error of an MSE-trained denoiser follows it in shape (log-error correlation above 0.95). The trained denoiser
+#   recovers low bands at noise levels where high bands are lost, and the bias disappears for a flat spectrum.
+# - **Not met at this preset.** The stricter bar, 90% of (noise, band) cells within a factor of 2 of the
+#   prediction, is missed (the share is printed above): the short run leaves excess error in the top bands and in
+#   the lowest ring at the lowest noise.
+# - **Differs from the expected numbers.** CIFAR-10's exponent is classical (about 2.2) over the low band but about
+#   2.8 over the mid band, and the CelebA faces are near 3: these small images fall off faster than the
+#   $\approx 2$ of natural scenes. The argument only needs a decaying power law, so the conclusion stands.
 # - **Scale.** The default run (`preset="ci"`) trains for a few hundred steps on a few thousand images;
 #   `preset="small"` trains ten times longer. The main shortfall of short training is the top bands (§1.3).

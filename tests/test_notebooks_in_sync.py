@@ -40,3 +40,13 @@ def test_notebook_anatomy(py):
         assert f"{name} =" in params[0].source, f"{py.name}: parameters cell lacks `{name}`"
     checks = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
     assert checks, f"{py.name}: no check cell tagged 'nbval-check-output'"
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_committed_notebook_keeps_its_figures(py):
+    # a kernel started under MPLBACKEND=Agg executes every plotting cell without error and without a figure
+    built = nbformat.read(py.with_suffix(".ipynb"), as_version=4)
+    plotting = [c for c in built.cells if c.cell_type == "code" and "plt.show()" in c.source]
+    with_png = [c for c in plotting if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    assert len(with_png) == len(plotting), (f"{py.stem}.ipynb: {len(plotting) - len(with_png)} plotting cells have no "
+                                            f"figure; run `make notebooks` in a shell without MPLBACKEND=Agg")

@@ -8,6 +8,7 @@ source. The .py is never modified.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,10 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
+
+# The kernel inherits this environment. MPLBACKEND=Agg (set by CI and many shells) would override the inline
+# backend, and every figure would silently vanish from the executed notebook.
+os.environ.pop("MPLBACKEND", None)
 
 
 def refresh(py_path: Path) -> float:

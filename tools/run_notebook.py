@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,10 @@ from pathlib import Path
 import jupytext
 import nbformat
 import papermill
+
+# The kernel inherits this environment. MPLBACKEND=Agg (set by CI and many shells) would override the inline
+# backend, and every figure would silently vanish from the executed notebook.
+os.environ.pop("MPLBACKEND", None)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from smlib.train.provenance import provenance  # noqa: E402

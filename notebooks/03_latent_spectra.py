@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -papermill,-execution,-ExecuteTime
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -papermill
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Latent spectra: what ESM matches, and why KL latents come out over-whitened
+#
+# **Claim.** A latent diffuses well when its spectrum is a *flattened* power law: the image's spectrum tilted
+# towards high frequencies, but not flat. Encoding Spectrum Matching (ESM) trains the encoder towards exactly that
+# target. SD-VAE-style latents overshoot: they come out flatter than the target ("over-whitened").
+#
+# This chapter looks at the descriptor ESM compares, its target for a sweep of the tilt $\delta$, the mechanism
+# that whitens a KL-regularised latent, and how the latents our lab trains (chapter 4) compare with the reference
+# curves in the authors' analysis script.
+
+# %% tags=["parameters", "hide-cell"]
+preset = "ci"            # "ci", "small", "paper": how many images the spectra average over
+dataset = "cifar10"      # the lab's dataset (32 px, 8 x 8 latents); the CelebA subset gives the 256 px view
+data_root = None         # None: $SMLIB_DATA, then ~/.cache/smlib/data
+device = "auto"          # only measurements here: the CPU is enough
+seed = 0
+deltas = (0.0, 0.6, 1.0, 1.2, 1.5)   # ESM tilts to draw
+n_images = None          # override the preset's image count
+lab_results = None       # None: the lab's committed small-preset run, results/autoencoders/small.json (chapter 4)
+
+# %% tags=["hide-cell"]
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from smlib import presets
+from smlib.data import image_batch
+from smlib.experiments.autoencoders import RESULTS_ROOT
+from smlib.experiments import latent_spectra as ls
+from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
+from smlib.train.provenance import describe
+
+cfg = presets.resolve("latent_spectra", preset, n_images=n_images)
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+bins = np.arange(1, 17)
+
+# %% [markdown]
+# ## 3.1 The descriptor and its target
+#
+# ESM summarises a $C\times h\times w$ array by 16 numbers. It takes the orthonormal 2-D DCT of every channel,
+# averages the power over channels, pools it into 16 radial bins of the DCT index
+# ($b = \lfloor 16\, r / r_\max \rfloor$, with $r = \sqrt{u^2+v^2}$), removes DC, and maps band power $s_b$ to
+# $q_b = \log(1 + s_b)$, normalised to sum 1. For the image, which is first resampled to the latent grid, the band
+# power is tilted by $(b+1)^\delta$ before the log. The loss is $\mathrm{KL}(p_x^\delta \,\|\, p_z)$.
+#
+# With $\delta = 0$ the target is the image's own spectrum; every $\delta > 0$ moves mass to the high bins, so the
+# target is a *flattened* power law. The released ESM-AE uses $\delta = 1$. The logarithm matters: it compresses
+# the many decades of a power law, so that the high bins carry weight in the KL at all.
+
+# %%
+cifar = image_batch(dataset, cfg.n_images, 32, split="test", seed=seed, root=data_root)
+celeba = image_batch("celeba", cfg.n_images, 256, split="test", seed=seed, root=data_root)
+grids = {"CIFAR-10, 32 px -> 8x8 (f4, the lab)": (cifar, (8, 8)),
+         "CelebA, 256 px -> 32x32 (f8, the authors')": (celeba, (32, 32))}
+targets = {name: ls.delta_targets(x, size, deltas) for name, (x, size) in grids.items()}
+high_mass = {name: [ls.high_band_mass(p) for p in t] for name, t in targets.items()}
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
+for ax, (name, t) in zip(axes, targets.items()):
+    for d, p in zip(deltas, t):
+        ax.semilogy(bins, np.where(p > 0, p, np.nan), "o-", ms=3, label=f"$\\delta$ = {d}")
+    ax.set(title=name, xlabel="radial DCT bin (1 = lowest)", ylabel="share of log-power")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# On an $8\times 8$ grid the lowest bin holds only DC, which the descriptor removes, so its first entry is 0.
+
+# %% tags=["nbval-check-output"]
+for name, m in high_mass.items():
+    print(f"{name}: mass in bins 9-16 rises with delta: {bool(np.all(np.diff(m) > 0))}; "
+          f"delta 0 -> 1: {m[0]:.2f} -> {m[deltas.index(1.0)]:.2f}")
+
+# %% [markdown]
+# ### Against the authors' reference curves
+#
+# The authors' analysis script hard-codes 16-bin distributions for CelebA-HQ at 256 px and for several latents
+# (`latent_analysis.py::visualize_PSD` on branch `SDVAE_and_ESM` of forever208/SpectrumMatching). Those curves
+# include DC, so we compute ours the same way. Our CelebA images are not theirs: the offline subset holds
+# *aligned* CelebA photos of $178\times 218$, centre-cropped and upsampled to 256, which carry less fine detail
+# than CelebA-HQ.
+
+# %%
+keys = {0.0: "px_RGB_celeba256", 0.6: "px_delta_0_6", 1.0: "px_delta_1_0", 1.2: "px_delta_1_2"}
+ours_dc = {d: ls.delta_targets(celeba, (32, 32), [d], remove_dc=False)[0] for d in keys}
+l1_authors = {d: float(np.abs(ours_dc[d] - np.array(AUTHORS_SPECTRA[k])).sum()) for d, k in keys.items()}
+contrast = (0.5, 1.0, 2.0)
+l1_contrast = [float(np.abs(ls.delta_targets(s * celeba, (32, 32), [0.0], remove_dc=False)[0]
+                            - np.array(AUTHORS_SPECTRA["px_RGB_celeba256"])).sum()) for s in contrast]
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(6.4, 3.8))
+for (d, k), c in zip(keys.items(), ["C0", "C1", "C2", "C3"]):
+    ax.semilogy(bins, ours_dc[d], "o-", ms=3, color=c, label=f"ours, $\\delta$ = {d}")
+    ax.semilogy(bins, AUTHORS_SPECTRA[k], "x--", ms=4, color=c, label=f"authors, {AUTHORS_SPECTRA_LABELS[k]}")
+ax.set(xlabel="radial DCT bin (DC included)", ylabel="share of log-power", title="CelebA image targets at 32 x 32")
+ax.legend(fontsize=6, ncol=2)
+plt.show()
+
+# %% [markdown]
+# The shapes agree, but ours put more mass in the first bin. The descriptor takes $\log(1+s)$ of absolute power,
+# so it is **not scale-invariant** (the reference notes flag the "scale-invariant" comment in the code as wrong),
+# and the check below shows that contrast alone moves the curve a long way: the same images at twice the contrast
+# land close to the authors' curve. We read the gap as a difference of data (less detail and contrast in upsampled
+# aligned CelebA than in CelebA-HQ), not of the descriptor, but we cannot test that without CelebA-HQ.
+
+# %% tags=["nbval-check-output"]
+print("L1 distance of our CelebA targets to the authors' (0 = identical, 2 = disjoint):",
+      ", ".join(f"delta {d}: {v:.2f}" for d, v in l1_authors.items()))
+print("image curve vs the authors' at contrast x", ", ".join(f"{s}: {v:.2f}" for s, v in zip(contrast, l1_contrast)))
+print(f"descriptor depends on scale (x2 contrast moves L1 by > 0.1): {abs(l1_contrast[2] - l1_contrast[1]) > 0.1}")
+
+# %% [markdown]
+# ## 3.2 Why KL latents come out over-whitened
+#
+# A VAE decodes, and a diffusion model trains on, the posterior *sample* $z = \mu + \sigma\varepsilon$. The noise
+# $\varepsilon$ is white: it adds the same power $\sigma^2$ to every DCT coefficient, whatever the spectrum of $\mu$.
+# Write $r = \mathbb{E}\,\sigma^2 / \mathrm{Var}(\mu)$ for the posterior's noise-to-signal ratio. The KL term
+# $\tfrac12\sum(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ pays the encoder to raise $\sigma$ towards 1, so a stronger KL
+# means a larger $r$ and a flatter spectrum of $z$, whatever $\mu$ looks like.
+#
+# To see how far that goes, take the best case for $\mu$: a latent with *exactly* the image's spectrum (the image
+# resampled to the latent grid, channels standardised). Then add posterior noise at ratio $r$ and watch the
+# descriptor flatten.
+
+# %%
+ratios = np.array([0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0])
+mu_celeba = ls.ideal_latent(celeba, (32, 32))
+curves = ls.whitening_curve(mu_celeba, ratios, seed=seed)
+target_1 = targets["CelebA, 256 px -> 32x32 (f8, the authors')"][deltas.index(1.0)]
+slopes = [psd_slope(ls.noisy_posterior(mu_celeba, r, torch.Generator().manual_seed(seed))).exponent for r in ratios]
+fits = {k: ls.fit_noise_ratio(mu_celeba, AUTHORS_SPECTRA[k], ratios, remove_dc=False, seed=seed)
+        for k in ("pz_SDVAE", "pz_DSM", "pz_delta10", "pz_downsam", "pz_vavae")}
+
+# %% tags=["hide-input"]
+fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+cmap = plt.get_cmap("viridis")
+for i, (r, p) in enumerate(zip(ratios, curves)):
+    axes[0].semilogy(bins[1:], p[1:], "-", color=cmap(i / len(ratios)), label=f"r = {r:g}")
+axes[0].semilogy(bins[1:], target_1[1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
+axes[0].set(xlabel="radial DCT bin (DC removed)", ylabel="share of log-power",
+            title="ideal latent + white posterior noise")
+axes[0].legend(fontsize=6, ncol=2)
+axes[1].semilogx(ratios[1:], slopes[1:], "o-")
+axes[1].axhline(slopes[0], color="k", ls=":", label=f"no noise: $\\alpha$ = {slopes[0]:.2f}")
+axes[1].set(xlabel="noise-to-signal ratio r", ylabel="PSD exponent $\\alpha$ of z", title="the power law flattens")
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The authors' reference latents can be read the same way. For each of their curves we search for the ratio $r$
+# at which "ideal latent + white noise" comes closest (L1, DC included as in their script).
+
+# %% tags=["nbval-check-output"]
+print(f"PSD exponent falls as noise grows: {bool(np.all(np.diff(slopes) < 0))} "
+      f"({slopes[0]:.2f} at r = 0, {slopes[-1]:.2f} at r = {ratios[-1]:g})")
+authors = {k: ls.high_band_mass(AUTHORS_SPECTRA[k]) for k in ("px_delta_1_0", "pz_SDVAE", "pz_DSM", "pz_delta10")}
+print("high-band mass (bins 9-16) of the authors' curves (DC included): "
+      + ", ".join(f"{AUTHORS_SPECTRA_LABELS[k]} {v:.3f}" for k, v in authors.items()))
+print(f"authors' SD-VAE latent is flatter than their delta = 1 target: {authors['pz_SDVAE'] > authors['px_delta_1_0']}")
+gap = {k: abs(authors[k] - authors["px_delta_1_0"]) for k in ("pz_SDVAE", "pz_DSM", "pz_delta10")}
+print(f"distance to that target: SD-VAE {gap['pz_SDVAE']:.3f}, DSM {gap['pz_DSM']:.3f}, ESM {gap['pz_delta10']:.3f}; "
+      f"DSM and ESM closer than SD-VAE by > 5x: {5 * max(gap['pz_DSM'], gap['pz_delta10']) < gap['pz_SDVAE']}")
+for k, f in fits.items():
+    print(f"{AUTHORS_SPECTRA_LABELS[k]:40s} closest noise ratio r = {f['ratio']:g} (L1 {f['l1']:.2f})")
+
+# %% [markdown]
+# The SD-VAE curve is the one this model explains best, and it needs the most noise to do so: a posterior noise
+# twice its signal. Its high bins hold half again as much log-power as the authors' own $\delta = 1$ target, while
+# their DSM and ESM latents sit on that target. That is the over-whitening. The other curves are fitted poorly
+# (L1 about 0.3): they are flattened power laws without being "signal plus white noise", which is what ESM and DSM
+# ask of $\mu$ itself. A diffusion model trained on an over-whitened latent spends capacity on what is mostly
+# posterior noise.
+#
+# A caveat: this is a *model* of the curves, not a measurement of the authors' encoders, and the fits use our
+# CelebA images, which are not theirs (§3.1). The lab measures the actual noise ratio of every autoencoder it
+# trains.
+#
+# ## 3.3 The lab's latents
+#
+# Chapter 4 trains every variant on CIFAR-10 ($8\times 8\times 4$ latents) with one budget and stores, per
+# variant, the descriptor of the posterior sample and its distance to the $\delta = 1$ target. This section reads
+# the committed small-preset run; it shows nothing when that file does not exist yet.
+
+# %%
+lab_path = Path(lab_results or RESULTS_ROOT / "small.json")
+lab = json.loads(lab_path.read_text()) if lab_path.is_file() else None
+if lab is None:
+    print(f"no lab results at {lab_path}: run `python -m smlib autoencoder --preset small --results {lab_path}`")
+else:
+    print(f"lab run: preset {lab['preset']}, {len(lab['variants_done'])} variants done, train "
+          f"{lab['total_train_wall_time_s'] / 60:.0f} min + evaluation {lab['total_eval_wall_time_s'] / 60:.0f} min")
+    print(describe(lab["provenance"]))
+
+# %% tags=["hide-input"]
+if lab is not None:
+    runs = {n: r["metrics"] for n, r in lab["runs"].items() if r.get("metrics")}
+    fig, ax = plt.subplots(figsize=(6.8, 3.9))
+    first = next(iter(runs.values()))
+    ax.semilogy(bins[1:], first["spectra"]["p_target"][1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
+    ax.semilogy(bins[1:], first["spectra"]["p_image"][1:], "k:", lw=1.5, label="image, $\\delta$ = 0")
+    for n, m in runs.items():
+        ax.semilogy(bins[1:], m["spectra"]["p_z"][1:], "o-", ms=3, label=f"{n} (r = {m['noise_to_signal']:.2f})")
+    ax.set(xlabel="radial DCT bin (DC removed; bin 1 is DC alone on 8x8)", ylabel="share of log-power",
+           title="latent spectra of the lab's autoencoders (CIFAR-10, 8x8x4)")
+    ax.legend(fontsize=6, ncol=2)
+    plt.show()
+
+# %% tags=["nbval-check-output"]
+if lab is not None:
+    print(f"{'variant':20s} {'KL(target||p_z)':>16s} {'bins 9-16':>10s} {'noise ratio r':>14s} {'PSD exponent':>13s}")
+    for n, m in runs.items():
+        print(f"{n:20s} {m['kl_to_target']:16.3f} {ls.high_band_mass(m['spectra']['p_z']):10.3f} "
+              f"{m['noise_to_signal']:14.3f} {m['psd_slope_latent']:13.2f}")
+    t_mass = ls.high_band_mass(first["spectra"]["p_target"])
+    print(f"target's mass in bins 9-16: {t_mass:.3f}")
+    sd_mass = ls.high_band_mass(runs["sd-vae"]["spectra"]["p_z"])
+    print(f"SD-VAE latent flatter than the target (over-whitened): {sd_mass > t_mass}")
+    print(f"ESM-AE closer to the target than SD-VAE: {runs['esm']['kl_to_target'] < runs['sd-vae']['kl_to_target']}")
+
+# %% [markdown]
+# ## Verdict
+#
+# - **The descriptor.** ESM's target is the image spectrum tilted by $(b+1)^\delta$; a larger $\delta$ moves mass
+#   to the high bins monotonically, on both grids. Our CelebA targets have the shape of the authors' curves but not
+#   their values, and the descriptor depends on absolute contrast (it is not scale-invariant), which is enough to
+#   explain the gap; we could not check on CelebA-HQ.
+# - **Over-whitening.** White posterior noise flattens any latent spectrum, and the authors' SD-VAE curve is the
+#   one that needs the most of it to be explained. Our own lab (§3.3, chapter 4) finds the same at 32 px: its SD-VAE
+#   latent, and EQ-VAE's built on it, carry by far the most posterior noise, and SD-VAE's sits on the flat side
+#   of the target, while the ESM-AE latent is
+#   the closest to the target. The printed facts above are computed from the committed run, not typed in.

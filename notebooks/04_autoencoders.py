@@ -1,0 +1,275 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -papermill,-execution,-ExecuteTime
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -papermill
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. The autoencoder lab: SD-VAE, ESM-AE, DSM-AE and the equivariance family
+#
+# **Claim.** Two regularizers shape a latent space for diffusion: ESM matches the latent spectrum to a flattened
+# image spectrum, and DSM makes the decoder map latent frequency bands to the same image bands. Several recent
+# methods (Scale Equivariance, EQ-VAE, VA-VAE) are, on this reading, special cases of the two.
+#
+# This chapter trains every variant under one protocol and measures reconstruction quality, the latent spectrum
+# and the frequency correspondence of the decoder. Chapter 5 then asks which latents diffuse best.
+
+# %% tags=["parameters", "hide-cell"]
+preset = "ci"            # "ci" (minutes on 2 CPU cores), "small" (the book's table), "paper" (CelebA 256, f8d4, GAN)
+dataset = "cifar10"
+data_root = None         # None: $SMLIB_DATA, then ~/.cache/smlib/data
+device = "auto"
+seed = 0
+variants = None          # None: all of them; or a list such as ["plain", "esm", "dsm"]
+steps = None             # override the preset's training steps
+book_results = None      # None: the committed small-preset run, results/autoencoders/small.json (§4.3)
+overhead_results = None  # None: results/benchmarks/regularizer_overhead.json (§4.5)
+
+# %% tags=["hide-cell"]
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from smlib.data import image_batch
+from smlib.experiments import autoencoders as lab
+from smlib.experiments import latent_spectra as ls
+from smlib.experiments.special_cases import resize_agreement
+from smlib.experiments.variants import VARIANTS
+from smlib.train.provenance import REPO_ROOT, describe
+
+cfg = lab.resolve_config(preset, dataset=dataset, steps=steps)
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def show_table(rows, title):
+    """Print the lab's table: one line per variant, the columns every run reports."""
+    print(title)
+    print(f"{'variant':20s} {'rFID':>7s} {'KIDx1e3':>8s} {'PSNR':>6s} {'SSIM':>5s} {'KL tgt':>7s} {'alpha':>6s} "
+          f"{'r':>5s} {'LP PSNR k12':>11s}")
+    for r in rows:
+        print(f"{r['variant']:20s} {r['rfid']:7.1f} {1e3 * r['kid']:8.1f} {r['psnr']:6.2f} {r['ssim']:5.3f} "
+              f"{r['kl_to_target']:7.3f} {r['psd_slope_latent']:6.2f} {r['noise_to_signal']:5.2f} "
+              f"{r.get('lowpass_psnr_k12', float('nan')):11.2f}")
+
+
+# %% [markdown]
+# ## 4.1 One protocol
+#
+# Every variant trains the same SD-VAE-style autoencoder (residual blocks, GroupNorm, a mid attention block,
+# a diagonal Gaussian posterior) with the same data, optimiser, steps and seed. Only the regularizers differ.
+# The losses, all on top of an L1 reconstruction of the posterior sample:
+#
+# | variant | added to L1 |
+# |---|---|
+# | plain | nothing (the floor) |
+# | SD-VAE | KL to $\mathcal N(0, I)$, summed over latent entries |
+# | ESM-AE | $0.01\,\mathrm{KL}(p_x^{\delta=1} \,\|\, p_z)$ on the 16-bin descriptor (chapter 3) |
+# | DSM-AE | none, but image and latent are low-passed by one shared block-DCT mask, cut $k \sim U\{0, 8, 10, 12\}$ |
+# | Scale Equivariance | $L_1(\mathrm{down}(x), D(\mathrm{down}(z)))$, factor 2 or 4, bilinear |
+# | EQ-VAE | SD-VAE + decode scaled/rotated latents to equally transformed images |
+# | VA-VAE (VF loss) | SD-VAE + margin cosine and distance-matrix alignment to a frozen encoder |
+#
+# Where each setting comes from, and what had to change for 32 px images:
+
+# %%
+for v in VARIANTS.values():
+    print(f"{v.label:20s} {v.source}" + (f"\n{'':20s} adapted: {v.adaptation}" if v.adaptation else ""))
+print(f"\npreset {preset!r}: AE {cfg.ae} channels {cfg.ae_channels} at {cfg.resolution} px, {cfg.n_train} "
+      f"training images, {cfg.steps} steps of batch {cfg.batch_size}, lr {cfg.lr}; rFID over {cfg.fid_n} test images")
+
+# %% [markdown]
+# LPIPS and the PatchGAN are in the library (the authors' recipe adds $0.5\,$LPIPS and a PatchGAN from step
+# 50,001), but LPIPS needs backbone weights that cannot be downloaded on the machines that build this book, so the
+# offline presets train without either. The `paper` preset turns both on.
+#
+# ## 4.2 The live run
+#
+# At the notebook's preset (CI-sized by default: a few hundred images, a narrow AE, 48 images for rFID) every
+# variant trains here, so the whole pipeline runs in front of you. The numbers are rough by design; the book's
+# table is in §4.3. Runs are cached under `runs/autoencoders/`, so a rerun reuses them.
+
+# %%
+live = lab.run_variants(variants, preset, dataset, data_root, device, seed)
+live_rows = lab.table_rows(live)
+show_table(live_rows, f"live run, preset {preset!r}, rFID-{cfg.fid_n}")
+
+# %% tags=["nbval-check-output"]
+print(f"every variant trained {cfg.steps} steps: {all(r['steps'] == cfg.steps for r in live.values())}")
+gap = max(abs(r["lowpass_psnr_k0"] - r["psnr"]) for r in live_rows)
+print(f"low-pass with cut k = 0 keeps every coefficient (decoding equals reconstruction, within 0.05 dB): {gap < 0.05}")
+drop = {r["variant"]: r["psnr"] - r["lowpass_psnr_k12"] for r in live_rows}
+print(f"decoding a low-passed latent (k = 12) costs DSM less PSNR than the plain AE: {drop['dsm'] < drop['plain']}")
+
+# %% [markdown]
+# ## 4.3 The book's table (small preset)
+#
+# The `small` preset trains each variant for 1,500 steps of batch 32 on 8,192 CIFAR-10 images and scores it on
+# 500 held-out test images; it was run once with the command printed below, and its results are committed.
+# The columns: **rFID-500** and **KID** (TF-Inception pool3 features of the 500 reconstructions against the same
+# 500 originals; FID-N is only comparable at equal N, and on JPEG-compressed CIFAR-10 files it is not comparable
+# to published figures), **PSNR/SSIM** of uint8 reconstructions, **KL tgt** the descriptor's
+# $\mathrm{KL}(p_x^{\delta=1}\,\|\,p_z)$, **alpha** the power-law exponent of the latent PSD (the image's, on the
+# same $8\times 8$ grid, is printed under the table), **r** the posterior noise-to-signal ratio, and the PSNR of decoding
+# block-DCT low-passed latents against equally low-passed images.
+
+# %%
+book_path = Path(book_results or lab.RESULTS_ROOT / "small.json")
+book = json.loads(book_path.read_text()) if book_path.is_file() else None
+if book is None:
+    print(f"no committed results at {book_path}: run `python -m smlib autoencoder --preset small --results {book_path}`")
+else:
+    print(describe(book["provenance"]))
+    print(f"wall time: train {book['total_train_wall_time_s'] / 60:.0f} min, evaluation "
+          f"{book['total_eval_wall_time_s'] / 60:.0f} min")
+    runs = {n: r for n, r in book["runs"].items() if r.get("metrics")}
+    rows = {r["variant"]: r for r in lab.table_rows(runs)}
+    show_table(rows.values(), f"\nsmall preset, rFID-{book['settings']['fid_n']}, seed {book['seed']}")
+    alpha_image = next(iter(runs.values()))["metrics"]["psd_slope_image_at_latent"]
+    print(f"PSD exponent of the images resampled to the 8x8 latent grid: {alpha_image:.2f}")
+
+# %% tags=["hide-input"]
+if book is not None:
+    bins = np.arange(2, 17)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.9))
+    first = next(iter(runs.values()))["metrics"]["spectra"]
+    axes[0].semilogy(bins, first["p_target"][1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
+    axes[0].semilogy(bins, first["p_image"][1:], "k:", lw=1.5, label="image, $\\delta$ = 0")
+    for n, r in runs.items():
+        axes[0].semilogy(bins, r["metrics"]["spectra"]["p_z"][1:], "o-", ms=3, label=VARIANTS[n].label)
+    axes[0].set(xlabel="radial DCT bin (DC removed)", ylabel="share of log-power", title="latent spectra")
+    axes[0].legend(fontsize=6, ncol=2)
+    ks = sorted(int(k) for k in next(iter(runs.values()))["metrics"]["lowpass_psnr"])
+    for n, r in runs.items():
+        lp = r["metrics"]["lowpass_psnr"]
+        axes[1].plot(ks, [lp[str(k)] for k in ks], "o-", ms=3, label=VARIANTS[n].label)
+    axes[1].set(xlabel="low-pass cut k (anti-diagonals removed per 8x8 block)", ylabel="PSNR (dB)",
+                title="decoding low-passed latents vs low-passed images")
+    axes[1].legend(fontsize=6)
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# Reconstructions of four test images, and what each decoder makes of a latent low-passed with $k = 12$ (only
+# the lowest three anti-diagonals of each $8\times 8$ block kept), next to the equally low-passed image:
+
+# %% tags=["hide-input"]
+if book is not None:
+    examples = json.loads(book_path.with_name(book_path.stem + "_examples.json").read_text())
+    names = list(runs)
+    cols = ["original", "reconstruction", "lowpass_target_k12", "lowpass_decoded_k12"]
+    fig, axes = plt.subplots(len(names), len(cols), figsize=(7.6, 0.62 * len(names) + 0.3))
+    for i, n in enumerate(names):
+        for j, c in enumerate(cols):
+            imgs = lab.unpack_uint8(examples[n][c])            # (4, 3, 32, 32) uint8
+            axes[i, j].imshow(np.concatenate(list(imgs.transpose(0, 2, 3, 1)), axis=1))
+            axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
+            if i == 0:
+                axes[i, j].set_title(c.replace("_", " "), fontsize=7)
+        axes[i, 0].set_ylabel(VARIANTS[n].label, fontsize=6, rotation=0, ha="right", va="center")
+    plt.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# ## 4.4 The claims, one number each
+#
+# **ESM flattens the spectrum towards its target; KL over-whitens it.** Compare each variant's distance to the
+# $\delta = 1$ target and its mass in the upper half of the bins with the target's.
+#
+# **DSM gives the decoder a frequency correspondence.** A DSM decoder should turn a low-passed latent into the
+# equally low-passed image; an unregularised decoder has no reason to. The measure is the PSNR lost when the
+# latent is low-passed with $k = 12$ (and, where the preset computes it, the low-pass rFID at $k = 10$).
+#
+# **Scale Equivariance is a DSM mask.** Scale Equivariance decodes $\mathrm{down}(z)$ to $\mathrm{down}(x)$.
+# Truncating the orthonormal DCT to its lowest $h/f \times w/f$ coefficients is a downsampling whose output holds
+# exactly the low-passed content, so with that resize the loss is DSM with one square mask over the whole grid.
+# The bilinear resize the method uses is close to it (PSNR between the two, measured live on test images below).
+#
+# **EQ-VAE and VA-VAE yield power-law latents.** Both add a term to SD-VAE; the claim is that their latents are
+# less white than SD-VAE's (a steeper PSD, a smaller distance to the target).
+
+# %%
+test_images = image_batch(dataset, 256, 32, split="test", seed=seed, root=data_root)
+agree = {m: resize_agreement(test_images, (2, 4), method=m) for m in ("bilinear", "antialias")}
+for m, a in agree.items():
+    print(f"{m:9s} downsampling vs exact DCT truncation: x2 {a[2]:.1f} dB, x4 {a[4]:.1f} dB")
+
+# %% tags=["nbval-check-output"]
+print(f"bilinear x2 resize within 30 dB of the DCT-truncation low-pass: {agree['bilinear'][2] > 30}")
+if book is not None:
+    m = {n: r["metrics"] for n, r in runs.items()}
+    target_mass = ls.high_band_mass(first["p_target"])
+    mass = {n: ls.high_band_mass(x["spectra"]["p_z"]) for n, x in m.items()}
+    lp_drop = {n: rows[n]["psnr"] - rows[n]["lowpass_psnr_k12"] for n in rows}
+    print(f"target mass in bins 9-16: {target_mass:.2f}; latents: "
+          + ", ".join(f"{n} {v:.2f}" for n, v in mass.items()))
+    print(f"SD-VAE over-whitened (more high-band mass than the target): {mass['sd-vae'] > target_mass}")
+    print(f"ESM closest to the target of all variants: {min(m, key=lambda n: m[n]['kl_to_target']) == 'esm'}")
+    print(f"ESM closer to the target than SD-VAE: {m['esm']['kl_to_target'] < m['sd-vae']['kl_to_target']}")
+    print("PSNR lost decoding k = 12 low-passed latents: " + ", ".join(f"{n} {v:.1f} dB" for n, v in lp_drop.items()))
+    print(f"DSM loses the least: {min(lp_drop, key=lp_drop.get) == 'dsm'}")
+    print(f"EQ-VAE latent less white than SD-VAE's (steeper PSD): "
+          f"{m['eqvae']['psd_slope_latent'] > m['sd-vae']['psd_slope_latent']}")
+    print(f"VA-VAE latent less white than SD-VAE's (steeper PSD): "
+          f"{m['vf']['psd_slope_latent'] > m['sd-vae']['psd_slope_latent']}")
+    print(f"VA-VAE latent closer to the target than SD-VAE's: {m['vf']['kl_to_target'] < m['sd-vae']['kl_to_target']}")
+    best_rfid = min(rows, key=lambda n: rows[n]["rfid"])
+    print(f"best rFID-{book['settings']['fid_n']}: {best_rfid}; plain AE {rows['plain']['rfid']:.1f}, "
+          f"SD-VAE {rows['sd-vae']['rfid']:.1f}, ESM {rows['esm']['rfid']:.1f}, DSM {rows['dsm']['rfid']:.1f}")
+
+# %% [markdown]
+# ## 4.5 What the regularizers cost
+#
+# The paper calls the overhead of ESM and DSM negligible. `benchmarks/bench_regularizer_overhead.py` times one
+# full training step (forward, backward, AdamW) per variant against the plain step, interleaved in one run:
+
+# %%
+overhead_path = Path(overhead_results or REPO_ROOT / "results" / "benchmarks" / "regularizer_overhead.json")
+if overhead_path.is_file():
+    bench = json.loads(overhead_path.read_text())
+    print(describe(bench["provenance"]) + f", {bench['threads']} threads")
+    for setting, table in bench["results"].items():
+        print(setting)
+        for v, row in table.items():
+            print(f"  {v:20s} {row['median_s'] * 1e3:7.1f} ms/step  x{row['ratio_to_plain']:.2f}")
+else:
+    print(f"no benchmark results at {overhead_path}: run `make bench`")
+
+# %% [markdown]
+# ## Verdict
+#
+# Read against the printed facts of §4.3 to §4.5 (small preset: one seed, 1,500 steps, CIFAR-10 at 32 px,
+# $8\times 8\times 4$ latents, no LPIPS or GAN, the KL weight rescaled to the grid):
+#
+# - **ESM held.** The ESM-AE latent is the closest of all to its $\delta = 1$ target, and its reconstructions are
+#   as good as the plain AE's (the rFID gap between the two is small, and with one seed we cannot say whether it
+#   is real). The ESM term costs nothing measurable per step.
+# - **Over-whitening held.** The SD-VAE latent is far flatter than the image (its PSD exponent is printed next to
+#   the image's), it carries posterior noise of a sizeable fraction of its signal (r in the table), and it
+#   reconstructs worse than the plain AE. Chapter 3's mechanism, white posterior noise, is measured here directly as the ratio r.
+# - **DSM held, at a price.** The DSM decoder loses the least PSNR when its latent is low-passed, and has the best
+#   low-pass rFID: low latent bands decode to low image bands. It pays for it in full-band reconstruction (lower
+#   PSNR, higher rFID than plain) at this budget. Its latent is *not* pulled towards the flattened target: it keeps
+#   roughly the image's own slope. At our scale DSM shapes the decoder, not the latent spectrum.
+# - **Scale Equivariance as a DSM mask: holds as algebra, not in this test.** Its bilinear resize is, to about
+#   33 dB, the exact DCT-truncation low-pass, so its loss is DSM with one square mask over the whole grid. But a
+#   decoder trained that way gains nothing on DSM's own test (block-DCT masks on $8\times 8$ blocks): its PSNR loss
+#   equals the plain AE's and its low-pass rFID is the worst. The correspondence it learns is for its own mask.
+#   Its latent is steeper than the image's: it suppresses high latent frequencies, as its authors intended.
+# - **EQ-VAE and VA-VAE: power-law latents, partly.** Both are steeper than SD-VAE, on top of which they are
+#   trained. VA-VAE's alignment all but removes the posterior noise and gives a clean power law; EQ-VAE's latent
+#   stays noisy. Neither comes near ESM's distance to the target, and both reconstruct worse than the plain AE
+#   here (they were designed as fine-tuning of a pretrained SD-VAE; we train from scratch, see §4.1).
+# - **Not tested here:** whether any of this makes the latents easier to *diffuse*. That is the diffusability
+#   chapter's question, with generation quality and seeds.
