@@ -10,13 +10,7 @@ from smlib.models.autoencoder import (AE_CONFIGS, AEConfig, AttentionBlock, Auto
 from smlib.models.discriminator import PatchDiscriminator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # multi-threaded convs on a shared, loaded 2-core machine are ~100x slower than one thread
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("name, f", [("tiny-f4d4", 4), ("tiny-f8d4", 8)])

@@ -15,12 +15,7 @@ TINY = dict(ae_channels=(8, 8, 8), n_train=32, steps=6, batch_size=8, warmup_ste
             fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0, 8), eval_batch=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # one order of float reductions: bit-exact comparisons, and faster for tiny models
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_images(n=32):

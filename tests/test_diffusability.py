@@ -17,12 +17,7 @@ from smlib.models.autoencoder import AutoEncoder
 from smlib.train import load_checkpoint
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_ae(seed=0):

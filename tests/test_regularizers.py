@@ -16,13 +16,7 @@ from smlib.regularizers import (DSM, EQVAE, LPIPS, AELoss, ESMLoss, GANLoss, KLP
 from smlib.spectral import block_dct2, block_lowpass, gaussian_blur, gaussian_kernel1d
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # multi-threaded convs on a shared, loaded 2-core machine are ~100x slower than one thread
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,7 @@ from smlib.train import (EMA, ResumableBatchSampler, TrainConfig, fit, init_dist
 from smlib.train.checkpoint import config_diff
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: one thread is faster on a shared 2-core machine, and keeps float reductions in one order
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- tiny tasks --------------------------------------------------------------------------------------------------
