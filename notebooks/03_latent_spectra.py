@@ -44,8 +44,8 @@ import torch
 
 from smlib import presets
 from smlib.data import image_batch
-from smlib.experiments.autoencoders import RESULTS_ROOT
 from smlib.experiments import latent_spectra as ls
+from smlib.experiments.autoencoders import RESULTS_ROOT
 from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
 from smlib.train.provenance import describe
 

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from smlib.data import image_batch
 from smlib.experiments import autoencoders as lab
