@@ -2,11 +2,11 @@
 candidate alike) and a results file with provenance. Every benchmark reports ratios measured in one run."""
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
 
+from smlib.train import write_json
 from smlib.train.provenance import REPO_ROOT, provenance
 
 RESULTS = REPO_ROOT / "results" / "benchmarks"
@@ -41,9 +41,4 @@ def ratio_table(times: dict[str, list[float]], baseline: str) -> dict[str, dict]
 
 def write_result(name: str, payload: dict) -> Path:
     """results/benchmarks/<name>.json with the payload and provenance (atomic)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({**payload, "provenance": provenance()}, indent=2))
-    tmp.replace(path)
-    return path
+    return write_json(RESULTS / f"{name}.json", {**payload, "provenance": provenance()})

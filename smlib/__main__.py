@@ -1,7 +1,8 @@
 """Command-line entry: ``python -m smlib <recipe> [options]``, the same recipes the notebooks call in-process.
 
-    python -m smlib autoencoder --preset small --regularizer esm --out runs/ae/esm
-    torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --autoencoder runs/ae/dsm ...
+    python -m smlib autoencoder --preset small --variant esm
+    torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \
+        --autoencoder runs/autoencoders/paper/dsm-<key>
 
 Each recipe module exposes ``cli(argv: list[str]) -> None``; ``python -m smlib <recipe> --help`` lists its options.
 """

@@ -2,6 +2,7 @@
 of a diffusion run, the paper preset at full size for 2 steps, gFID of a set against itself through the pipeline,
 the per-frequency error against the Gaussian closed form, and precision/recall by brute force."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +270,26 @@ def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
     with pytest.raises(ValueError, match="unknown autoencoder variant 'sdvae'"):
         D.obtain_autoencoder("sdvae", D.resolve_config("ci"), dataset="deadleaves", data_root=None, device="cpu",
                              seed=0)
+
+
+def test_an_explicit_lab_run_folder_is_loaded_with_its_weights_file(tmp_path):
+    from smlib.experiments import autoencoders as lab
+
+    tiny = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=2,
+                fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
+    res = lab.fit_autoencoder("plain", "ci", dataset="deadleaves", device="cpu", runs_root=tmp_path, **tiny)
+    cfg = D.resolve_config("ci")
+    for given in (res["run_dir"], Path(res["run_dir"]) / "result.json"):
+        ae, weights, info = D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu",
+                                                 seed=0, checkpoint=given)
+        assert weights == res["checkpoint"] and Path(weights).is_file() and info["source"] == str(given)
+        assert ae.latent_channels == 4
+    with pytest.raises(FileNotFoundError, match="expected a lab run folder"):
+        D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu", seed=0,
+                             checkpoint=res["checkpoint"])
+
+
+def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        D.cli(["--variant", "dsm", "--autoencoder", str(tmp_path / "missing"), "--runs-dir", str(tmp_path)])
+    assert str(exit_info.value).startswith("error: --autoencoder") and "\n" not in str(exit_info.value)

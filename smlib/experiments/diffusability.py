@@ -27,6 +27,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -567,19 +568,26 @@ def load_subset(dataset: str, n: int, resolution: int, split: str = "train", sub
 
 def obtain_autoencoder(variant: str, cfg: SimpleNamespace, *, dataset: str, data_root, device, seed: int,
                        checkpoint=None):
-    """(autoencoder in eval mode, checkpoint path, info dict) for a variant.
+    """(autoencoder in eval mode, path of its weights file, info dict) for a variant.
 
-    An explicit ``checkpoint`` (a lab run folder or its ``result.json``) wins; otherwise the lab recipe
+    An explicit ``checkpoint`` (a lab run folder, or its ``result.json``) wins; otherwise the lab recipe
     :func:`smlib.experiments.autoencoders.fit_autoencoder` at ``cfg.ae_preset`` trains the variant or reuses the
     finished run under ``runs/autoencoders/``. There is no substitute: an unknown variant is an error."""
     from smlib.experiments import autoencoders as lab
 
     if checkpoint is not None:
-        return lab.load_autoencoder(checkpoint), str(checkpoint), {"variant": variant, "source": str(checkpoint)}
-    res = lab.fit_autoencoder(variant, preset=cfg.ae_preset, dataset=dataset, data_root=data_root, device=device,
-                              seed=seed)
+        path = Path(checkpoint)
+        result_file = path / "result.json" if path.is_dir() else path
+        if not result_file.is_file() or result_file.suffix != ".json":
+            raise FileNotFoundError(f"--autoencoder {checkpoint}: expected a lab run folder holding result.json "
+                                    f"(runs/autoencoders/<preset>/<variant>-<key>) or that result.json.")
+        res, source = json.loads(result_file.read_text()), str(checkpoint)
+    else:
+        res = lab.fit_autoencoder(variant, preset=cfg.ae_preset, dataset=dataset, data_root=data_root, device=device,
+                                  seed=seed)
+        source = "smlib.experiments.autoencoders"
     info = {k: v for k, v in res.items() if isinstance(v, (str, int, float, bool))}
-    info.update(variant=variant, source="smlib.experiments.autoencoders", checkpoint=str(res["checkpoint"]))
+    info.update(variant=variant, source=source, checkpoint=str(res["checkpoint"]))
     return lab.load_autoencoder(res), str(res["checkpoint"]), info
 
 
@@ -756,7 +764,7 @@ def cli(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--runs-dir", default=None, help="caches and checkpoints (default: <repo>/runs)")
     p.add_argument("--results", default=None, help="results JSON (default: results/diffusability/<preset>.json)")
-    p.add_argument("--autoencoder", default=None, help="AE checkpoint to use instead of the lab recipe (1 variant)")
+    p.add_argument("--autoencoder", default=None, help="a lab run folder (runs/autoencoders/...) to use instead of training (1 variant)")
     p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
     p.add_argument("--n-fid", type=int, default=None, help="override the number of samples for gFID-N")
     p.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
@@ -768,7 +776,10 @@ def cli(argv: list[str] | None = None) -> None:
     kw = dict(dataset=a.dataset, data_root=a.data_root, device=a.device, runs_dir=a.runs_dir, setting=a.setting,
               steps=a.steps, n_fid=a.n_fid, autoencoder_checkpoint=a.autoencoder,
               max_steps_this_call=a.max_steps_this_call, progress=a.progress)
-    out = run_sweep(a.preset, variants, a.seeds, results_path=a.results, **kw)
+    try:
+        out = run_sweep(a.preset, variants, a.seeds, results_path=a.results, **kw)
+    except (ValueError, KeyError, FileNotFoundError) as err:  # bad input: one line, no traceback
+        sys.exit(f"error: {err}")
     if init_distributed().is_main:
         for v, e in out.get("table", {}).items():
             std = e["fid"]["std"]
