@@ -12,6 +12,8 @@ Modules, one concept each (imports point down this list, never up):
 - ``metrics``      PSNR, SSIM, Inception features, FID/KID, latent diagnostics
 - ``train``        one training loop with EMA, checkpoints and resume
 - ``experiments``  the recipes the notebooks call
+
+and two utilities every layer may use: ``device`` (resolving "auto") and ``atomic`` (atomic file writes).
 """
 from smlib.device import resolve_device
 

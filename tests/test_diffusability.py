@@ -188,6 +188,34 @@ def test_gfid_of_a_set_against_itself_is_zero(tmp_path):
     np.testing.assert_array_equal(again.features, ref.features)
 
 
+class PixelFeatures:
+    """A cheap stand-in for Inception in tests: the first 12 pixels of each image, as float64."""
+
+    feature_id = "pixels12"
+
+    def __call__(self, x):
+        return x.flatten(1)[:, :12].double().numpy()
+
+
+def test_batched_evaluator_scores_exactly_what_sampling_everything_at_once_scores(tmp_path):
+    ae = tiny_ae()
+    torch.manual_seed(0)
+    model = D.build_model(dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), (4, 8, 8)).eval()
+    f = make_formulation("sit")
+    norm = LatentNormalizer((0.0,), (1.0,))
+    feats = PixelFeatures()
+    ref = D.reference_set("synthetic", "train", 32, 30, images(30, seed=1)[0], feats, tmp_path)
+    ev = D.GenerationEvaluator(ae, norm, f, ref, feats, 7, (4, 8, 8), steps=3, seed=5, batch_size=3, keep_images=4)
+    scores = ev(model, 0)
+    whole = D.decode_latents(ae, D.sample_latents(model, f, 7, (4, 8, 8), steps=3, seed=5, batch_size=3), norm)
+    expected = D.evaluate_generation(whole, ref, feats)
+    assert scores["n_samples"] == 7 and scores["fid"] == pytest.approx(expected["fid"], rel=1e-5)
+    # decoding in batches of 3 instead of 7 changes the float rounding only
+    torch.testing.assert_close(ev.last_images, whole[:4], atol=1e-5, rtol=0)  # only the first keep_images kept
+    # a larger final evaluation through the same evaluator (the paper's FID-50k path)
+    assert ev(model, 0, n=11)["n_samples"] == 11 and ev.n == 7
+
+
 @pytest.mark.parametrize("n", [40, 200])
 def test_fast_frechet_distance_matches_scipy_sqrtm(n):
     from smlib.metrics import feature_statistics, frechet_distance
@@ -293,3 +321,39 @@ def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         D.cli(["--variant", "dsm", "--autoencoder", str(tmp_path / "missing"), "--runs-dir", str(tmp_path)])
     assert str(exit_info.value).startswith("error: --autoencoder") and "\n" not in str(exit_info.value)
+
+
+def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_recipe(tmp_path):
+    """The whole run_sweep path on tiny data: a lab AE run folder, two seeds, curves, a larger final FID, grids,
+    a rerun that reads the runs back, and a one-line refusal when the recipe changed under a finished run."""
+    from smlib.experiments import autoencoders as lab
+
+    tiny_ae_cfg = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1,
+                       ckpt_every=2, fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
+    ae_run = lab.fit_autoencoder("plain", "ci", dataset="deadleaves", device="cpu", runs_root=tmp_path / "ae",
+                                 **tiny_ae_cfg)
+    knobs = dict(dataset="deadleaves", device="cpu", runs_dir=tmp_path / "runs", autoencoder_checkpoint=ae_run["run_dir"],
+                 features=PixelFeatures(), n_images=20, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10,
+                 n_freq=8, n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
+                 model=dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), sample_steps=2)
+    results = tmp_path / "sweep.json"
+    out = D.run_sweep("ci", ["plain"], [0, 1], results_path=results, **knobs)
+    assert out["complete"] and [r["seed"] for r in out["runs"]] == [0, 1]
+    entry = out["table"]["plain"]
+    assert entry["fid_label"] == "FID-10" and len(entry["fid"]["values"]) == 2 and entry["fid"]["std"] is not None
+    run = out["runs"][0]
+    assert [s for s, _ in run["curve"]["eval/fid"]] == [2, 4]            # periodic FID-6 during training
+    assert run["final_during_training"]["n_samples"] == 6 and run["final"]["n_samples"] == 10
+    assert set(run["frequency_summary"]) >= {"unrecovered_trained", "unrecovered_predicted"}
+    # the decoder floor: 6 reconstructions of images outside the reference set, scored like the samples
+    assert out["floors"]["plain"]["n_samples"] == 6 and out["floors"]["plain"]["n_reference"] == 12
+    assert entry["fid_above_floor"] == pytest.approx(entry["fid"]["mean"] - out["floors"]["plain"]["fid"])
+    grids = json.loads(D.grids_path(results).read_text())
+    assert sorted(grids) == ["plain/seed0", "plain/seed1"] and grids["plain/seed0"]["shape"] == [4, 3, 32, 32]
+    # a rerun reads the finished runs back (same numbers, no training)
+    again = D.run_sweep("ci", ["plain"], [0, 1], results_path=results, **knobs)
+    assert again["table"]["plain"]["fid"]["values"] == entry["fid"]["values"]
+    assert again["sweep_wall_time_s"] == out["sweep_wall_time_s"]
+    # the same run folder under another recipe is refused, with the knob named
+    with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
+        D.run_sweep("ci", ["plain"], [0], results_path=results, **{**knobs, "n_fid": 5})

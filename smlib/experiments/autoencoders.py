@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from smlib import presets
+from smlib.atomic import atomic_path
 from smlib.data import cache_dir, image_batch, load_dataset
 from smlib.device import resolve_device
 from smlib.experiments.variants import get_variant, list_variants, resolve_spec
@@ -309,10 +310,8 @@ def training_data(recipe: AERecipe, dataset: str, data_root=None, seed: int = 0,
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def eval_images(cfg: SimpleNamespace, dataset: str, data_root=None, n: int | None = None) -> torch.Tensor:
@@ -363,10 +362,8 @@ def reference_features(images: torch.Tensor, key: str, device="cpu") -> np.ndarr
         if feats.shape[0] == len(images):
             return feats
     feats = inception_features(images, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, feats)
     return feats
 
 
@@ -376,7 +373,7 @@ def _fid_kid(recon: np.ndarray, ref: np.ndarray, subset: int) -> dict:
     return {"fid": r.fid, "fid_label": r.label, "kid": k_mean, "kid_std": k_std}
 
 
-def _pack_uint8(x: torch.Tensor) -> dict:
+def pack_uint8(x: torch.Tensor) -> dict:
     """(N, 3, H, W) in [-1, 1] -> {"shape", "b64"}: uint8 bytes, base64, for small example grids in JSON."""
     u8 = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).cpu().numpy()
     return {"shape": list(u8.shape), "b64": base64.b64encode(u8.tobytes()).decode()}
@@ -454,9 +451,9 @@ def evaluate_autoencoder(model: AutoEncoder, cfg: SimpleNamespace, dataset: str 
         lp_fid[str(k)] = _fid_kid(inception_features(rec, dev), ref, cfg.kid_subset)["fid"]
     out["lowpass_fid"], out["lowpass_fid_n"] = lp_fid, (min(int(cfg.lowpass_fid_n), len(x)) if lp_fid else 0)
     e = int(cfg.n_examples)
-    out["examples"] = {"original": _pack_uint8(x[:e]), "reconstruction": _pack_uint8(x_hat[:e]),
-                       **{f"lowpass_target_k{k}": _pack_uint8(t) for k, (t, _) in lp_imgs.items()},
-                       **{f"lowpass_decoded_k{k}": _pack_uint8(r) for k, (_, r) in lp_imgs.items()}}
+    out["examples"] = {"original": pack_uint8(x[:e]), "reconstruction": pack_uint8(x_hat[:e]),
+                       **{f"lowpass_target_k{k}": pack_uint8(t) for k, (t, _) in lp_imgs.items()},
+                       **{f"lowpass_decoded_k{k}": pack_uint8(r) for k, (_, r) in lp_imgs.items()}}
     return out
 
 
@@ -571,13 +568,11 @@ def write_results(results: dict[str, dict], path: str | Path, header: dict) -> P
                {n: r.get("metrics", {}).get("examples") for n, r in results.items()})
     rows = table_rows(results)
     cols = list(dict.fromkeys(k for row in rows for k in row))
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path.with_suffix(".csv")) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for row in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    tmp.replace(path.with_suffix(".csv"))
     return path
 
 

@@ -14,7 +14,9 @@ The recipe is the same for every latent space: latents normalised by a global 1/
 sampler, one budget. Generation quality is gFID-N and KID against Inception statistics of the same image files the
 AE and the diffusion model were trained on (computed once, cached). The per-frequency error of the trained model
 on held-out latents is compared with the Gaussian prediction S(f) / (1 + SNR_t(f)) of Prop. 3.1, computed from
-the latent PSD (:mod:`smlib.theory`).
+the latent PSD (:mod:`smlib.theory`). Sampling and scoring live in :mod:`smlib.experiments.generation`, the
+per-frequency analysis in :mod:`smlib.experiments.frequency_errors`, the reading of a sweep (seed spread, the
+paper's ordering) in :mod:`smlib.experiments.diffusability_report`; this module is the recipe, the runs and the CLI.
 
 Presets (``ci``/``small``/``paper``) are registered with :mod:`smlib.presets` as chapter ``"diffusability"``;
 the paper preset has two settings (``setting="imagenet256"``: SiT-B/2 on f16d16 latents, REPA's optimisation;
@@ -25,11 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,14 +37,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from smlib import presets, spectral, theory
+from smlib import presets
+from smlib.atomic import atomic_path
 from smlib.device import resolve_device
-from smlib.diffusion import Formulation, make_formulation, sample
+from smlib.diffusion import Formulation, make_formulation
+from smlib.experiments.frequency_errors import FrequencyErrors, channel_power, frequency_errors, ring_counts
+from smlib.experiments.generation import (GenerationEvaluator, ReferenceSet, decode_latents, evaluate_generation,
+                                          reference_set, sample_latents)
+from smlib.experiments.latents import (LatentCache, LatentNormalizer, build_latent_cache, encode_images,
+                                       fit_normalizer, posterior_sample)
 from smlib.experiments.variants import VARIANTS as LAB_VARIANTS
-from smlib.experiments.latents import (LatentCache, LatentNormalizer, build_latent_cache, fit_normalizer,
-                                       posterior_sample)
-from smlib.metrics.fid import FIDResult, ReferenceStats, kid, reference_key
+from smlib.metrics.fid import frechet_distance_fast, precision_recall
 from smlib.train import TrainConfig, fit, provenance, write_json
+from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.distributed import barrier, init_distributed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +64,7 @@ _COMMON = dict(
     setting=None, dataset="cifar10", split="train", resolution=32, subset_seed=0, flips=True, store="moments",
     norm_mode="global", class_conditional=False, formulation="sit", formulation_kwargs={}, sampler="heun",
     sample_steps=25, cfg_scale=1.0, weight_decay=0.0, betas=(0.9, 0.999), grad_clip=1.0, warmup_steps=0,
-    ae_seed=None, n_freq=256, freq_ts=(0.1, 0.3, 0.5, 0.7, 0.9), n_grid=16, precision_recall=False,
+    ae_seed=None, n_final_fid=None, n_freq=256, freq_ts=(0.1, 0.3, 0.5, 0.7, 0.9), n_grid=16, precision_recall=False,
 )
 PRESET_TABLE = {
     # ~2-3 min on 2 CPU cores for all six variants (AEs from the lab's ci runs): a smoke test of the pipeline
@@ -182,295 +187,6 @@ class LatentDiffusionTask:
     def setup(self, device) -> None:
         if self.evaluator is not None and hasattr(self.evaluator, "to"):
             self.evaluator.to(device)
-
-
-# ----------------------------------------------------------------------------------------------- generation
-@torch.no_grad()
-def sample_latents(model: nn.Module, formulation: Formulation, n: int, latent_shape, *, sampler: str = "heun",
-                   steps: int = 25, seed: int = 0, batch_size: int = 256, labels: torch.Tensor | None = None,
-                   cfg_scale: float = 1.0, device=None) -> torch.Tensor:
-    """n normalised latents (n, d, h, w) on the CPU; noise from a CPU generator seeded with ``seed`` (the same
-    latents on every device). labels: (n,) long for a class-conditional model, else None."""
-    g = torch.Generator().manual_seed(int(seed))
-    out = []
-    for i in range(0, n, batch_size):
-        b = min(batch_size, n - i)
-        y = labels[i:i + b] if labels is not None else None
-        out.append(sample(model, formulation, (b, *latent_shape), sampler=sampler, steps=steps, generator=g, y=y,
-                          cfg_scale=cfg_scale, device=device).cpu())
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def decode_latents(autoencoder: nn.Module, u: torch.Tensor, normalizer: LatentNormalizer,
-                   batch_size: int = 128) -> torch.Tensor:
-    """Normalised latents u (n, d, h, w) -> images (n, 3, H, W) in [-1, 1] on the CPU (clamped)."""
-    device = next(autoencoder.parameters()).device
-    was = autoencoder.training
-    autoencoder.eval()
-    try:
-        out = [autoencoder.decode(normalizer.denormalize(u[i:i + batch_size].to(device))).clamp(-1, 1).cpu()
-               for i in range(0, u.shape[0], batch_size)]
-    finally:
-        autoencoder.train(was)
-    return torch.cat(out)
-
-
-@dataclass
-class ReferenceSet:
-    """Inception features (N, D) of reference images and their Gaussian statistics; ``key`` names the cache."""
-
-    features: np.ndarray
-    stats: ReferenceStats
-    key: str
-
-    @property
-    def n(self) -> int:
-        return int(self.features.shape[0])
-
-
-def reference_set(dataset: str, split: str, resolution: int, n: int, images, features, cache_dir,
-                  subset_seed: int = 0) -> ReferenceSet:
-    """Reference features of n images (computed once, cached atomically as ``<key>.npz`` in ``cache_dir``).
-
-    images: (n, 3, R, R) in [-1, 1] or a zero-argument callable returning them (called on a cache miss only).
-    features: images -> (B, D) numpy with a ``feature_id`` (e.g. :class:`smlib.metrics.InceptionFeatures`).
-    The key names dataset, split, resolution, n, the subset seed and the feature extractor."""
-    feature = getattr(features, "feature_id", "features")
-    key = reference_key(f"{dataset}-subset{subset_seed}", split, resolution, n, feature)
-    path = Path(cache_dir) / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            if str(z["key"]) != key:
-                raise ValueError(f"{path} holds {str(z['key'])!r}, not {key!r}; delete the file.")
-            feats = z["features"]
-    else:
-        x = images() if callable(images) else images
-        if x.shape[0] != n:
-            raise ValueError(f"reference_set got {x.shape[0]} images for n={n}.")
-        feats = features(x)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, features=feats.astype(np.float64), key=np.str_(key))
-        os.replace(tmp, path)
-    return ReferenceSet(feats, ReferenceStats.from_features(feats, feature, key), key)
-
-
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls in feature space.
-
-    real: (N, D), fake: (M, D). Precision = share of fake points inside some real point's k-NN ball; recall = share
-    of real points inside some fake point's ball. Brute-force distances: for a few thousand points."""
-    real, fake = torch.as_tensor(real, dtype=torch.float64), torch.as_tensor(fake, dtype=torch.float64)
-
-    def radii(x):  # distance to the k-th nearest other point
-        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
-
-    r_real, r_fake = radii(real), radii(fake)
-    d = torch.cdist(fake, real)                                   # (M, N)
-    precision = (d <= r_real[None, :]).any(dim=1).double().mean().item()
-    recall = (d.T <= r_fake[None, :]).any(dim=1).double().mean().item()
-    return precision, recall
-
-
-def frechet_distance_fast(feats: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray) -> float:
-    """FID of features (N, D) against N(mu_ref, sigma_ref), with tr sqrt(S1 S2) from a symmetric eigenproblem.
-
-    With A = (feats - mean) / sqrt(N - 1), S1 = A^T A and S1 S2 has the nonzero eigenvalues of A S2 A^T (N x N),
-    so for N <= D the trace is sum sqrt(eig(A S2 A^T)): exact, and seconds instead of scipy's sqrtm of a 2048 x
-    2048 product (~a minute per call on 2 cores). For N > D it uses eig(R S2 R), R = S1^(1/2) by eigh. Agrees
-    with :func:`smlib.metrics.frechet_distance` (tests) up to the latter's eps regularisation of singular S1."""
-    x = np.asarray(feats, dtype=np.float64)
-    n, d = x.shape
-    if n < 2:
-        raise ValueError(f"need at least 2 samples for FID, got {n}.")
-    mu = x.mean(axis=0)
-    a = (x - mu) / math.sqrt(n - 1)
-    sigma_ref = np.asarray(sigma_ref, dtype=np.float64)
-    if n <= d:
-        m = a @ sigma_ref @ a.T
-    else:
-        w, v = np.linalg.eigh(a.T @ a)
-        r = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-        m = r @ sigma_ref @ r
-    eig = np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)
-    diff = mu - np.asarray(mu_ref, dtype=np.float64)
-    return float(diff @ diff + (a * a).sum() + np.trace(sigma_ref) - 2 * np.sqrt(eig).sum())
-
-
-def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, features=None, *,
-                        sample_features: np.ndarray | None = None, kid_subset: int | None = None,
-                        with_precision_recall: bool = False, seed: int = 0) -> dict:
-    """gFID-N and KID of generated images against a reference set; N is always in the result.
-
-    images: (N, 3, H, W) in [-1, 1] (or pass ``sample_features`` (N, D) directly); features: the extractor used for
-    the reference. Returns ``fid``, ``fid_label`` ("FID-N"), ``n_samples``, ``n_reference``, ``kid`` and
-    ``kid_std`` (subsets of ``kid_subset``, default min(N, N_ref, 1000)), and ``precision``/``recall`` on request.
-    """
-    if sample_features is None:
-        if images is None or features is None:
-            raise ValueError("pass images and the feature extractor, or sample_features.")
-        sample_features = features(images)
-    feats = np.asarray(sample_features, dtype=np.float64)
-    fid = FIDResult(frechet_distance_fast(feats, reference.stats.mu, reference.stats.sigma), feats.shape[0],
-                    reference.n, reference.stats.feature)
-    m = min(feats.shape[0], reference.n)
-    subset = min(kid_subset or 1000, m)
-    kid_mean, kid_std = kid(feats, reference.features, subset_size=subset, n_subsets=100 if subset < m else 1,
-                            seed=seed)
-    out = {"fid": fid.fid, "fid_label": fid.label, "n_samples": fid.n_samples, "n_reference": fid.n_reference,
-           "kid": kid_mean, "kid_std": kid_std, "kid_subset": subset}
-    if with_precision_recall:
-        out["precision"], out["recall"] = precision_recall(reference.features, feats)
-    return out
-
-
-class GenerationEvaluator:
-    """``(model, step) -> dict`` for :func:`smlib.train.fit`: sample N latents with a fixed seed (the same noise at
-    every evaluation, so a curve moves only with the weights), decode, score against the reference.
-
-    Non-main ranks return {} (fit records rank 0 only). Without an autoencoder/reference, or with ``n=0``, it
-    returns {}. ``last_images`` keeps the decoded samples of the latest call (CPU) for sample grids."""
-
-    def __init__(self, autoencoder, normalizer, formulation, reference: ReferenceSet | None, features, n: int,
-                 latent_shape, *, sampler="heun", steps=25, seed=0, batch_size=256, num_classes=0, cfg_scale=1.0,
-                 kid_subset=None, with_precision_recall=False, rank=0):
-        self.ae, self.normalizer, self.formulation = autoencoder, normalizer, formulation
-        self.reference, self.features, self.n, self.latent_shape = reference, features, int(n), tuple(latent_shape)
-        self.sampler, self.steps, self.seed, self.batch_size = sampler, steps, seed, batch_size
-        self.num_classes, self.cfg_scale, self.kid_subset = num_classes, cfg_scale, kid_subset
-        self.with_precision_recall, self.rank = with_precision_recall, rank
-        self.last_images: torch.Tensor | None = None
-
-    def to(self, device):
-        if self.ae is not None:
-            self.ae.to(device)
-        return self
-
-    def labels(self) -> torch.Tensor | None:
-        """Balanced class labels 0..K-1 repeated (n,), or None for an unconditional model."""
-        return torch.arange(self.n) % self.num_classes if self.num_classes else None
-
-    def __call__(self, model, step: int) -> dict:
-        if self.rank != 0 or self.n <= 0 or self.ae is None or self.reference is None:
-            return {}
-        u = sample_latents(model, self.formulation, self.n, self.latent_shape, sampler=self.sampler, steps=self.steps,
-                           seed=self.seed, batch_size=self.batch_size, labels=self.labels(), cfg_scale=self.cfg_scale)
-        images = decode_latents(self.ae, u, self.normalizer)
-        self.last_images = images
-        scores = evaluate_generation(images, self.reference, self.features, kid_subset=self.kid_subset,
-                                     with_precision_recall=self.with_precision_recall, seed=self.seed)
-        return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
-
-
-# ----------------------------------------------------------------------------------------------- Prop. 3.1
-@dataclass
-class FrequencyErrors:
-    """Per-frequency denoising error of a trained model on normalised latents, against the Gaussian theory.
-
-    freqs (K,) cycles per latent pixel; ts (T,) diffusion times; signal (K,) radial PSD S(f) of the held-out
-    latents; trained / wiener / predicted (T, K): error power E|X0_hat - X0|^2 per ring of the trained model, of
-    the Wiener filter (the Gaussian-optimal linear denoiser, a check of the closed form) and the prediction
-    S(f) / (1 + SNR_t(f)) from the training latents' per-channel PSD."""
-
-    freqs: np.ndarray
-    ts: np.ndarray
-    signal: np.ndarray
-    trained: np.ndarray
-    wiener: np.ndarray
-    predicted: np.ndarray
-    counts: np.ndarray
-
-    def learned_fraction(self, which: str = "trained") -> np.ndarray:
-        """1 - error / S per ring, (T, K)."""
-        return 1.0 - getattr(self, which) / self.signal[None, :]
-
-    def unrecovered_share(self, which: str = "trained") -> np.ndarray:
-        """Share of the latent variance (DC excluded) left unrecovered at each t: sum_f err / sum_f S, (T,)."""
-        w = self.counts[None, :]
-        return (getattr(self, which) * w).sum(1) / (self.signal[None, :] * w).sum(1)
-
-    def high_band_share(self, cutoff: float = 0.25) -> float:
-        """Share of the latent power (DC excluded) at |f| > cutoff cycles/latent-pixel (half of Nyquist)."""
-        p = self.signal * self.counts
-        return float(p[self.freqs > cutoff].sum() / p.sum())
-
-    def summary(self) -> dict:
-        """Scalars for tables: t-averaged unrecovered shares (trained, predicted, Wiener), their ratio, the
-        high-band share of the latent power, and the trained/predicted error ratio in the top ring."""
-        top = self.trained[:, -1] / self.predicted[:, -1]
-        return {"unrecovered_trained": float(self.unrecovered_share("trained").mean()),
-                "unrecovered_predicted": float(self.unrecovered_share("predicted").mean()),
-                "unrecovered_wiener": float(self.unrecovered_share("wiener").mean()),
-                "high_band_share": self.high_band_share(),
-                "top_ring_error_ratio": float(np.mean(top))}
-
-    def to_dict(self) -> dict:
-        return {k: np.asarray(getattr(self, k)).tolist() for k in
-                ("freqs", "ts", "signal", "trained", "wiener", "predicted", "counts")}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FrequencyErrors":
-        return cls(**{k: np.asarray(v, dtype=float) for k, v in d.items()})
-
-
-def channel_power(x: torch.Tensor) -> torch.Tensor:
-    """Per-channel periodogram |FFT|^2 / (h w) of each image's centred channels, averaged over the batch:
-    x (B, d, h, w) -> (d, h, w) (the convention of :func:`smlib.spectral.fft_power`; white noise has power 1)."""
-    b, d, h, w = x.shape
-    return spectral.fft_power(x.reshape(b * d, 1, h, w)).reshape(b, d, h, w).mean(0)
-
-
-def ring_counts(h: int, w: int) -> np.ndarray:
-    """Number of FFT coefficients in each ring of :func:`smlib.spectral.radial_average` (rings 1..N/2), (K,)."""
-    ring = torch.round(spectral.radial_frequency_grid(h, w) * max(h, w)).long()
-    return np.array([int((ring == k).sum()) for k in range(1, max(h, w) // 2 + 1)], dtype=float)
-
-
-@torch.no_grad()
-def frequency_errors(model: nn.Module, formulation: Formulation, test_u: torch.Tensor, train_u: torch.Tensor,
-                     ts=(0.1, 0.3, 0.5, 0.7, 0.9), seed: int = 0, batch_size: int = 256,
-                     labels: torch.Tensor | None = None) -> FrequencyErrors:
-    """Per-ring error power of the model's x0 estimate at several t, with the Gaussian prediction of Prop. 3.1.
-
-    test_u: (N, d, h, w) held-out normalised latents the model is scored on; train_u: (M, d, h, w) normalised
-    training latents whose per-channel PSD S_c(f) gives the prediction S_c(f) / (1 + alpha_t^2 S_c(f) / sigma_t^2)
-    (channels treated as independent, then averaged, like the errors). The same noise (``seed``) is used for the
-    model and the Wiener filter. Everything is reduced in float64 on the CPU."""
-    device = next(model.parameters()).device
-    was = model.training
-    model.eval()
-    power2d = channel_power(train_u.double())                          # (d, h, w)
-    mean = train_u.double().mean(dim=(0, 2, 3)).reshape(1, -1, 1, 1)    # the stationary model's per-channel mean
-    freqs, signal = spectral.radial_average(channel_power(test_u.double()).mean(0))
-    g = torch.Generator().manual_seed(int(seed))
-    trained, wiener, predicted = [], [], []
-    try:
-        for t in ts:
-            tt = torch.tensor([float(t)], dtype=torch.float64)
-            a, s = float(formulation.alpha(tt)[0]), float(formulation.sigma(tt)[0])
-            err_t = torch.zeros_like(power2d)
-            err_w = torch.zeros_like(power2d)
-            for i in range(0, test_u.shape[0], batch_size):
-                x0 = test_u[i:i + batch_size].double()
-                eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
-                x_t = a * x0 + s * eps
-                tb = torch.full((x0.shape[0],), float(t), device=device)
-                y = labels[i:i + batch_size].to(device) if labels is not None else None
-                out = model(x_t.float().to(device), tb, y)
-                x0_hat, _ = formulation.to_x0_eps(out[:, : x0.shape[1]].double().cpu(), x_t, tt.expand(x0.shape[0]))
-                err_t += channel_power(x0_hat - x0) * x0.shape[0]
-                w_hat = theory.wiener_denoise(x_t - a * mean, power2d, a, s) + mean
-                err_w += channel_power(w_hat - x0) * x0.shape[0]
-            n = test_u.shape[0]
-            trained.append(spectral.radial_average((err_t / n).mean(0))[1])
-            wiener.append(spectral.radial_average((err_w / n).mean(0))[1])
-            predicted.append(spectral.radial_average(theory.residual_power(power2d, a, s).mean(0))[1])
-    finally:
-        model.train(was)
-    stack = lambda rows: torch.stack(rows).numpy()  # noqa: E731
-    return FrequencyErrors(freqs.numpy(), np.asarray(ts, dtype=float), signal.numpy(), stack(trained), stack(wiener),
-                           stack(predicted), ring_counts(*test_u.shape[-2:]))
 
 
 # ----------------------------------------------------------------------------------------------- one run
@@ -607,6 +323,54 @@ def _features(device):
     return InceptionFeatures(device)
 
 
+def _reference(cfg: SimpleNamespace, images: torch.Tensor, features, runs_dir: Path) -> ReferenceSet:
+    """The first ``n_reference`` training images of the subset, as Inception features (cached in runs/fid_refs)."""
+    return reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference, lambda: images[: cfg.n_reference],
+                         features, runs_dir / "fid_refs", cfg.subset_seed)
+
+
+def decoder_floor(variant: str, preset: str = "ci", *, seed: int = 0, dataset: str | None = None, data_root=None,
+                  device: str = "auto", runs_dir=None, autoencoder_checkpoint=None, features=None,
+                  **overrides) -> dict:
+    """gFID-N and KID of the autoencoder's own reconstructions, scored exactly like the diffusion samples.
+
+    N = ``n_fid`` training images that are not in the reference set (``images[n_reference : n_reference + N]``)
+    are encoded, one posterior sample each is drawn (seeded) and decoded. A diffusion model that matched the
+    latent distribution perfectly would score about this, so ``gFID - floor`` is the part of the gFID that the
+    diffusion model, not the decoder, is responsible for. Cached as ``floor-ae<k>.json`` beside the variant's
+    seed folders (k = the autoencoder's seed), keyed by the configuration."""
+    cfg = resolve_config(preset, dataset=dataset, **overrides)
+    ae_seed = seed if cfg.ae_seed is None else int(cfg.ae_seed)
+    runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / "runs"
+    path = run_dir(runs_dir, preset, cfg.dataset, variant, seed).parent / f"floor-ae{ae_seed}.json"
+    key = canonical_config({"n_images": cfg.n_images, "n_reference": cfg.n_reference, "n_fid": cfg.n_fid,
+                            "kid_subset": cfg.kid_subset, "subset_seed": cfg.subset_seed, "ae_preset": cfg.ae_preset,
+                            "resolution": cfg.resolution, "autoencoder": str(autoencoder_checkpoint)})
+    if path.is_file():
+        done = json.loads(path.read_text())
+        if done.get("config") == key:
+            return done
+    if cfg.n_images < cfg.n_reference + cfg.n_fid:
+        raise ValueError(f"the decoder floor needs n_images >= n_reference + n_fid ({cfg.n_reference} + "
+                         f"{cfg.n_fid}), got {cfg.n_images}.")
+    t0 = time.time()
+    dev = resolve_device(device)
+    images, _ = load_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
+    ae, _, _ = obtain_autoencoder(variant, cfg, dataset=cfg.dataset, data_root=data_root, device=dev, seed=ae_seed,
+                                  checkpoint=autoencoder_checkpoint)
+    features = features if features is not None else _features(dev)
+    reference = _reference(cfg, images, features, runs_dir)
+    held_out = images[cfg.n_reference: cfg.n_reference + cfg.n_fid]
+    moments = encode_images(ae.to(dev), [held_out], flips=False, device=dev)[0]
+    z = posterior_sample(moments, torch.Generator().manual_seed(int(seed)))
+    recon = decode_latents(ae, z, LatentNormalizer((0.0,), (1.0,)))
+    scores = evaluate_generation(recon, reference, features, kid_subset=cfg.kid_subset, seed=int(seed))
+    out = {"variant": variant, "ae_seed": ae_seed, "config": key, **scores,
+           "wall_time_s": round(time.time() - t0, 2), "provenance": provenance()}
+    write_json(path, out)
+    return out
+
+
 def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None, data_root=None,
                 device: str = "auto", seed: int = 0, runs_dir: str | os.PathLike | None = None,
                 autoencoder_checkpoint=None, features=None, max_steps_this_call: int | None = None,
@@ -622,8 +386,13 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
     runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / "runs"
     out = run_dir(runs_dir, preset, cfg.dataset, variant, seed)
     result_path = out / "result.json"
+    # what determines this run's result; the step count is left out, so a longer --steps continues a finished run
+    run_config = canonical_config({k: v for k, v in vars(cfg).items() if k not in ("steps", "variants", "seeds")})
     if result_path.is_file() and not keep_models and max_steps_this_call is None:
         done = json.loads(result_path.read_text())
+        if "config" in done and config_diff(done["config"], run_config):   # never hand back another recipe's run
+            raise ValueError(f"{out} holds a run of another configuration (differs in: "
+                             f"{', '.join(config_diff(done['config'], run_config))}); delete it or pass --runs-dir.")
         if done.get("completed") and done.get("config_steps") == cfg.steps:
             return done
     info = init_distributed()
@@ -647,11 +416,7 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
     test_cache = build_latent_cache(ae, test_images, test_labels, split="test", flips=False, store="moments",
                                     **common)
     features = features if features is not None else (_features(dev) if cfg.n_fid else None)
-    reference = None
-    if features is not None:
-        reference = reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference,
-                                  lambda: images[: cfg.n_reference], features, runs_dir / "fid_refs",
-                                  cfg.subset_seed)
+    reference = _reference(cfg, images, features, runs_dir) if features is not None else None
     prep_s = time.time() - t0
     normalizer = fit_normalizer(cache, cfg.norm_mode, seed=0)
     fitted = fit_latent_diffusion(cache, cfg, out, device=dev, seed=seed, autoencoder=ae, reference=reference,
@@ -664,7 +429,7 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
               "steps": fitted["step"], "config_steps": cfg.steps, "completed": fitted["completed"],
               "train_wall_time_s": round(fitted["wall_time_s"], 2), "prep_time_s": round(prep_s, 2),
               "model": dict(cfg.model), "formulation": cfg.formulation, "sampler": cfg.sampler,
-              "sample_steps": cfg.sample_steps, "batch_size": cfg.batch_size, "lr": cfg.lr}
+              "sample_steps": cfg.sample_steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "config": run_config}
     if fitted["completed"] and info.is_main:
         ema = fitted["ema_model"]
         # posterior draws, like the training data the model learned (the means lack the posterior noise)
@@ -675,18 +440,24 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
         freq = frequency_errors(ema, fitted["formulation"], test_u, train_u, cfg.freq_ts, seed=seed, labels=y)
         result["frequency"] = freq.to_dict()
         result["frequency_summary"] = freq.summary()
-        result["final"] = {k: v for k, v in fitted["metrics"].items()}
+        result["final"] = dict(fitted["metrics"])
+        evaluator = fitted["evaluator"]
+        n_final = int(cfg.n_final_fid or 0)
+        if evaluator is not None and n_final > evaluator.n:  # the paper's FID-50k, once, after training
+            result["final_during_training"] = result["final"]
+            result["final"] = evaluator(ema, fitted["step"], n=n_final)
         if result["final"]:
             result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
         curve = read_curve(fitted["metrics_csv"])
         result["curve"] = {k: v for k, v in curve.items()}
-        evaluator = fitted["evaluator"]
         grid = evaluator.last_images[: cfg.n_grid] if evaluator is not None and evaluator.last_images is not None \
             else decode_latents(ae, sample_latents(ema, fitted["formulation"], cfg.n_grid, cache.latent_shape,
                                                    sampler=cfg.sampler, steps=cfg.sample_steps, seed=seed),
                                 normalizer)
-        torch.save(((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), out / "grid.pt")
+        with atomic_path(out / "grid.pt") as tmp:
+            torch.save(((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), tmp)
         result["grid"] = str(out / "grid.pt")
+        result["wall_time_s"] = round(time.time() - t0, 2)   # prep + training (with its evaluations) + final analysis
         result["provenance"] = provenance()
         write_json(result_path, result)
     if keep_models:
@@ -696,8 +467,9 @@ def run_variant(variant: str, preset: str = "ci", *, dataset: str | None = None,
 
 
 # ----------------------------------------------------------------------------------------------- sweeps
-def aggregate(rows: list[dict]) -> dict:
-    """Per-variant mean, std (ddof 1) and min/max over seeds of the final FID/KID and frequency summaries."""
+def aggregate(rows: list[dict], floors: dict[str, dict] | None = None) -> dict:
+    """Per-variant mean, std (ddof 1) and min/max over seeds of the final FID/KID and frequency summaries; with
+    ``floors`` (variant -> :func:`decoder_floor`), also the floor and the gap ``fid_above_floor`` = mean - floor."""
     table = {}
     for v in dict.fromkeys(r["variant"] for r in rows):
         rs = [r for r in rows if r["variant"] == v and r.get("final")]
@@ -712,14 +484,18 @@ def aggregate(rows: list[dict]) -> dict:
         for key in ("unrecovered_trained", "unrecovered_predicted", "high_band_share"):
             vals = [r["frequency_summary"][key] for r in rs if "frequency_summary" in r]
             entry[key] = float(np.mean(vals)) if vals else None
+        if floors and v in floors:
+            entry["floor"] = {"fid": floors[v]["fid"], "kid": floors[v]["kid"], "n_samples": floors[v]["n_samples"]}
+            entry["fid_above_floor"] = entry["fid"]["mean"] - floors[v]["fid"]
+            entry["kid_above_floor"] = entry["kid"]["mean"] - floors[v]["kid"]
         table[v] = entry
     return table
 
 
 def run_sweep(preset: str = "small", variants=None, seeds=None, *, results_path=None, **kwargs) -> dict:
-    """Every (variant, seed) with :func:`run_variant` (each cached/resumable), then one results file with per-run
-    rows, the per-variant table and provenance, rewritten after each run (an interrupted sweep keeps what it
-    finished). Returns the file's content."""
+    """Every (variant, seed) with :func:`run_variant` (each cached/resumable) and each variant's
+    :func:`decoder_floor`, then one results file with per-run rows, the floors, the per-variant table and
+    provenance, rewritten after each run (an interrupted sweep keeps what it finished). Returns the file's content."""
     cfg = resolve_config(preset, dataset=kwargs.get("dataset"), setting=kwargs.get("setting"))
     variants = list(variants or cfg.variants)
     seeds = list(cfg.seeds if seeds is None else seeds)
@@ -727,24 +503,57 @@ def run_sweep(preset: str = "small", variants=None, seeds=None, *, results_path=
     if unknown:
         raise KeyError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)} or 'all'.")
     results_path = Path(results_path) if results_path else REPO_ROOT / "results" / "diffusability" / f"{preset}.json"
-    rows, t0 = [], time.time()
+    rows, floors, t0 = [], {}, time.time()
     info = init_distributed()
+    floor_kwargs = {k: v for k, v in kwargs.items() if k not in ("max_steps_this_call", "progress", "keep_models")}
+    n_fid = kwargs["n_fid"] if kwargs.get("n_fid") is not None else cfg.n_fid
     for v in variants:
         for s in seeds:
             r = run_variant(v, preset, seed=s, **kwargs)
             r.pop("models", None)
             rows.append(r)
             if info.is_main and all(x.get("completed") for x in rows):
-                _write_results(results_path, preset, cfg, rows, variants, seeds, time.time() - t0)
+                _write_results(results_path, preset, cfg, rows, variants, seeds, time.time() - t0, floors)
+        if info.is_main and n_fid and all(x.get("completed") for x in rows):
+            floors[v] = decoder_floor(v, preset, seed=seeds[0], **floor_kwargs)
+            _write_results(results_path, preset, cfg, rows, variants, seeds, time.time() - t0, floors)
     return json.loads(results_path.read_text()) if results_path.is_file() else {"runs": rows}
 
 
-def _write_results(path: Path, preset, cfg, rows, variants, seeds, wall) -> None:
+def _write_results(path: Path, preset, cfg, rows, variants, seeds, wall, floors=None) -> None:
     write_json(path, {"chapter": "diffusability", "preset": preset, "setting": cfg.setting, "dataset": cfg.dataset,
                       "variants_planned": variants, "seeds_planned": seeds,
                       "complete": len(rows) == len(variants) * len(seeds),
-                      "table": aggregate(rows), "runs": rows, "sweep_wall_time_s": round(wall, 1),
-                      "provenance": provenance()})
+                      "table": aggregate(rows, floors), "runs": rows, "floors": floors or {},
+                      # the runs' own times, so re-running a finished sweep (which reads the runs back) keeps them
+                      "sweep_wall_time_s": round(sum(_run_time(r) for r in rows), 1),
+                      "this_call_wall_time_s": round(wall, 1), "provenance": provenance()})
+    write_grids(path, rows)
+
+
+def _run_time(row: dict) -> float:
+    """Seconds one run took when it was computed (runs written before ``wall_time_s`` existed: prep + train)."""
+    return float(row.get("wall_time_s") or row.get("prep_time_s", 0.0) + row.get("train_wall_time_s", 0.0))
+
+
+def grids_path(results_path) -> Path:
+    """Where the sample grids of a results file live: ``<stem>_grids.json`` beside it."""
+    results_path = Path(results_path)
+    return results_path.with_name(results_path.stem + "_grids.json")
+
+
+def write_grids(results_path, rows: list[dict]) -> Path:
+    """The sample grid of every run (``grid.pt`` in its run folder, uint8) packed into one small JSON file beside
+    the results (:func:`grids_path`), so the book shows samples without the run folders. Keys ``<variant>/seed<k>``;
+    read back with :func:`smlib.experiments.autoencoders.unpack_uint8`."""
+    from smlib.experiments.autoencoders import pack_uint8
+
+    grids = {}
+    for r in rows:
+        if r.get("grid") and Path(r["grid"]).is_file():
+            u8 = torch.load(r["grid"], weights_only=True)                     # (n, 3, H, W) uint8
+            grids[f"{r['variant']}/seed{r['seed']}"] = pack_uint8(u8.float() / 127.5 - 1)
+    return write_json(grids_path(results_path), grids)
 
 
 def load_results(preset: str = "small", path=None) -> dict | None:
@@ -791,8 +600,10 @@ def cli(argv: list[str] | None = None) -> None:
                   + (f" +- {std:.2f}" if std is not None else "") + f"  (seeds {e['seeds']})")
 
 
-__all__ = ["VARIANTS", "PRESET_TABLE", "PAPER_SETTINGS", "resolve_config", "build_model", "LatentDiffusionTask",
-           "sample_latents", "decode_latents", "ReferenceSet", "reference_set", "precision_recall",
-           "evaluate_generation", "frechet_distance_fast", "GenerationEvaluator", "FrequencyErrors", "frequency_errors", "channel_power",
-           "fit_latent_diffusion", "read_curve", "load_subset", "obtain_autoencoder", "run_variant", "run_sweep",
-           "aggregate", "load_results", "cli"]
+__all__ = ["VARIANTS", "PRESET_TABLE", "PAPER_SETTINGS", "resolve_config", "build_model", "count_parameters",
+           "LatentDiffusionTask", "fit_latent_diffusion", "read_curve", "load_subset", "obtain_autoencoder",
+           "run_dir", "decoder_floor", "run_variant", "run_sweep", "aggregate", "load_results", "grids_path", "write_grids", "cli",
+           # re-exported from the modules they live in, for one import in notebooks and tests
+           "sample_latents", "decode_latents", "ReferenceSet", "reference_set", "evaluate_generation",
+           "GenerationEvaluator", "FrequencyErrors", "frequency_errors", "channel_power", "ring_counts",
+           "frechet_distance_fast", "precision_recall"]

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from smlib.atomic import atomic_path
+
 STORES = ("moments", "samples")
 NORM_MODES = ("global", "channel")
 FORMAT = "smlib.latents/1"
@@ -104,17 +106,10 @@ def posterior_sample(moments: torch.Tensor, generator: torch.Generator | None = 
 
 
 def _save_atomic(obj: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())   # the cache is large and reused for hours: make it durable before the rename
     return path
 
 

