@@ -129,7 +129,7 @@ print(f"every trained model recovers part of the signal (unrecovered share < 1):
 # tokens) for 3,000 steps of batch 64 on 10,000 CIFAR-10 training images and their flips,
 # with two diffusion seeds per autoencoder; both seeds use the lab's seed-0 autoencoder, so the spread below is
 # the diffusion model's alone. gFID uses 250 samples against 1,000 reference images: on 2 CPU cores Inception
-# features cost about 0.15 s per image (§5.5), and this is what fits. It was run once with the command printed
+# features cost about 0.15 s per image (§5.6), and this is what fits. It was run once with the command printed
 # below; its results are committed.
 
 # %%

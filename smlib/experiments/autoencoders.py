@@ -374,8 +374,11 @@ def _fid_kid(recon: np.ndarray, ref: np.ndarray, subset: int) -> dict:
 
 
 def pack_uint8(x: torch.Tensor) -> dict:
-    """(N, 3, H, W) in [-1, 1] -> {"shape", "b64"}: uint8 bytes, base64, for small example grids in JSON."""
-    u8 = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).cpu().numpy()
+    """(N, 3, H, W) in [-1, 1], or already uint8 -> {"shape", "b64"}: uint8 bytes, base64, for small example
+    grids in JSON."""
+    if x.dtype != torch.uint8:
+        x = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8)
+    u8 = x.cpu().numpy()
     return {"shape": list(u8.shape), "b64": base64.b64encode(u8.tobytes()).decode()}
 
 

@@ -552,7 +552,7 @@ def write_grids(results_path, rows: list[dict]) -> Path:
     for r in rows:
         if r.get("grid") and Path(r["grid"]).is_file():
             u8 = torch.load(r["grid"], weights_only=True)                     # (n, 3, H, W) uint8
-            grids[f"{r['variant']}/seed{r['seed']}"] = pack_uint8(u8.float() / 127.5 - 1)
+            grids[f"{r['variant']}/seed{r['seed']}"] = pack_uint8(u8)
     return write_json(grids_path(results_path), grids)
 
 
