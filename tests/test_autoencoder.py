@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from smlib.models.autoencoder import (AE_CONFIGS, AEConfig, AttentionBlock, AutoEncoder, DiagonalGaussian,
-                                      Downsample, ae_config, count_parameters)
+                                      Downsample, ae_config)
+from smlib.models.factory import count_parameters
 from smlib.models.discriminator import PatchDiscriminator
 
 

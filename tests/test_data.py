@@ -415,3 +415,20 @@ def test_make_loader_order_depends_only_on_the_seed():
     assert [b[0].tolist() for b in plain] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     images, labels = next(iter(make_loader(load_dataset("deadleaves", resolution=8, size=8), 4, seed=0)))
     assert images.shape == (4, 3, 8, 8) and labels.tolist() == [-1] * 4
+
+
+def test_a_corrupt_image_in_a_folder_dataset_is_named_in_one_line(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from smlib.data import CorruptImageError, load_dataset
+
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(tmp_path / f"good{i}.png")
+    data = (tmp_path / "good0.png").read_bytes()
+    (tmp_path / "broken.png").write_bytes(data[: len(data) // 2])        # a truncated file
+    ds = load_dataset("folder", root=tmp_path, resolution=8)
+    with pytest.raises(CorruptImageError) as err:
+        [ds[i] for i in range(len(ds))]
+    message = str(err.value)
+    assert "broken.png" in message and "delete or replace" in message and "\n" not in message

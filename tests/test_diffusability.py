@@ -9,13 +9,21 @@ import pytest
 import torch
 from torch import nn
 
-from smlib import presets, spectral
+from smlib import spectral
 from smlib.diffusion import make_formulation
 from smlib.experiments import diffusability as D
-from smlib.experiments.latents import (LatentCache, LatentNormalizer, build_latent_cache, cache_key,
+from smlib.data.latents import (LatentCache, LatentNormalizer, build_latent_cache, cache_key,
                                        encode_images, fit_normalizer)
 from smlib.models.autoencoder import AutoEncoder
+from smlib.metrics.fid import frechet_distance_fast, precision_recall
+from smlib.metrics.frequency_errors import channel_power, frequency_errors
+from smlib.metrics.generation import GenerationEvaluator, decode_latents, evaluate_generation, sample_latents
+from smlib.metrics.reference import reference_set
+from smlib.models.factory import build_backbone
+from smlib.provenance import repo_relative, resolve_repo_path
+from smlib.results import read_grids
 from smlib.train import load_checkpoint
+from smlib.train.logs import read_metrics
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -49,7 +57,7 @@ def test_latent_cache_is_deterministic_cached_and_flips_are_encoded(tmp_path, mo
         assert torch.allclose(a.data[6:, 4:], post.logvar, atol=1e-5)
         assert not torch.allclose(a.data[6:], a.data[:6].flip(-1), atol=1e-3)  # not flip(encode(x))
     # a second call loads the file instead of encoding
-    monkeypatch.setattr("smlib.experiments.latents.encode_images", lambda *a, **k: pytest.fail("re-encoded"))
+    monkeypatch.setattr("smlib.data.latents.encode_images", lambda *a, **k: pytest.fail("re-encoded"))
     c = build_latent_cache(ae, x, y, cache_dir=tmp_path / "a", **kw)
     assert torch.equal(c.data, a.data) and c.meta == a.meta
     # other weights, other key
@@ -106,7 +114,7 @@ def synthetic_cache(n=24, shape=(4, 8, 8), n_classes=0, seed=0):
 
 
 def tiny_cfg(**kw):
-    return D.resolve_config("ci", model=dict(arch="dit", hidden_size=16, depth=1, num_heads=2, patch_size=2),
+    return D.DiffusabilityConfig.at("ci", model=dict(arch="dit", hidden_size=16, depth=1, num_heads=2, patch_size=2),
                             steps=10, batch_size=8, ckpt_every=3, log_every=2, warmup_steps=3, n_fid=0, **kw)
 
 
@@ -126,7 +134,7 @@ def test_diffusion_run_resumed_ends_bit_identical(tmp_path):
         for k in flat_a:
             assert torch.equal(flat_a[k], flat_b[k]), f"{part_name}.{k}"
     assert torch.equal(a["rng"][0]["torch"], b["rng"][0]["torch"])
-    rows = lambda r: [row for row in D.read_curve(r["metrics_csv"], ("loss",))["loss"]]  # noqa: E731
+    rows = lambda r: [row for row in read_metrics(r["metrics_csv"], ("loss",))["loss"]]  # noqa: E731
     assert rows(full) == rows(resumed) and len(rows(full)) == 5
     # a changed normalisation or model is another run: refused
     with pytest.raises(ValueError, match="another config"):
@@ -147,7 +155,7 @@ def _tensors(obj, prefix=""):
 
 
 def test_paper_preset_full_configuration_trains_two_steps(tmp_path):
-    cfg = D.resolve_config("paper")
+    cfg = D.DiffusabilityConfig.at("paper")
     assert (cfg.setting, cfg.model["name"], cfg.formulation, cfg.sampler, cfg.sample_steps) == \
         ("imagenet256", "B/2", "sit", "sde", 250)
     assert (cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.ema_decay, cfg.grad_clip, cfg.steps) == \
@@ -157,13 +165,13 @@ def test_paper_preset_full_configuration_trains_two_steps(tmp_path):
     # the full model (SiT-B/2: 130M parameters, REPA Table 3), optimiser and EMA, fed a tiny synthetic batch at
     # the true latent shape
     cache = synthetic_cache(n=4, shape=shape, n_classes=1000)
-    run_cfg = D.resolve_config("paper", batch_size=2, steps=2, ckpt_every=None, log_every=1, n_fid=0)
+    run_cfg = D.DiffusabilityConfig.at("paper", batch_size=2, steps=2, ckpt_every=None, log_every=1, n_fid=0)
     out = D.fit_latent_diffusion(cache, run_cfg, tmp_path / "paper", device="cpu", seed=0)
     assert out["completed"] and out["step"] == 2 and out["num_classes"] == 1000
     assert out["num_params"] == pytest.approx(130e6, rel=0.01)
     assert np.isfinite(out["train_logs"]["loss"])
     # the CelebA-HQ setting: U-ViT-M/2 on f8d4 latents (32x32x4), DDPM eps-prediction, DDIM 50
-    celeba = D.resolve_config("paper", setting="celebahq256")
+    celeba = D.DiffusabilityConfig.at("paper", setting="celebahq256")
     assert (celeba.model["arch"], celeba.model["name"], celeba.formulation, celeba.num_classes) == \
         ("uvit", "M/2", "ddpm-linear", 0)
 
@@ -175,16 +183,17 @@ def test_gfid_of_a_set_against_itself_is_zero(tmp_path):
 
     x = spectral.power_law_field(20, 3, 32, 2.0, generator=torch.Generator().manual_seed(0)).float().clamp(-3, 3) / 3
     feats = InceptionFeatures("cpu", batch_size=20)
-    ref = D.reference_set("synthetic", "train", 32, 20, x, feats, tmp_path)
+    ref = reference_set("synthetic", "train", 32, 20, x, feats, cache_dir=tmp_path)
     assert (tmp_path / f"{ref.key}.npz").is_file() and ref.n == 20
-    same = D.evaluate_generation(x, ref, feats)
+    same = evaluate_generation(x, ref, feats)
     assert same["fid_label"] == "FID-20" and same["n_samples"] == 20 and same["n_reference"] == 20
     assert abs(same["fid"]) < 1e-2
     # a clearly different set scores far from 0 (features reused; no second Inception pass)
-    other = D.evaluate_generation(None, ref, sample_features=ref.features[::-1] * 0.5 + 0.1)
+    other = evaluate_generation(None, ref, sample_features=ref.features[::-1] * 0.5 + 0.1)
     assert other["fid"] > 10 * max(abs(same["fid"]), 1e-3) and other["kid"] > same["kid"]
     # the cached reference is reused
-    again = D.reference_set("synthetic", "train", 32, 20, lambda: pytest.fail("recomputed"), feats, tmp_path)
+    again = reference_set("synthetic", "train", 32, 20, lambda: pytest.fail("recomputed"), feats,
+                          cache_dir=tmp_path)
     np.testing.assert_array_equal(again.features, ref.features)
 
 
@@ -200,15 +209,15 @@ class PixelFeatures:
 def test_batched_evaluator_scores_exactly_what_sampling_everything_at_once_scores(tmp_path):
     ae = tiny_ae()
     torch.manual_seed(0)
-    model = D.build_model(dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), (4, 8, 8)).eval()
+    model = build_backbone(dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), (4, 8, 8)).eval()
     f = make_formulation("sit")
     norm = LatentNormalizer((0.0,), (1.0,))
     feats = PixelFeatures()
-    ref = D.reference_set("synthetic", "train", 32, 30, images(30, seed=1)[0], feats, tmp_path)
-    ev = D.GenerationEvaluator(ae, norm, f, ref, feats, 7, (4, 8, 8), steps=3, seed=5, batch_size=3, keep_images=4)
+    ref = reference_set("synthetic", "train", 32, 30, images(30, seed=1)[0], feats, cache_dir=tmp_path)
+    ev = GenerationEvaluator(ae, norm, f, ref, feats, 7, (4, 8, 8), steps=3, seed=5, batch_size=3, keep_images=4)
     scores = ev(model, 0)
-    whole = D.decode_latents(ae, D.sample_latents(model, f, 7, (4, 8, 8), steps=3, seed=5, batch_size=3), norm)
-    expected = D.evaluate_generation(whole, ref, feats)
+    whole = decode_latents(ae, sample_latents(model, f, 7, (4, 8, 8), steps=3, seed=5, batch_size=3), norm)
+    expected = evaluate_generation(whole, ref, feats)
     assert scores["n_samples"] == 7 and scores["fid"] == pytest.approx(expected["fid"], rel=1e-5)
     # decoding in batches of 3 instead of 7 changes the float rounding only
     torch.testing.assert_close(ev.last_images, whole[:4], atol=1e-5, rtol=0)  # only the first keep_images kept
@@ -225,49 +234,54 @@ def test_fast_frechet_distance_matches_scipy_sqrtm(n):
     x = g.normal(size=(n, 64)) @ g.normal(size=(64, 64)) * 0.3 + 0.2
     mu_r, s_r = feature_statistics(ref)
     expected = frechet_distance(*feature_statistics(x), mu_r, s_r)
-    assert D.frechet_distance_fast(x, mu_r, s_r) == pytest.approx(expected, rel=1e-4)
+    assert frechet_distance_fast(x, mu_r, s_r) == pytest.approx(expected, rel=1e-4)
 
 
 def test_precision_recall_brute_force():
     g = np.random.default_rng(0)
     a = g.normal(size=(50, 5))
-    assert D.precision_recall(a, a) == (1.0, 1.0)
-    assert D.precision_recall(a, a + 100.0) == (0.0, 0.0)
+    assert precision_recall(a, a) == (1.0, 1.0)
+    assert precision_recall(a, a + 100.0) == (0.0, 0.0)
 
 
-class WienerModel(nn.Module):
-    """A 'trained model' that is the Wiener filter: frequency_errors must report its error = the prediction."""
+class LinearDenoiser(nn.Module):
+    """A 'trained model' whose x0 estimate is a fixed per-frequency gain on the centred x_t, written here with
+    torch.fft from the closed form, independently of smlib.theory: gain = a S / (a^2 S + s^2) is the Wiener
+    filter; ``wrong_sigma`` builds the same filter for another noise level (a plausible schedule bug)."""
 
-    def __init__(self, formulation, power2d, mean):
+    def __init__(self, formulation, power2d, mean, wrong_sigma=None):
         super().__init__()
         self.dummy = nn.Parameter(torch.zeros(1))
-        self.f, self.power2d, self.mean = formulation, power2d, mean
+        self.f, self.power2d, self.mean, self.wrong_sigma = formulation, power2d.double(), mean.double(), wrong_sigma
 
     def forward(self, x_t, t, y=None):
-        from smlib import theory
-
         a, s = float(self.f.alpha(t[:1].double())[0]), float(self.f.sigma(t[:1].double())[0])
+        s_filter = self.wrong_sigma if self.wrong_sigma is not None else s
         x = x_t.double()
-        x0 = theory.wiener_denoise(x - a * self.mean, self.power2d, a, s) + self.mean
+        gain = a * self.power2d / (a * a * self.power2d + s_filter ** 2)           # (C, H, W)
+        x0 = torch.fft.ifft2(torch.fft.fft2(x - a * self.mean) * gain).real + self.mean
         eps = (x - a * x0) / s
         return self.f.from_x0_eps(x0, eps, t.double().expand(x.shape[0])).float()
 
 
 @pytest.mark.parametrize("name", ["sit", "ddpm-linear"])
-def test_frequency_errors_match_gaussian_prediction_for_the_wiener_model(name):
+def test_frequency_errors_of_an_independent_wiener_filter_match_prop_3_1(name):
+    """Fed the exact Wiener filter (built here, not by smlib), the measured per-ring error must equal the
+    library's Gaussian prediction S / (1 + a^2 S / s^2) within sampling noise; fed the same filter tuned to the
+    wrong noise level, it must not: its error exceeds the prediction at the rings where the mistuning matters."""
     f = make_formulation(name)
     g = torch.Generator().manual_seed(0)
     train = spectral.power_law_field(512, 2, 16, 2.0, generator=g)
     test = spectral.power_law_field(256, 2, 16, 2.0, generator=g)
-    power2d = D.channel_power(train)
-    model = WienerModel(f, power2d, train.mean(dim=(0, 2, 3)).reshape(1, -1, 1, 1))
-    fe = D.frequency_errors(model, f, test.float(), train.float(), ts=(0.2, 0.5, 0.8), seed=1)
+    power2d = channel_power(train)
+    mean = train.mean(dim=(0, 2, 3)).reshape(1, -1, 1, 1)
+    fe = frequency_errors(LinearDenoiser(f, power2d, mean), f, test.float(), train.float(), ts=(0.2, 0.5, 0.8),
+                          seed=1)
     fy, fx = np.meshgrid(np.fft.fftfreq(16), np.fft.fftfreq(16), indexing="ij")
     ring = np.round(16 * np.hypot(fy, fx))
     assert fe.trained.shape == (3, 8) and fe.freqs.shape == (8,)
     assert fe.counts.tolist() == [float(((ring == k)).sum()) for k in range(1, 9)]
-    np.testing.assert_allclose(fe.trained, fe.wiener, rtol=1e-4)   # the same estimator, the same noise
-    ratio = fe.wiener / fe.predicted
+    ratio = fe.trained / fe.predicted
     assert np.all(np.abs(ratio - 1) < 0.15), ratio                # closed form of Prop. 3.1 within sampling noise
     s = fe.summary()
     assert 0 < s["unrecovered_predicted"] < 1 and abs(s["unrecovered_trained"] / s["unrecovered_predicted"] - 1) < 0.1
@@ -275,29 +289,28 @@ def test_frequency_errors_match_gaussian_prediction_for_the_wiener_model(name):
     assert np.all(np.diff(fe.predicted, axis=0) > 0)
     lf = fe.learned_fraction("predicted")
     assert np.all(lf[:2, 0] > lf[:2, -1])
+    # a filter tuned for almost no noise passes the noise through: the measured error must say so
+    wrong = frequency_errors(LinearDenoiser(f, power2d, mean, wrong_sigma=1e-3), f, test.float(), train.float(),
+                             ts=(0.2, 0.5, 0.8), seed=1)
+    assert np.all(wrong.trained[1:, -3:] > 1.5 * wrong.predicted[1:, -3:]), wrong.trained / wrong.predicted   # t >= 0.5
 
 
-def test_presets_registered_and_bad_names_fail():
-    ci = presets.resolve("diffusability", "ci")
-    assert ci.n_fid > 0 and set(ci.variants) == set(D.VARIANTS)
-    assert D.resolve_config("small").seeds == (0, 1)
-    with pytest.raises(ValueError):
-        D.resolve_config("paper", setting="mars256")
-    with pytest.raises(KeyError):
+def test_bad_names_fail_with_one_line():
+    with pytest.raises(ValueError, match="unknown variant\\(s\\) vqgan"):
         D.run_sweep("ci", variants=["vqgan"])
-    with pytest.raises(ValueError):
-        D.build_model({"arch": "unet"}, (4, 8, 8))
+    with pytest.raises(ValueError, match="model arch must be one of dit, uvit"):
+        build_backbone({"arch": "unet"}, (4, 8, 8))
 
 
 def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
-    from smlib.experiments.variants import VARIANTS as LAB
+    from smlib.experiments.autoencoders import VARIANTS as LAB
 
     assert set(D.VARIANTS) <= set(LAB)
     for preset in ("ci", "small", "paper"):
-        assert set(D.resolve_config(preset).variants) <= set(LAB)
+        assert set(D.DiffusabilityConfig.at(preset).variants) <= set(LAB)
     with pytest.raises(ValueError, match="unknown autoencoder variant 'sdvae'"):
-        D.obtain_autoencoder("sdvae", D.resolve_config("ci"), dataset="deadleaves", data_root=None, device="cpu",
-                             seed=0)
+        D.obtain_autoencoder("sdvae", D.DiffusabilityConfig.at("ci"), dataset="deadleaves", data_root=None,
+                             device="cpu", seed=0)
 
 
 def test_an_explicit_lab_run_folder_is_loaded_with_its_weights_file(tmp_path):
@@ -305,22 +318,27 @@ def test_an_explicit_lab_run_folder_is_loaded_with_its_weights_file(tmp_path):
 
     tiny = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=2,
                 fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
-    res = lab.fit_autoencoder("plain", "ci", dataset="deadleaves", device="cpu", runs_root=tmp_path, **tiny)
-    cfg = D.resolve_config("ci")
+    res = lab.fit_autoencoder("plain", lab.AutoencoderConfig.at("ci", dataset="deadleaves", **tiny), device="cpu",
+                              runs_dir=tmp_path)
+    cfg = D.DiffusabilityConfig.at("ci")
     for given in (res["run_dir"], Path(res["run_dir"]) / "result.json"):
         ae, weights, info = D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu",
                                                  seed=0, checkpoint=given)
-        assert weights == res["checkpoint"] and Path(weights).is_file() and info["source"] == str(given)
+        assert Path(weights) == resolve_repo_path(res["checkpoint"]) and Path(weights).is_file()
+        assert info["source"] == repo_relative(given)
         assert ae.latent_channels == 4
     with pytest.raises(FileNotFoundError, match="expected a lab run folder"):
         D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu", seed=0,
-                             checkpoint=res["checkpoint"])
+                             checkpoint=resolve_repo_path(res["checkpoint"]))
 
 
-def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        D.cli(["--variant", "dsm", "--autoencoder", str(tmp_path / "missing"), "--runs-dir", str(tmp_path)])
-    assert str(exit_info.value).startswith("error: --autoencoder") and "\n" not in str(exit_info.value)
+def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path, capsys):
+    from smlib.cli import main
+
+    assert main(["diffusion", "--variant", "dsm", "--autoencoder", str(tmp_path / "missing"), "--runs-dir",
+                 str(tmp_path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --autoencoder") and "\n" not in err
 
 
 def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_recipe(tmp_path):
@@ -330,14 +348,16 @@ def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_reci
 
     tiny_ae_cfg = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1,
                        ckpt_every=2, fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
-    ae_run = lab.fit_autoencoder("plain", "ci", dataset="deadleaves", device="cpu", runs_root=tmp_path / "ae",
-                                 **tiny_ae_cfg)
-    knobs = dict(dataset="deadleaves", device="cpu", runs_dir=tmp_path / "runs", autoencoder_checkpoint=ae_run["run_dir"],
-                 features=PixelFeatures(), n_images=20, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10,
-                 n_freq=8, n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
-                 model=dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), sample_steps=2)
+    ae_run = lab.fit_autoencoder("plain", lab.AutoencoderConfig.at("ci", dataset="deadleaves", **tiny_ae_cfg),
+                                 device="cpu", runs_dir=tmp_path / "ae")
+    where = dict(device="cpu", runs_dir=tmp_path / "runs", autoencoder_checkpoint=resolve_repo_path(ae_run["run_dir"]),
+                 features=PixelFeatures())
+    cfg = D.DiffusabilityConfig.at(
+        "ci", dataset="deadleaves", n_images=20, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10, n_freq=8,
+        n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
+        model=dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), sample_steps=2)
     results = tmp_path / "sweep.json"
-    out = D.run_sweep("ci", ["plain"], [0, 1], results_path=results, **knobs)
+    out = D.run_sweep(cfg, ["plain"], [0, 1], results_path=results, **where)
     assert out["complete"] and [r["seed"] for r in out["runs"]] == [0, 1]
     entry = out["table"]["plain"]
     assert entry["fid_label"] == "FID-10" and len(entry["fid"]["values"]) == 2 and entry["fid"]["std"] is not None
@@ -348,12 +368,12 @@ def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_reci
     # the decoder floor: 6 reconstructions of images outside the reference set, scored like the samples
     assert out["floors"]["plain"]["n_samples"] == 6 and out["floors"]["plain"]["n_reference"] == 12
     assert entry["fid_above_floor"] == pytest.approx(entry["fid"]["mean"] - out["floors"]["plain"]["fid"])
-    grids = json.loads(D.grids_path(results).read_text())
-    assert sorted(grids) == ["plain/seed0", "plain/seed1"] and grids["plain/seed0"]["shape"] == [4, 3, 32, 32]
+    grids = read_grids(results)
+    assert sorted(grids) == ["plain/seed0", "plain/seed1"] and grids["plain/seed0"].shape == (4, 3, 32, 32)
     # a rerun reads the finished runs back (same numbers, no training)
-    again = D.run_sweep("ci", ["plain"], [0, 1], results_path=results, **knobs)
+    again = D.run_sweep(cfg, ["plain"], [0, 1], results_path=results, **where)
     assert again["table"]["plain"]["fid"]["values"] == entry["fid"]["values"]
     assert again["sweep_wall_time_s"] == out["sweep_wall_time_s"]
     # the same run folder under another recipe is refused, with the knob named
     with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
-        D.run_sweep("ci", ["plain"], [0], results_path=results, **{**knobs, "n_fid": 5})
+        D.run_sweep(cfg.replace(n_fid=5), ["plain"], [0], results_path=results, **where)

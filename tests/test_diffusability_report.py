@@ -1,51 +1,41 @@
-"""Reading a sweep: the seed-spread rule, pooled std, Spearman's rho (against scipy), curves and the grid file."""
-import json
-
+"""Reading a sweep: the declared family, the floor-subtracted reading, curves and the grid file."""
 import numpy as np
 import pytest
-import scipy.stats
 import torch
 
 from smlib.experiments import diffusability as diff
-from smlib.experiments import diffusability_report as report
-from smlib.experiments.autoencoders import unpack_uint8
+from smlib.experiments.diffusability import report
+from smlib.results import read_grids
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _table(values: dict[str, list[float]]) -> dict:
-    return {v: {"fid": {"values": xs, "mean": float(np.mean(xs))}} for v, xs in values.items()}
+def _table(values: dict[str, list[float]], floors: dict[str, float] | None = None) -> dict:
+    out = {v: {"fid": {"values": xs, "mean": float(np.mean(xs))}} for v, xs in values.items()}
+    for v, f in (floors or {}).items():
+        out[v]["floor"] = {"fid": f}
+    return out
 
 
-def test_compare_resolves_only_non_overlapping_seed_ranges():
-    table = _table({"a": [10.0, 11.0], "b": [12.0, 14.0], "c": [10.5, 13.0]})
-    assert report.compare(table, "a", "b")["verdict"] == "holds"
-    assert report.compare(table, "b", "a")["verdict"] == "reversed"
-    assert report.compare(table, "a", "c")["verdict"] == "within seed spread"
-    c = report.compare(table, "a", "b")
-    # pooled std of {10, 11} and {12, 14}: sqrt((0.5 + 2) / 2)
-    assert c["gap"] == pytest.approx(2.5)
-    assert c["gap_in_stds"] == pytest.approx(2.5 / np.sqrt(1.25))
-    assert report.ranking(table) == ["a", "c", "b"]
-    # above the decoder floor the order can flip: b's decoder costs it 5 points more than a's
-    table["a"]["floor"], table["b"]["floor"] = {"fid": 4.0}, {"fid": 9.0}
-    assert report.compare(table, "a", "b", above_floor=True)["verdict"] == "reversed"
-    assert report.compare(table, "b", "a", above_floor=True)["gap"] == pytest.approx(2.5)
+def test_the_declared_family_names_only_arms_of_the_sweep_and_says_where_each_comes_from():
+    arms = {n for c in report.DECLARED for n in (c.better, c.worse)}
+    assert arms <= set(diff.VARIANTS)
+    assert {c.source for c in report.DECLARED} == {"abstract", "our inference"}
+    assert [(c.better, c.worse) for c in report.DECLARED if c.source == "abstract"] == [("esm", "sd-vae"),
+                                                                                        ("dsm", "sd-vae")]
 
 
-def test_pooled_std_equals_the_std_of_one_group_and_is_nan_without_replicates():
-    x = np.array([1.0, 4.0, 2.0, 7.0])
-    assert report.pooled_std([x]) == pytest.approx(x.std(ddof=1))
-    assert report.pooled_std([x, x + 100]) == pytest.approx(x.std(ddof=1))
-    assert np.isnan(report.pooled_std([np.array([1.0]), np.array([2.0])]))
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_rank_correlation_matches_scipy_spearman_with_ties(seed):
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 4, size=9).astype(float)   # ties on purpose
-    y = x + rng.normal(size=9)
-    assert report.rank_correlation(x, y) == pytest.approx(scipy.stats.spearmanr(x, y).statistic, abs=1e-12)
+def test_judging_above_the_floor_subtracts_each_variant_floor():
+    """b is worse in raw score but its decoder costs it 10 points more: above the floor the order reverses."""
+    values = {"esm": [10.0, 10.5, 9.8], "sd-vae": [14.0, 14.2, 13.9], "dsm": [12, 12.1, 11.9],
+              "scale_equivariance": [13, 13.2, 12.8], "plain": [11, 11.1, 10.8]}
+    floors = {"esm": 2.0, "sd-vae": 12.0, "dsm": 5.0, "scale_equivariance": 5.0, "plain": 5.0}
+    table = _table(values, floors)
+    raw = {(r["better"], r["worse"]): r for r in report.judge_sweep(table)}
+    above = {(r["better"], r["worse"]): r for r in report.judge_sweep(table, above_floor=True)}
+    assert raw["esm", "sd-vae"]["verdict"] == "holds" and above["esm", "sd-vae"]["verdict"] == "reversed"
+    assert above["esm", "sd-vae"]["difference"] == pytest.approx((14.033 - 12) - (10.1 - 2), abs=1e-3)
+    assert report.ranking(table) == ["esm", "plain", "dsm", "scale_equivariance", "sd-vae"]
 
 
 def test_mean_curve_averages_seeds_on_shared_steps():
@@ -62,8 +52,7 @@ def test_grid_file_round_trips_the_uint8_samples(tmp_path):
     grid = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
     torch.save(grid, tmp_path / "grid.pt")
     rows = [{"variant": "esm", "seed": 1, "grid": str(tmp_path / "grid.pt")}, {"variant": "dsm", "seed": 0}]
-    path = diff.write_grids(tmp_path / "small.json", rows)
+    path = diff.write_run_grids(tmp_path / "small.json", rows)
     assert path == tmp_path / "small_grids.json"
-    grids = json.loads(path.read_text())
-    assert list(grids) == ["esm/seed1"]
-    assert np.array_equal(unpack_uint8(grids["esm/seed1"]), grid.numpy())
+    grids = read_grids(tmp_path / "small.json")
+    assert list(grids) == ["esm/seed1"] and np.array_equal(grids["esm/seed1"], grid.numpy())

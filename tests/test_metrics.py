@@ -16,6 +16,7 @@ import torch
 
 from smlib import metrics as M
 from smlib.metrics import inception as incmod
+from smlib.weights import file_sha256
 
 
 @pytest.fixture
@@ -231,27 +232,45 @@ class CountingFeatures:
         return x.flatten(1)[:, :6].double().numpy()
 
 
-def test_reference_statistics_cache(tmp_path):
+def test_reference_set_cache_keeps_features_and_reads_them_back(tmp_path):
+    """One cache for every FID/KID: the first n images' features are computed once, stored with their key, read back
+    without touching the images, and another n or another subset gets another file."""
     images = torch.rand(23, 3, 4, 4) * 2 - 1
     batches = lambda: [(images[i:i + 7], torch.zeros(7)) for i in range(0, 23, 7)]
     feats = CountingFeatures()
-    stats = M.reference_statistics("toy", "train", 4, 20, batches, feats, tmp_path)
-    assert feats.images_seen == 20 and stats.n == 20
-    mu, sigma = M.feature_statistics(images[:20].flatten(1)[:, :6].double().numpy())
-    assert np.allclose(stats.mu, mu) and np.allclose(stats.sigma, sigma)
+    ref = M.reference_set("toy", "train", 4, 20, batches, feats, cache_dir=tmp_path)
+    expected = images[:20].flatten(1)[:, :6].double().numpy()
+    assert feats.images_seen == 20 and ref.n == 20 and np.array_equal(ref.features, expected)
+    mu, sigma = M.feature_statistics(expected)
+    assert np.allclose(ref.stats.mu, mu) and np.allclose(ref.stats.sigma, sigma)
     files = sorted(p.name for p in Path(tmp_path).iterdir())
     assert files == [M.reference_key("toy", "train", 4, 20, "first-pixels") + ".npz"]  # no temp files left
 
     def must_not_run():
         raise AssertionError("cache miss: images were read again")
-    again = M.reference_statistics("toy", "train", 4, 20, must_not_run, feats, tmp_path)
-    assert feats.images_seen == 20 and np.array_equal(again.mu, stats.mu) and np.array_equal(again.sigma, stats.sigma)
-    other = M.reference_statistics("toy", "train", 4, 10, batches, feats, tmp_path)  # another n, another file
-    assert other.n == 10 and len(list(Path(tmp_path).iterdir())) == 2
+    again = M.reference_set("toy", "train", 4, 20, must_not_run, feats, cache_dir=tmp_path)
+    assert feats.images_seen == 20 and np.array_equal(again.features, ref.features)
+    other = M.reference_set("toy", "train", 4, 10, batches, feats, cache_dir=tmp_path)      # another n
+    seeded = M.reference_set("toy", "train", 4, 10, images[5:15], feats, cache_dir=tmp_path, subset="seed3")
+    assert other.n == 10 and np.array_equal(seeded.features, images[5:15].flatten(1)[:, :6].double().numpy())
+    assert len(list(Path(tmp_path).iterdir())) == 3
     with pytest.raises(ValueError, match="ran out"):
-        M.reference_statistics("toy", "train", 4, 50, batches, feats, tmp_path)
+        M.reference_set("toy", "train", 4, 50, batches, feats, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="name the feature extractor"):
-        M.reference_statistics("toy", "train", 4, 20, batches, lambda x: x, tmp_path)
+        M.reference_set("toy", "train", 4, 20, batches, lambda x: x, cache_dir=tmp_path)
+
+
+def test_kid_full_reference_uses_every_reference_row():
+    """KID over the whole reference set: the mean over disjoint blocks equals a direct computation over the same
+    blocks, and with one block it is the plain unbiased MMD^2."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 5)), rng.normal(size=(36, 5)) + 0.3
+    mean, std = M.kid_full_reference(x, y, subset_size=12, seed=4)
+    blocks = np.array_split(np.random.default_rng(4).permutation(36), 3)
+    values = [M.mmd2_unbiased(x, y[b]) for b in blocks]
+    assert mean == pytest.approx(np.mean(values)) and std == pytest.approx(np.std(values))
+    assert sorted(np.concatenate(blocks).tolist()) == list(range(36))
+    assert M.kid_full_reference(x, y[:12])[0] == pytest.approx(M.mmd2_unbiased(x, y[:12]))
 
 
 # ---------------------------------------------------------------------------------------------- Inception
@@ -302,7 +321,7 @@ def four_features(inception_features, four_images):
 def test_inception_features_shape_and_weights(four_features):
     assert four_features.shape == (4, 2048) and four_features.dtype == np.float64
     assert (four_features >= 0).all() and four_features.std(0).mean() > 0  # pool3 of ReLU maps, not constant
-    assert incmod.file_sha256(M.inception_weights_path()) == incmod.INCEPTION_SHA256
+    assert file_sha256(M.inception_weights_path()) == incmod.INCEPTION_SHA256
 
 
 def test_inception_agrees_with_pytorch_fid(inception_features, four_images, four_features, monkeypatch):

@@ -243,10 +243,17 @@ def test_dsm_k0_equals_plain_reconstruction(model, x):
 def test_dsm_masks_image_and_latent_and_trains_both(model, x):
     ae_loss = AELoss([DSM(ks=(0, 3, 4, 5), block=4)])
     out = ae_loss(x, model, generator=torch.Generator().manual_seed(4), plans={"dsm": {"active": True, "k": 4}})
-    torch.testing.assert_close(out.x_target, block_lowpass(x, 4, 4))
+    # the target, from scipy's orthonormal DCT of each 4x4 block with the k = 4 highest anti-diagonals zeroed
+    # (keep u + v <= 2(b - 1) - k = 2), independently of smlib.spectral
+    u = np.arange(4)
+    keep = (u[:, None] + u[None, :]) <= 2 * 3 - 4
+    xb = x.double().numpy().reshape(2, 3, x.shape[2] // 4, 4, x.shape[3] // 4, 4)
+    coeff = scipy.fft.dctn(xb, type=2, norm="ortho", axes=(3, 5)) * keep[None, None, None, :, None, :]
+    expected = scipy.fft.idctn(coeff, type=2, norm="ortho", axes=(3, 5)).reshape(x.shape)
+    np.testing.assert_allclose(out.x_target.double().numpy(), expected, atol=1e-5)
+    assert not np.allclose(expected, x.double().numpy(), atol=1e-3)       # the mask did remove something
     coeffs = block_dct2(out.x_target, 4)
-    u = torch.arange(4)
-    removed = (u[:, None] + u[None, :]) >= 2 * 3 - (4 - 1)  # u + v >= 2(b-1) - (k-1) = 3
+    removed = torch.from_numpy(~keep)
     assert coeffs[..., removed].abs().max() < 1e-5 and coeffs[..., ~removed].abs().max() > 1e-2
     torch.testing.assert_close(out.x_hat, model.decode(block_lowpass(out.z, 4, 4)))
     enc, dec, _ = _reached(model, out.loss)

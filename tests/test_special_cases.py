@@ -1,4 +1,4 @@
-"""smlib.experiments.special_cases: DCT-domain resizing against scipy, and its invariants."""
+"""smlib.experiments.autoencoders.special_cases: DCT-domain resizing against scipy, and its invariants."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.fft
 import torch
 
-from smlib.experiments.special_cases import dct_resize, resize_agreement
+from smlib.experiments.autoencoders.special_cases import dct_resize, resize_agreement
 
 
 def test_dct_resize_matches_scipy_truncation():

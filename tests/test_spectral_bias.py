@@ -2,6 +2,7 @@
 import io
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -51,8 +52,21 @@ def test_denoiser_training_and_band_errors_on_gaussian_field():
     assert e.trained.shape == e.predicted.shape == e.wiener.shape == (2, 8)
     assert np.all(np.abs(e.wiener / e.predicted - 1) < 0.35)
     assert np.median(e.trained / e.wiener) > 0.8
-    a = e.agreement()
-    assert 0 <= a["within_factor"] <= 1 and -1 <= a["log_corr"] <= 1
+
+
+def test_agreement_counts_cells_within_the_factor_and_correlates_log_errors():
+    """The chapter-1 bar on hand-made errors: a model off by 2.5x everywhere has no cell within x2 yet a perfect
+    log correlation (so the correlation alone cannot be the bar), and a mixed case counts exactly its cells."""
+    predicted = np.array([[1.0, 0.5, 0.25, 0.1], [2.0, 1.0, 0.5, 0.2]])
+    make = lambda trained: sb.BandErrors(np.arange(4.0), np.array([0.3, 0.7]), np.ones(4), trained, predicted,
+                                         predicted)
+    scaled = make(2.5 * predicted).agreement()
+    assert scaled["within_factor"] == 0.0 and scaled["log_corr"] == pytest.approx(1.0)
+    assert scaled["median_ratio"] == pytest.approx(2.5)
+    mixed = predicted * np.array([[1.0, 1.9, 2.1, 0.4], [0.6, 1.0, 3.0, 1.2]])     # 5 of 8 cells within x2
+    a = make(mixed).agreement()
+    assert a["within_factor"] == pytest.approx(5 / 8)
+    assert a["log_corr"] == pytest.approx(np.corrcoef(np.log(mixed).ravel(), np.log(predicted).ravel())[0, 1])
 
 
 def test_learnable_map_is_monotone_in_time_and_frequency():

@@ -383,7 +383,7 @@ def test_records_and_evaluation(tmp_path):
 
     summary = json.loads(r.summary_json.read_text())
     for key in ("config", "final_metrics", "train_logs", "steps", "wall_time_s", "device", "torch_version",
-                "git_commit", "git_dirty", "hostname", "hardware", "cpu", "command", "timestamp_utc"):
+                "git_commit", "git_dirty", "hardware", "cpu", "command", "timestamp_utc"):
         assert key in summary, key
     assert summary["steps"] == 8 and summary["device"] == "cpu" and summary["precision"] == "float32"
     assert summary["config"]["task"] == {"data": "v1", "model": {"width": 4}}
@@ -485,10 +485,29 @@ def test_two_process_gloo_matches_one_process(tmp_path):
 
 
 def test_describe_provenance_for_a_reader():
-    from smlib.train.provenance import describe, provenance
+    from smlib.provenance import describe, provenance
 
     rec = provenance()
     text = describe(rec)
     assert text.count("\n") == 3 and rec["hardware"] in text and rec["command"] in text
     dirty = describe({**rec, "git_commit": "a" * 40, "git_dirty": True})
     assert "commit:   aaaaaaaaaaaa (uncommitted changes)" in dirty
+
+
+def test_provenance_records_the_command_as_typed_and_no_machine_path():
+    """`python -m smlib` leaves /abs/smlib/__main__.py in argv; the record must say what a user types, with paths
+    inside the checkout made repo-relative, and no host name."""
+    from smlib.provenance import REPO_ROOT, provenance, repo_relative, resolve_repo_path, user_command
+
+    main = str(REPO_ROOT / "smlib" / "__main__.py")
+    cmd = user_command([main, "diffusion", "--preset", "small", "--results", str(REPO_ROOT / "results/x.json")])
+    assert cmd == "python -m smlib diffusion --preset small --results results/x.json"
+    assert user_command([str(REPO_ROOT / "tools/run_notebook.py"), "--out-dir=" + str(REPO_ROOT / "runs")]) == \
+        "python tools/run_notebook.py --out-dir=runs"
+    assert user_command(["/usr/lib/python3/site-packages/ipykernel_launcher.py", "-f", "/root/k.json"]) == \
+        "jupyter kernel"
+    assert repo_relative(REPO_ROOT / "runs" / "a" / "last.pt") == "runs/a/last.pt"
+    assert repo_relative("/elsewhere/x.pt") == "/elsewhere/x.pt"          # outside the checkout: kept as given
+    assert resolve_repo_path("runs/a/last.pt") == REPO_ROOT / "runs" / "a" / "last.pt"
+    rec = provenance(command="python -m smlib autoencoder")
+    assert rec["command"] == "python -m smlib autoencoder" and "hostname" not in rec

@@ -24,7 +24,7 @@ import papermill
 os.environ.pop("MPLBACKEND", None)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from smlib.train.provenance import provenance  # noqa: E402
+from smlib.provenance import provenance  # noqa: E402
 
 
 def parse_value(text: str):

@@ -6,15 +6,16 @@
 
 Modules: ``roots`` (where data lives, archives unpacked once into the cache), ``transforms`` (resize, crop,
 [-1, 1]), ``base`` (the dataset shape), ``files`` (cifar10, celeba, mnist, folder), ``deadleaves`` (synthetic),
-``registry`` (the functions above).
+``registry`` (the functions above), ``latents`` (an autoencoder's latents of a dataset, encoded once and cached,
+and their normalisation).
 """
 from smlib.data.base import ImageDataset
 from smlib.data.deadleaves import DeadLeaves
 from smlib.data.files import CELEBA_CROP, CIFAR10_CLASSES
-from smlib.data.registry import image_batch, list_datasets, load_dataset, make_loader
+from smlib.data.registry import image_batch, image_subset, list_datasets, load_dataset, make_loader
 from smlib.data.roots import DatasetNotFoundError, cache_dir, default_data_root, extract_once, resolve_data_root
-from smlib.data.transforms import random_hflip, resize_center_crop
+from smlib.data.transforms import CorruptImageError, random_hflip, resize_center_crop
 
-__all__ = ["load_dataset", "list_datasets", "image_batch", "make_loader", "DatasetNotFoundError", "ImageDataset",
+__all__ = ["load_dataset", "list_datasets", "image_batch", "image_subset", "make_loader", "DatasetNotFoundError", "ImageDataset",
            "DeadLeaves", "CIFAR10_CLASSES", "CELEBA_CROP", "cache_dir", "default_data_root", "resolve_data_root",
-           "extract_once", "random_hflip", "resize_center_crop"]
+           "extract_once", "random_hflip", "resize_center_crop", "CorruptImageError"]

@@ -71,19 +71,27 @@ def load_dataset(name: str, split: str = "train", resolution: int = 32, root=Non
                            hflip=hflip, **kw)
 
 
-def image_batch(name: str, n: int, resolution: int, split: str = "train", seed: int = 0, root=None,
-                **kw) -> torch.Tensor:
-    """n images of a dataset as one tensor (n, C, R, R) float32 in [-1, 1], for measurements.
+def image_subset(name: str, n: int, resolution: int, split: str = "train", seed: int = 0, root=None,
+                 **kw) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded random subset of a split with its labels: images (n, C, R, R) float32 in [-1, 1], labels (n,)
+    long (-1 where the dataset has none).
 
-    The images are a uniformly random subset chosen with ``seed`` (``randperm`` of the split), in that random
-    order, so any slice of the result is itself a random sample. Same arguments, same tensor. ``kw`` goes to
-    :func:`load_dataset` (e.g. ``channels=1``, ``size=`` for deadleaves).
+    The images are chosen with ``seed`` (``randperm`` of the split) and kept in that random order, so any slice of
+    the result is itself a random sample. Same arguments, same tensors. ``kw`` goes to :func:`load_dataset`
+    (e.g. ``channels=1``, ``size=`` for deadleaves).
     """
     ds = load_dataset(name, split=split, resolution=resolution, root=root, **kw)
     if not 1 <= n <= len(ds):
-        raise ValueError(f"image_batch asked for n={n} images but {name} {split} has {len(ds)}; lower n.")
+        raise ValueError(f"asked for n={n} images but {name} {split} has {len(ds)}; lower n.")
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(int(seed)))[:n]
-    return torch.stack([ds[int(i)][0] for i in idx])
+    items = [ds[int(i)] for i in idx]
+    return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)
+
+
+def image_batch(name: str, n: int, resolution: int, split: str = "train", seed: int = 0, root=None,
+                **kw) -> torch.Tensor:
+    """The images of :func:`image_subset` alone, (n, C, R, R), for measurements."""
+    return image_subset(name, n, resolution, split, seed, root, **kw)[0]
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, num_workers: int = 0,

@@ -51,17 +51,26 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: f
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
+class CorruptImageError(ValueError):
+    """An image file that cannot be decoded; the message names the file."""
+
+
 def load_image(path, resolution: int, mode: str = "RGB", crop: int | None = None) -> torch.Tensor:
     """Read an image file -> (C, resolution, resolution) float32 in [-1, 1].
 
     mode: "RGB" (grey images repeated to 3 channels, alpha dropped) or "L" (one channel).
     crop: first cut the central ``crop x crop`` square of the file (CelebA's face crop), then resize.
+    A file PIL cannot decode (truncated, corrupt, not an image) raises :class:`CorruptImageError` naming it.
     """
-    with Image.open(path) as im:
-        img = im.convert(mode)
+    try:
+        with Image.open(path) as im:
+            img = im.convert(mode)
+    except (OSError, SyntaxError, ValueError) as err:   # PIL's UnidentifiedImageError and truncation are OSErrors
+        raise CorruptImageError(f"cannot read image {path} ({type(err).__name__}: {err}); delete or replace the "
+                                f"file and run again.") from None
     if crop is not None:
         img = img.crop(center_crop_box(*img.size, crop))
     return pil_to_tensor(resize_center_crop(img, resolution))
 
 
-__all__ = ["center_crop_box", "resize_center_crop", "pil_to_tensor", "random_hflip", "load_image"]
+__all__ = ["center_crop_box", "resize_center_crop", "pil_to_tensor", "random_hflip", "load_image", "CorruptImageError"]

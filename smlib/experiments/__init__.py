@@ -1,1 +1,8 @@
-"""The recipes the notebooks call: each turns a preset into results (and caches long ones under runs/)."""
+"""One recipe per chapter, named after it, each with its typed configuration (:mod:`smlib.experiments.config`):
+
+- :mod:`~smlib.experiments.spectral_bias`   chapter 1, Prop. 3.1
+- :mod:`~smlib.experiments.rmsc_identity`   chapter 2, Prop. 3.2
+- :mod:`~smlib.experiments.latent_spectra`  chapter 3, latent spectra
+- :mod:`~smlib.experiments.autoencoders`    chapter 4, the autoencoder lab
+- :mod:`~smlib.experiments.diffusability`   chapter 5, diffusability
+"""

@@ -1,4 +1,4 @@
-"""Chapter 3: what ESM's 16-bin descriptor sees, and why a KL-regularised latent comes out over-whitened.
+"""Chapter 3's recipe (notebook ``03_latent_spectra``): what ESM's 16-bin descriptor sees, and why a KL-regularised latent comes out over-whitened.
 
 Two small models of a latent, both measured with the descriptor ESM trains on
 (:func:`smlib.spectral.spectrum_distribution`):
@@ -18,12 +18,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from smlib import presets
-from smlib.metrics.latent import image_target_distribution, latent_distribution, spectrum_distance
-from smlib.regularizers.esm import esm_image_target
+from dataclasses import dataclass
 
-# How many images each spectrum averages over (the chapter only measures; nothing is trained).
-presets.register("latent_spectra", {"ci": dict(n_images=64), "small": dict(n_images=512), "paper": dict(n_images=5000)})
+from smlib.experiments.config import ChapterConfig, register_presets
+from smlib.metrics.latent import image_target_distribution, latent_distribution, spectrum_distance
+from smlib.spectral import esm_image_target
+
+
+@dataclass(frozen=True)
+class LatentSpectraConfig(ChapterConfig):
+    """Chapter 3's knobs. The chapter only measures; nothing is trained."""
+
+    n_images: int = 64                      # images each spectrum averages over
+
+
+register_presets(LatentSpectraConfig, ci=LatentSpectraConfig(), small=LatentSpectraConfig(n_images=512),
+                 paper=LatentSpectraConfig(n_images=5000))
 
 
 def ideal_latent(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -86,5 +96,5 @@ def high_band_mass(p, first_bin: int = 8) -> float:
     return float(np.asarray(p)[..., first_bin:].sum(axis=-1).mean())
 
 
-__all__ = ["ideal_latent", "noisy_posterior", "whitening_curve", "fit_noise_ratio", "delta_targets",
+__all__ = ["LatentSpectraConfig", "ideal_latent", "noisy_posterior", "whitening_curve", "fit_noise_ratio", "delta_targets",
            "scale_sensitivity", "high_band_mass"]

@@ -1,4 +1,4 @@
-"""Chapter 1 (Prop. 3.1): measure image spectra, fit a pixel denoiser with MSE, compare with the Gaussian theory.
+"""Chapter 1's recipe (Prop. 3.1, notebook ``01_spectral_bias``): measure image spectra, fit a pixel denoiser with MSE, compare with the Gaussian theory.
 
 The comparison is made on luminance (one channel): the proposition is stated for a scalar PSD, and colour channels
 are strongly correlated, which a per-channel Gaussian model would not capture.
@@ -12,9 +12,37 @@ import numpy as np
 import torch
 
 from smlib import spectral, theory
+from smlib.experiments.config import ChapterConfig, register_presets
 from smlib.models.denoiser import DilatedDenoiser
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+
+@dataclass(frozen=True)
+class SpectralBiasConfig(ChapterConfig):
+    """Chapter 1's knobs. ``ci``: minutes on 2 CPU cores; ``small``: the book's figures; ``paper``: 64 px, GPUs."""
+
+    resolution: int = 32                    # image side in pixels
+    n_psd_images: int = 512                 # images averaged into each measured spectrum
+    n_train: int = 2048                     # training images of the denoiser (random 16-px crops are drawn)
+    n_test: int = 256                       # held-out images its per-frequency error is measured on
+    denoiser_width: int = 32                # channels of the dilated-conv denoiser
+    denoiser_depth: int = 7                 # its layers (receptive field grows with dilation)
+    train_steps: int = 400                  # optimiser steps, one sigma per sample drawn from ``sigmas``
+    batch_size: int = 64
+    lr: float = 2e-3                        # Adam learning rate
+    sigmas: tuple[float, ...] = (0.1, 0.3, 0.6, 0.9)   # VP noise levels sigma (alpha = sqrt(1 - sigma^2))
+
+
+register_presets(
+    SpectralBiasConfig,
+    ci=SpectralBiasConfig(),
+    small=SpectralBiasConfig(n_psd_images=5000, n_train=20000, n_test=1000, denoiser_width=64, train_steps=4000,
+                             batch_size=128, sigmas=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)),
+    paper=SpectralBiasConfig(resolution=64, n_psd_images=50000, n_train=50000, n_test=5000, denoiser_width=128,
+                             denoiser_depth=9, train_steps=50000, batch_size=256, lr=1e-3,
+                             sigmas=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)),
+)
 
 
 def to_luma(images: torch.Tensor) -> torch.Tensor:

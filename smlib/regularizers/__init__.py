@@ -39,7 +39,7 @@ REGULARIZERS: dict[str, type | None] = {
 }
 
 
-def _normalise_spec(spec) -> list[tuple[str, dict]]:
+def normalise_spec(spec) -> list[tuple[str, dict]]:
     if spec is None:
         return []
     if isinstance(spec, str):
@@ -51,7 +51,7 @@ def _normalise_spec(spec) -> list[tuple[str, dict]]:
         return [(name, dict(kw or {})) for name, kw in spec.items()]
     items = []
     for entry in spec:
-        items.extend(_normalise_spec(entry))
+        items.extend(normalise_spec(entry))
     return items
 
 
@@ -64,7 +64,7 @@ def build_regularizers(spec, *, latent_channels: int | None = None, vf_encoder=N
     kwargs.get("pretrained", True), device=device)``. Unknown names raise a one-line ValueError.
     """
     regs = []
-    for name, kwargs in _normalise_spec(spec):
+    for name, kwargs in normalise_spec(spec):
         if name not in REGULARIZERS:
             raise ValueError(f"unknown regularizer {name!r}; known: {', '.join(sorted(REGULARIZERS))}.")
         cls = REGULARIZERS[name]

@@ -26,24 +26,9 @@ from contextlib import contextmanager, nullcontext
 import torch
 
 from smlib.regularizers.base import Penalty, as_float
-from smlib.spectral import gaussian_blur, resize, spectrum_distribution
+from smlib.spectral import spectrum_distribution
+from smlib.spectral.filters import ESM_BLUR_RULES as _BLUR_RULES, esm_image_target
 
-_BLUR_RULES = ("authors", "always", "never")
-
-
-def esm_image_target(x: torch.Tensor, size: tuple[int, int], *, resize_method: str = "bicubic",
-                     blur: str = "authors", blur_sigma: float = 1.2, blur_radius: int = 3,
-                     blur_padding: str = "zeros") -> torch.Tensor:
-    """The image resampled to the latent grid, as the ESM target sees it. x: (B, C, H, W) -> (B, C, h, w).
-
-    blur: ``authors`` blurs unless h == 32 (the code's special case for f8 at 256^2), ``always`` or ``never``.
-    """
-    if blur not in _BLUR_RULES:
-        raise ValueError(f"unknown ESM blur rule {blur!r}; use one of {_BLUR_RULES}.")
-    h, w = size
-    if blur == "always" or (blur == "authors" and h != 32):
-        x = gaussian_blur(x, blur_sigma, radius=blur_radius, mode=blur_padding)
-    return resize(x, (h, w), method=resize_method)
 
 
 def esm_divergence(x: torch.Tensor, z: torch.Tensor, *, delta: float = 1.0, n_bins: int = 16,

@@ -126,4 +126,37 @@ class VFLoss(Penalty):
                 "cos_weight": self.cos_weight, "distmat_weight": self.distmat_weight, "adaptive": self.adaptive}
 
 
-__all__ = ["VFLoss", "vf_terms"]
+class FeatureSource(nn.Module):
+    """A frozen encoder for the VF loss that can be handed precomputed features.
+
+    ``provide(feats)`` queues features (B, D, h, w) for the next call; ``forward(x)`` returns them (checking the
+    batch size) or, with nothing queued, runs the wrapped encoder on x. Without augmentation the frozen features of
+    a training image never change, so the recipe computes them once instead of at every step.
+    """
+
+    def __init__(self, encoder: nn.Module, label: str):
+        super().__init__()
+        self.encoder = encoder
+        self.out_dim = int(encoder.out_dim)
+        self.label = label
+        self._queued: torch.Tensor | None = None
+
+    def provide(self, feats: torch.Tensor) -> None:
+        self._queued = feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._queued is not None:
+            feats, self._queued = self._queued, None
+            if feats.shape[0] != x.shape[0]:
+                raise ValueError(f"queued VF features are for {feats.shape[0]} images, the batch has {x.shape[0]}.")
+            return feats.to(device=x.device, dtype=x.dtype)
+        return self.encoder(x)
+
+
+@torch.no_grad()
+def encode_features(encoder: nn.Module, images: torch.Tensor, batch: int = 64, device="cpu") -> torch.Tensor:
+    """Frozen features of (N, 3, H, W) images -> (N, D, h, w) float32 on the CPU."""
+    return torch.cat([encoder(images[i:i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)])
+
+
+__all__ = ["FeatureSource", "encode_features", "VFLoss", "vf_terms"]

@@ -9,7 +9,7 @@ from smlib.spectral.contrast import (directional_energy, directional_spectrum, d
                                      spatial_normalize, unit_tokens)
 from smlib.spectral.dct import dct2, dct_matrix, idct2
 from smlib.spectral.filters import (difference_of_gaussians, dog_peak_frequency, dog_response, downsampling_response,
-                                    gaussian_blur, gaussian_kernel1d, gaussian_response, resize)
+                                    esm_image_target, gaussian_blur, gaussian_kernel1d, gaussian_response, resize)
 from smlib.spectral.power import (PowerLawFit, band_power, dct_power, dct_radial_bins, fft_power, fit_power_law,
                                   radial_average, radial_frequency_grid, radial_pool, radial_psd, spectrum_distribution)
 from smlib.spectral.synthesis import power_law_field
@@ -20,7 +20,7 @@ __all__ = [
     "dct_power", "dct_radial_bins", "radial_pool", "band_power", "spectrum_distribution",
     "fft_power", "radial_frequency_grid", "radial_average", "radial_psd", "PowerLawFit", "fit_power_law",
     "gaussian_kernel1d", "gaussian_blur", "difference_of_gaussians", "gaussian_response", "dog_response",
-    "dog_peak_frequency", "resize", "downsampling_response",
+    "dog_peak_frequency", "resize", "downsampling_response", "esm_image_target",
     "unit_tokens", "rmsc", "directional_spectrum", "directional_energy", "spatial_normalize", "dog_normalize",
     "power_law_field",
 ]

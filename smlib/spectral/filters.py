@@ -116,3 +116,23 @@ def downsampling_response(n: int, factor: int, method: str = "antialias") -> dic
         passed.append(kept)
         aliased.append(math.sqrt(max(energy - kept_energy, 0.0) / 0.5))
     return {"freqs": np.array(freqs), "passed": np.array(passed), "aliased": np.array(aliased)}
+
+
+#: when the ESM image target is blurred before resizing (the authors blur unless the latent is 32 x 32)
+ESM_BLUR_RULES = ("authors", "always", "never")
+
+
+def esm_image_target(x: torch.Tensor, size: tuple[int, int], *, resize_method: str = "bicubic",
+                     blur: str = "authors", blur_sigma: float = 1.2, blur_radius: int = 3,
+                     blur_padding: str = "zeros") -> torch.Tensor:
+    """The image resampled to the latent grid, as the ESM target sees it
+    (:mod:`smlib.regularizers.esm`; also the image side of the latent diagnostics). x: (B, C, H, W) -> (B, C, h, w).
+
+    blur: ``authors`` blurs unless h == 32 (the code's special case for f8 at 256^2), ``always`` or ``never``.
+    """
+    if blur not in ESM_BLUR_RULES:
+        raise ValueError(f"unknown ESM blur rule {blur!r}; use one of {ESM_BLUR_RULES}.")
+    h, w = size
+    if blur == "always" or (blur == "authors" and h != 32):
+        x = gaussian_blur(x, blur_sigma, radius=blur_radius, mode=blur_padding)
+    return resize(x, (h, w), method=resize_method)

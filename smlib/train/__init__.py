@@ -11,7 +11,7 @@ every run leaves ``last.pt``, ``metrics.csv`` (long format: step,key,value) and 
 
 Modules: ``config`` (TrainConfig), ``schedule`` (warm-up, G/D alternation), ``sampler`` (resumable data order),
 ``rng`` (seeding, RNG state), ``ema``, ``checkpoint``, ``distributed`` (torchrun), ``logs`` (CSV/JSON),
-``provenance``, ``loop`` (fit).
+``loop`` (fit). Provenance records come from :mod:`smlib.provenance`.
 """
 from smlib.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from smlib.train.config import TrainConfig
@@ -19,12 +19,11 @@ from smlib.train.distributed import DistInfo, destroy_distributed, init_distribu
 from smlib.train.ema import EMA
 from smlib.train.logs import MetricsLog, write_json
 from smlib.train.loop import Task, TrainResult, fit
-from smlib.train.provenance import provenance
 from smlib.train.rng import get_rng_state, seed_everything, set_rng_state
 from smlib.train.sampler import ResumableBatchSampler
 from smlib.train.schedule import update_schedule, warmup_factor
 
 __all__ = ["TrainConfig", "Task", "TrainResult", "fit", "EMA", "save_checkpoint", "load_checkpoint", "load_weights",
-           "DistInfo", "init_distributed", "destroy_distributed", "MetricsLog", "write_json", "provenance",
+           "DistInfo", "init_distributed", "destroy_distributed", "MetricsLog", "write_json",
            "seed_everything", "get_rng_state", "set_rng_state", "ResumableBatchSampler", "update_schedule",
            "warmup_factor"]

@@ -97,4 +97,17 @@ def write_json(path: str | os.PathLike, obj: dict) -> Path:
     return path
 
 
-__all__ = ["MetricsLog", "WindowMean", "write_json"]
+def read_metrics(path: str | os.PathLike, keys=None) -> dict[str, list[tuple[int, float]]]:
+    """{key: [(step, value), ...]} from a long-format ``metrics.csv`` (only ``keys`` when given; a missing file
+    gives empty lists)."""
+    out: dict[str, list] = {k: [] for k in keys} if keys is not None else {}
+    if not Path(path).is_file():
+        return out
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if keys is None or row["key"] in out:
+                out.setdefault(row["key"], []).append((int(row["step"]), float(row["value"])))
+    return out
+
+
+__all__ = ["MetricsLog", "WindowMean", "write_json", "read_metrics"]

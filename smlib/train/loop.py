@@ -38,7 +38,7 @@ from smlib.train.distributed import (DistInfo, all_gather_objects, all_reduce_gr
                                      init_distributed)
 from smlib.train.ema import EMA
 from smlib.train.logs import MetricsLog, WindowMean, write_json
-from smlib.train.provenance import provenance
+from smlib.provenance import provenance
 from smlib.train.rng import get_rng_state, isolated_rng, mix_seed, seed_everything, set_rng_state
 from smlib.train.sampler import BatchStream
 from smlib.train.schedule import update_schedule, warmup_factor

@@ -1,9 +1,32 @@
-"""Chapter 2 (Prop. 3.2): the RMSC identity on encoder features, and what iREPA's normalisation and a DoG do to it."""
+"""Chapter 2's recipe (Prop. 3.2, notebook ``02_rmsc_identity``): the RMSC identity on encoder features, and what iREPA's normalisation and a DoG do to it."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
 from smlib import spectral, theory
+from smlib.experiments.config import ChapterConfig, register_presets
+
+
+@dataclass(frozen=True)
+class RMSCIdentityConfig(ChapterConfig):
+    """Chapter 2's knobs: which encoder's tokens the identity is checked on, and the target filters."""
+
+    resolution: int = 64                    # image side before the encoder's own resize
+    n_images: int = 16                      # images encoded
+    encoder: str = "efficientnet-lite2"     # smlib.models.encoders name ("dinov2-vitb14" needs the network)
+    encoder_input: int = 260                # encoder input size in pixels (sets the token grid)
+    dog_sigmas: tuple[float, float] = (0.5, 2.0)   # DoG band-pass sigmas in token units (ours: not the paper's)
+    irepa_gamma: float = 0.6                # iREPA's mean-removal strength (LDM recipe value)
+
+
+register_presets(
+    RMSCIdentityConfig,
+    ci=RMSCIdentityConfig(),
+    small=RMSCIdentityConfig(n_images=256),
+    paper=RMSCIdentityConfig(resolution=256, n_images=5000, encoder="dinov2-vitb14", encoder_input=224),
+)
 
 
 @torch.no_grad()

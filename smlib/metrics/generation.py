@@ -1,7 +1,7 @@
 """Generation in latent space and its score: sample latents, decode them, and compare Inception features with a
 cached reference set (gFID-N and KID; N is always reported, since FID is only comparable at equal N).
 
-    reference = reference_set("cifar10", "train", 32, 1000, images, InceptionFeatures("cpu"), "runs/fid_refs")
+    reference = reference_set("cifar10", "train", 32, 1000, images, InceptionFeatures("cpu"), subset="subset0")
     u = sample_latents(model, formulation, 250, (4, 8, 8), sampler="heun", steps=25, seed=0)
     scores = evaluate_generation(decode_latents(autoencoder, u, normalizer), reference, features)
 
@@ -9,19 +9,16 @@ cached reference set (gFID-N and KID; N is always reported, since FID is only co
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
+from smlib.data.latents import LatentNormalizer
 from smlib.diffusion import Formulation, sample
-from smlib.experiments.latents import LatentNormalizer
-from smlib.atomic import atomic_path
-from smlib.metrics.fid import (FIDResult, ReferenceStats, frechet_distance_fast, kid, precision_recall,
-                               reference_key)
+from smlib.metrics.fid import FIDResult, frechet_distance_fast, kid_full_reference, precision_recall
+from smlib.metrics.reference import ReferenceSet
 
 @torch.no_grad()
 def iter_sample_latents(model: nn.Module, formulation: Formulation, n: int, latent_shape, *, sampler: str = "heun",
@@ -59,44 +56,6 @@ def decode_latents(autoencoder: nn.Module, u: torch.Tensor, normalizer: LatentNo
     return torch.cat(out)
 
 
-@dataclass
-class ReferenceSet:
-    """Inception features (N, D) of reference images and their Gaussian statistics; ``key`` names the cache."""
-
-    features: np.ndarray
-    stats: ReferenceStats
-    key: str
-
-    @property
-    def n(self) -> int:
-        return int(self.features.shape[0])
-
-
-def reference_set(dataset: str, split: str, resolution: int, n: int, images, features, cache_dir,
-                  subset_seed: int = 0) -> ReferenceSet:
-    """Reference features of n images (computed once, cached atomically as ``<key>.npz`` in ``cache_dir``).
-
-    images: (n, 3, R, R) in [-1, 1] or a zero-argument callable returning them (called on a cache miss only).
-    features: images -> (B, D) numpy with a ``feature_id`` (e.g. :class:`smlib.metrics.InceptionFeatures`).
-    The key names dataset, split, resolution, n, the subset seed and the feature extractor."""
-    feature = getattr(features, "feature_id", "features")
-    key = reference_key(f"{dataset}-subset{subset_seed}", split, resolution, n, feature)
-    path = Path(cache_dir) / f"{key}.npz"
-    if path.is_file():
-        with np.load(path) as z:
-            if str(z["key"]) != key:
-                raise ValueError(f"{path} holds {str(z['key'])!r}, not {key!r}; delete the file.")
-            feats = z["features"]
-    else:
-        x = images() if callable(images) else images
-        if x.shape[0] != n:
-            raise ValueError(f"reference_set got {x.shape[0]} images for n={n}.")
-        feats = features(x)
-        with atomic_path(path) as tmp:
-            np.savez(tmp, features=feats.astype(np.float64), key=np.str_(key))
-    return ReferenceSet(feats, ReferenceStats.from_features(feats, feature, key), key)
-
-
 def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, features=None, *,
                         sample_features: np.ndarray | None = None, kid_subset: int | None = None,
                         with_precision_recall: bool = False, seed: int = 0) -> dict:
@@ -104,7 +63,8 @@ def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, fe
 
     images: (N, 3, H, W) in [-1, 1] (or pass ``sample_features`` (N, D) directly); features: the extractor used for
     the reference. Returns ``fid``, ``fid_label`` ("FID-N"), ``n_samples``, ``n_reference``, ``kid`` and
-    ``kid_std`` (subsets of ``kid_subset``, default min(N, N_ref, 1000)), and ``precision``/``recall`` on request.
+    ``kid_std`` over disjoint blocks of the *whole* reference set (:func:`~smlib.metrics.fid.kid_full_reference`,
+    blocks of ``kid_subset`` rows, default min(N, N_ref)), and ``precision``/``recall`` on request.
     """
     if sample_features is None:
         if images is None or features is None:
@@ -113,10 +73,8 @@ def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, fe
     feats = np.asarray(sample_features, dtype=np.float64)
     fid = FIDResult(frechet_distance_fast(feats, reference.stats.mu, reference.stats.sigma), feats.shape[0],
                     reference.n, reference.stats.feature)
-    m = min(feats.shape[0], reference.n)
-    subset = min(kid_subset or 1000, m)
-    kid_mean, kid_std = kid(feats, reference.features, subset_size=subset, n_subsets=100 if subset < m else 1,
-                            seed=seed)
+    subset = min(kid_subset or feats.shape[0], reference.n)
+    kid_mean, kid_std = kid_full_reference(feats, reference.features, subset_size=subset, seed=seed)
     out = {"fid": fid.fid, "fid_label": fid.label, "n_samples": fid.n_samples, "n_reference": fid.n_reference,
            "kid": kid_mean, "kid_std": kid_std, "kid_subset": subset}
     if with_precision_recall:
@@ -173,5 +131,4 @@ class GenerationEvaluator:
                                      seed=self.seed)
         return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
 
-__all__ = ["iter_sample_latents", "sample_latents", "decode_latents", "ReferenceSet", "reference_set", "evaluate_generation",
-           "GenerationEvaluator"]
+__all__ = ["iter_sample_latents", "sample_latents", "decode_latents", "evaluate_generation", "GenerationEvaluator"]

@@ -1,0 +1,162 @@
+"""The command line: ``python -m smlib <recipe> [options]``, the same recipes the notebooks call in-process.
+
+    python -m smlib autoencoder --preset small --variant all --results results/autoencoders/small.json
+    python -m smlib diffusion --preset small --variant all --seeds 0 1
+    torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \\
+        --autoencoder runs/autoencoders/paper/dsm-<key>
+
+Every recipe takes the same flags for the same things (``--preset``, ``--variant``, ``--seeds``, ``--dataset``,
+``--data-root``, ``--device``, ``--runs-dir``, ``--results``, ``--steps``, ``--set KEY=VALUE``, ``--progress``).
+The configuration is resolved here, once, and handed to the library as an object; the device too. The library
+raises; this module turns a bad input into one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from smlib.experiments.config import PRESET_NAMES
+
+USAGE_ERROR = 2
+
+
+def _value(text: str):
+    """A ``--set`` value: JSON where it parses (numbers, lists, null), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _overrides(args) -> dict:
+    out = {}
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}.")
+        value = _value(value)
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    if args.steps is not None:
+        out["steps"] = args.steps
+    if args.dataset is not None:
+        out["dataset"] = args.dataset
+    return out
+
+
+def _common(p: argparse.ArgumentParser, variants: str) -> None:
+    p.add_argument("--preset", default="ci", choices=PRESET_NAMES, help="named scale (default: ci)")
+    p.add_argument("--variant", nargs="+", default=["all"], help=f"'all' or some of: {variants}")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds to run (default: the preset's)")
+    p.add_argument("--dataset", default=None, help="override the preset's dataset")
+    p.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--runs-dir", default=None, help="checkpoints and caches (default: <repo>/runs)")
+    p.add_argument("--results", default=None, help="results JSON to write")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any knob of the chapter's config (JSON value), e.g. --set n_fid=500")
+    p.add_argument("--progress", action="store_true", help="show a progress bar")
+
+
+def _variants(args, known) -> list[str] | None:
+    names = [n for v in args.variant for n in v.split(",") if n]
+    return None if names == ["all"] else names
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+def autoencoder(args) -> None:
+    from smlib.device import resolve_device
+    from smlib.experiments import autoencoders as lab
+
+    cfg = lab.AutoencoderConfig.at(args.preset, **_overrides(args))
+    device = resolve_device(args.device)
+    seeds = args.seeds or [0]
+    if args.results and len(seeds) > 1:
+        raise ValueError("--results takes one seed at a time; run each seed with its own --results file.")
+    variants = _variants(args, lab.ALL_VARIANTS)
+    for seed in seeds:
+        if args.regularizer is not None:
+            spec = _value(args.regularizer)
+            spec = spec.split(",") if isinstance(spec, str) else spec
+            r = lab.fit_autoencoder("custom", cfg, data_root=args.data_root, device=device, seed=seed,
+                                    regularizers=spec, runs_dir=args.runs_dir, force=args.force,
+                                    progress=args.progress)
+            results = {r["variant"]: r}
+        else:
+            results = lab.run_variants(variants, cfg, data_root=args.data_root, device=device, seed=seed,
+                                       results_path=args.results, runs_dir=args.runs_dir, force=args.force,
+                                       progress=args.progress)
+        for row in lab.table_rows(results):
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                           if v is not None and not (isinstance(v, float) and math.isnan(v))))
+
+
+def diffusion(args) -> None:
+    from smlib.device import resolve_device
+    from smlib.experiments import diffusability as diff
+    from smlib.train.distributed import init_distributed
+
+    cfg = diff.DiffusabilityConfig.at(args.preset, setting=args.setting, **_overrides(args))
+    variants = _variants(args, diff.VARIANTS)
+    if args.autoencoder and (variants is None or len(variants) != 1):
+        raise ValueError("--autoencoder needs exactly one --variant (its name labels the results).")
+    out = diff.run_sweep(cfg, variants, args.seeds, results_path=args.results, data_root=args.data_root,
+                         device=resolve_device(args.device), runs_dir=args.runs_dir,
+                         autoencoder_checkpoint=args.autoencoder, max_steps_this_call=args.max_steps_this_call,
+                         progress=args.progress)
+    if init_distributed().is_main:
+        for e in out.get("table", {}).values():
+            std = e["fid"]["std"]
+            print(f"{e['label']:20s} {e['fid_label']} = {e['fid']['mean']:.2f}"
+                  + (f" +- {std:.2f}" if std is not None else "") + f"  (seeds {e['seeds']})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from smlib.experiments.autoencoders.variants import list_variants
+    from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
+
+    parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="recipe", metavar="<recipe>")
+    ae = sub.add_parser("autoencoder", help="train / evaluate autoencoder variants (chapter 4)",
+                        description="Train and evaluate autoencoder variants (resumable; finished runs are reused).")
+    _common(ae, ", ".join(list_variants()))
+    ae.add_argument("--regularizer", default=None,
+                    help="custom recipe instead of a variant: comma-separated regularizer names, or a JSON spec "
+                         "like '{\"esm\": {\"delta\": 0.6}}'")
+    ae.add_argument("--force", action="store_true", help="retrain from scratch and re-evaluate")
+    ae.set_defaults(run=autoencoder)
+    df = sub.add_parser("diffusion", help="train / sample / score latent diffusion on each AE (chapter 5)",
+                        description="Every stage is cached and resumable: the same command continues where it stopped.")
+    _common(df, ", ".join(VARIANTS))
+    df.add_argument("--setting", default=None, choices=tuple(PAPER_SETTINGS), help="paper preset: which protocol")
+    df.add_argument("--autoencoder", default=None,
+                    help="a lab run folder (runs/autoencoders/...) to use instead of training (one variant)")
+    df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    df.set_defaults(run=diffusion)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run one recipe, and turn a library error into one line (exit 2). Returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.recipe is None:
+        parser.print_help()
+        return 0
+    from smlib.data.roots import DatasetNotFoundError
+    from smlib.models.encoders import WeightsUnavailableError
+    from smlib.regularizers.perceptual import LPIPSUnavailableError
+
+    try:
+        args.run(args)
+    except (ValueError, KeyError, FileNotFoundError, DatasetNotFoundError, WeightsUnavailableError,
+            LPIPSUnavailableError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    return 0
+
+
+__all__ = ["main", "build_parser", "USAGE_ERROR"]

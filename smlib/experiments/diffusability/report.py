@@ -1,0 +1,72 @@
+"""Reading a diffusability sweep (chapter 5): the declared comparisons, judged by :mod:`smlib.stats`.
+
+A sweep (:func:`.sweep.run_sweep`) gives, per autoencoder variant, the final gFID-N and KID of a few diffusion
+seeds. Which pairs are compared is fixed here, before a results file is read, each with where the expected order
+comes from:
+
+* ESM-AE < SD-VAE and DSM-AE < SD-VAE: the abstract says spectrum-matched latents give better diffusion generation
+  (papers.md §1.2, claim 5); that the baseline is SD-VAE (``kl 1e-6``) is read from the released code's recipes.
+* Scale Equivariance < SD-VAE, ESM/DSM < Scale Equivariance, ESM/DSM < plain AE: our inference. The abstract
+  calls Scale Equivariance a special case of the view (claim 4), so it should beat SD-VAE but not the full
+  matching; a regularizer that helps diffusion should beat no regularizer.
+
+The seven pairs were written down (as ``PAPER_CLAIMS``) in the commit that first read the small sweep, from the
+claims above, not from the numbers. They form one family: :func:`smlib.stats.judge` tests each with the pooled
+seed variance of every arm of the sweep and corrects the family with Holm. Lower is better for gFID and KID.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+
+from smlib.stats import Comparison, judge
+
+#: the declared family (better, worse, source): better = lower gFID
+DECLARED = (
+    Comparison("esm", "sd-vae", "abstract", "claim 5; SD-VAE as the baseline from the released code"),
+    Comparison("dsm", "sd-vae", "abstract", "claim 5; SD-VAE as the baseline from the released code"),
+    Comparison("scale_equivariance", "sd-vae", "our inference", "a special case of DSM (claim 4)"),
+    Comparison("esm", "scale_equivariance", "our inference", "the full matching beats its special case"),
+    Comparison("dsm", "scale_equivariance", "our inference", "the full matching beats its special case"),
+    Comparison("esm", "plain", "our inference", "a helpful regularizer beats none"),
+    Comparison("dsm", "plain", "our inference", "a helpful regularizer beats none"),
+)
+
+
+def seed_values(table: dict, variant: str, key: str = "fid", above_floor: bool = False) -> np.ndarray:
+    """The per-seed values of ``key`` ("fid" or "kid") for one variant of a sweep's ``table``, (S,); with
+    ``above_floor``, minus the variant's decoder floor (the diffusion model's share of the score)."""
+    values = np.asarray(table[variant][key]["values"], dtype=float)
+    return values - table[variant]["floor"][key] if above_floor else values
+
+
+def judge_sweep(table: dict, key: str = "fid", above_floor: bool = False, comparisons=DECLARED,
+                test: str = "pooled-t", alpha: float = 0.05) -> list[dict]:
+    """:func:`smlib.stats.judge` of the declared comparisons on a sweep's per-variant table (every variant of the
+    table enters the pooled variance)."""
+    values = {v: seed_values(table, v, key, above_floor) for v in table}
+    return judge(values, comparisons, alpha=alpha, test=test)
+
+
+def ranking(table: dict, key: str = "fid") -> list[str]:
+    """Variants ordered by their mean ``key`` over seeds, best (lowest) first."""
+    return sorted(table, key=lambda v: table[v][key]["mean"])
+
+
+def rank_correlation(x, y) -> float:
+    """Spearman's rho of two sequences (ties get average ranks), from scipy."""
+    return float(scipy.stats.spearmanr(np.asarray(x, float), np.asarray(y, float)).statistic)
+
+
+def mean_curve(runs: list[dict], variant: str, key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps (T,), mean (T,), per-seed values (S, T)) of a metric curve over the seeds of one variant, on the
+    steps every seed evaluated."""
+    curves = [dict(map(tuple, r["curve"][key])) for r in runs if r["variant"] == variant and r.get("curve")]
+    if not curves:
+        raise KeyError(f"no {key!r} curve for variant {variant!r} in these runs.")
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    values = np.array([[c[s] for s in steps] for c in curves], dtype=float)
+    return np.asarray(steps, dtype=int), values.mean(axis=0), values
+
+
+__all__ = ["DECLARED", "seed_values", "judge_sweep", "ranking", "rank_correlation", "mean_curve"]

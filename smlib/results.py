@@ -1,0 +1,178 @@
+"""Where runs and results live, and how a result is written, read back and shown with its provenance.
+
+Two folders, both inside the checkout unless a caller names another:
+
+* ``runs/`` (ignored by git): checkpoints, latent and feature caches, one folder per run. Large, rebuildable.
+* ``results/<chapter>/`` (committed): small JSON files a chapter prints, each with the :func:`smlib.provenance`
+  record of the process that wrote it; sample grids packed as uint8 beside them (``<stem>_grids.json``).
+
+Every path written into a result is repo-relative (:func:`smlib.provenance.repo_relative`), so a committed file
+names no folder of the machine that produced it. A notebook needs three things from here: :func:`load_result`,
+:func:`provenance_lines` (the command, and the commit of *every* run when a table mixes them) and
+:func:`html_table`.
+
+    book = load_result("diffusability", "small")        # None if the sweep has not been committed yet
+    print(provenance_lines(book, runs=book["runs"]))
+    html_table(rows, columns={"variant": "variant", "fid": "gFID"})
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from smlib.provenance import REPO_ROOT, describe, repo_relative, resolve_repo_path
+from smlib.train.logs import write_json
+
+#: default homes of runs (ignored) and committed results
+RUNS_ROOT = REPO_ROOT / "runs"
+RESULTS_ROOT = REPO_ROOT / "results"
+
+
+def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding run folders and caches: ``runs_dir`` if given, else ``<repo>/runs``."""
+    return Path(runs_dir) if runs_dir is not None else RUNS_ROOT
+
+
+def result_path(chapter: str, name: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """``results/<chapter>/<name>.json`` (``results_dir`` replaces ``results/``)."""
+    root = Path(results_dir) if results_dir is not None else RESULTS_ROOT
+    return root / chapter / f"{name}.json"
+
+
+def write_result(path: str | os.PathLike, payload: Mapping) -> Path:
+    """Write a result file atomically (indented JSON; NaN becomes null). Returns the path."""
+    return write_json(path, dict(payload))
+
+
+def read_result(path: str | os.PathLike) -> dict | None:
+    """A result file's content, or None when it does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_result(chapter: str, name: str, path: str | os.PathLike | None = None) -> dict | None:
+    """The committed ``results/<chapter>/<name>.json`` (or ``path``), None when it does not exist yet."""
+    return read_result(path if path is not None else result_path(chapter, name))
+
+
+# --------------------------------------------------------------------------------------------------- grids
+def pack_uint8(x: torch.Tensor | np.ndarray) -> dict:
+    """Images (N, 3, H, W), uint8 or float in [-1, 1], -> {"shape", "b64"}: raw uint8 bytes in base64, small enough
+    to commit example grids in JSON."""
+    x = torch.as_tensor(x)
+    if x.dtype != torch.uint8:
+        x = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8)
+    u8 = x.cpu().numpy()
+    return {"shape": list(u8.shape), "b64": base64.b64encode(u8.tobytes()).decode()}
+
+
+def unpack_uint8(packed: Mapping) -> np.ndarray:
+    """Inverse of :func:`pack_uint8`: -> (N, 3, H, W) uint8 array."""
+    return np.frombuffer(base64.b64decode(packed["b64"]), dtype=np.uint8).reshape(packed["shape"])
+
+
+def grids_path(results_file: str | os.PathLike) -> Path:
+    """Where the sample grids of a results file live: ``<stem>_grids.json`` beside it."""
+    results_file = Path(results_file)
+    return results_file.with_name(results_file.stem + "_grids.json")
+
+
+def write_grids(results_file: str | os.PathLike, grids: Mapping[str, torch.Tensor | np.ndarray]) -> Path:
+    """Pack {name: (n, 3, H, W) uint8 images} into :func:`grids_path` of ``results_file``."""
+    return write_json(grids_path(results_file), {k: pack_uint8(v) for k, v in grids.items()})
+
+
+def read_grids(results_file: str | os.PathLike) -> dict[str, np.ndarray]:
+    """{name: (n, 3, H, W) uint8} from :func:`grids_path` of ``results_file`` ({} when there is none)."""
+    packed = read_result(grids_path(results_file)) or {}
+    return {k: unpack_uint8(v) for k, v in packed.items() if v}
+
+
+# ----------------------------------------------------------------------------------------------- provenance
+def relative_paths(record: Mapping, keys: Iterable[str] = ("run_dir", "checkpoint", "grid", "out_dir")) -> dict:
+    """Copy of ``record`` with the path-valued ``keys`` made repo-relative (values outside the checkout stay)."""
+    out = dict(record)
+    for k in keys:
+        if isinstance(out.get(k), str) and out[k]:
+            out[k] = repo_relative(out[k])
+    return out
+
+
+def run_commits(runs: Iterable[Mapping], label=lambda r: r.get("variant", "?")) -> list[tuple[str, str, bool | None]]:
+    """(label, commit[:12], dirty) of every run that carries a provenance record, in order."""
+    out = []
+    for r in runs:
+        prov = r.get("provenance") or {}
+        out.append((str(label(r)), (prov.get("git_commit") or "unknown")[:12], prov.get("git_dirty")))
+    return out
+
+
+def provenance_lines(result: Mapping, runs: Sequence[Mapping] | None = None,
+                     label=lambda r: f"{r.get('variant', '?')} seed {r.get('seed', '?')}") -> str:
+    """What a reader needs beside a table: the file's own command, commit, hardware and time, then, when ``runs``
+    are given, whether they share one clean commit, and if not, every run's commit line by line."""
+    text = describe(result.get("provenance", {}))
+    if not runs:
+        return text
+    commits = run_commits(runs, label)
+    distinct = {(c, d) for _, c, d in commits}
+    if len(distinct) == 1 and not next(iter(distinct))[1]:
+        return text + f"\nruns:     all {len(commits)} at commit {commits[0][1]} (no uncommitted changes)"
+    lines = [f"runs:     {len(commits)} runs from {len({c for _, c, _ in commits})} commit(s); "
+             f"{sum(bool(d) for _, _, d in commits)} with uncommitted changes:"]
+    lines += [f"  {name:28s} {c}{' (uncommitted changes)' if d else ''}" for name, c, d in commits]
+    return text + "\n" + "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------- tables
+def _cell(value, digits: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
+def html_table(rows: Sequence[Mapping], columns: Mapping[str, str] | Sequence[str] | None = None, *,
+               digits: int = 2, caption: str | None = None):
+    """A table a notebook displays as HTML (wide tables stay readable in the book) and prints as aligned text.
+
+    rows: dicts; columns: {key: header} or keys (default: the keys of the first row). Floats get ``digits``
+    decimals. Returns an object with ``_repr_html_`` and a plain-text ``__repr__``."""
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+    if not isinstance(columns, Mapping):
+        columns = {c: c for c in columns}
+    body = [[_cell(r.get(k), digits) for k in columns] for r in rows]
+    return _Table(list(columns.values()), body, caption)
+
+
+class _Table:
+    def __init__(self, header: list[str], body: list[list[str]], caption: str | None):
+        self.header, self.body, self.caption = header, body, caption
+
+    def _repr_html_(self) -> str:
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.body)
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+    def __repr__(self) -> str:
+        widths = [max(len(h), *(len(r[i]) for r in self.body)) if self.body else len(h)
+                  for i, h in enumerate(self.header)]
+        fmt = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+        lines = ([self.caption] if self.caption else []) + [fmt(self.header)] + [fmt(r) for r in self.body]
+        return "\n".join(lines)
+
+
+__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "write_result", "read_result", "load_result",
+           "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
+           "provenance_lines", "html_table", "resolve_repo_path", "repo_relative"]

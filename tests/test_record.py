@@ -1,0 +1,37 @@
+"""The committed record names no machine: no absolute path in results/ or in a notebook's outputs."""
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# a path of three or more components starting at "/" right after a quote, white space or an escaped newline
+ABSOLUTE = re.compile(r'(?:["\s]|\\n)((?:/[A-Za-z0-9_.+-]+){3,})')
+
+
+def committed(*patterns: str) -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "--", *patterns], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [ROOT / p for p in out]
+
+
+def test_the_pattern_finds_what_it_should():
+    assert ABSOLUTE.search('"run_dir": "/home/ana/smlib/runs/x"')
+    assert ABSOLUTE.search("python /work/main/smlib/__main__.py diffusion")
+    assert not ABSOLUTE.search('"run_dir": "runs/autoencoders/small/esm-6c46e18e68"')
+    assert not ABSOLUTE.search("FID-250 over 16 bins, 1/32 cycles/px")
+
+
+@pytest.mark.parametrize("path", committed("results", "notebooks/*.ipynb"), ids=lambda p: p.name)
+def test_no_committed_file_holds_an_absolute_path(path):
+    found = sorted({m.group(1) for m in ABSOLUTE.finditer(path.read_text(errors="replace"))})
+    assert not found, f"{path.relative_to(ROOT)} holds absolute paths (make them repo-relative): {found[:5]}"
+
+
+@pytest.mark.parametrize("path", committed("results"), ids=lambda p: p.name)
+def test_no_committed_result_names_its_host(path):
+    assert '"hostname"' not in path.read_text(errors="replace")
