@@ -17,11 +17,12 @@
 # # 2. RMS spatial contrast is directional spectral energy (Prop. 3.2)
 #
 # **Claim.** iREPA found that the RMS spatial contrast (RMSC) of a representation-alignment target predicts how
-# much it helps diffusion training. Spectrum Matching observes that RMSC is exactly the DC-free DCT energy of the
-# target's *direction field*. That turns iREPA's spatial normalisation, which removes DC, into the simplest member
-# of a family of spectral filters, and motivates a Difference-of-Gaussians (DoG) band-pass target.
+# much it helps diffusion training. Spectrum Matching observes (its §3.5 prose, Prop. 3.2) that RMSC is exactly the
+# DC-free DCT energy of the target's *direction field*. That turns iREPA's spatial normalisation, which removes DC,
+# into the simplest member of a family of spectral filters, and motivates a Difference-of-Gaussians (DoG) band-pass
+# target.
 #
-# We prove the identity, verify it to machine precision on random tokens and on real encoder features, and
+# We prove the identity, verify it to tight tolerances on random tokens and on real encoder features, and
 # measure what iREPA's normalisation and a DoG do to the contrast and to the spectrum of those features.
 
 # %% tags=["parameters", "hide-cell"]
@@ -38,21 +39,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from smlib import presets, resolve_device, spectral, theory
+from smlib import resolve_device, spectral
 from smlib.data import image_batch
-from smlib.experiments import rmsc as rx
+from smlib.experiments import rmsc_identity as rx
 from smlib.models.encoders import build_encoder
 
-cfg = presets.resolve("rmsc_identity", preset, encoder=encoder, n_images=n_images)
+cfg = rx.RMSCIdentityConfig.at(preset, encoder=encoder, n_images=n_images)
 dev = resolve_device(device)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 
 # %% [markdown]
 # ## 2.1 Statement and proof
 #
+# The statement below is our reconstruction of Prop. 3.2. The paper's prose (§3.5) says that RMSC "equals the
+# total DCT energy of the direction field excluding the DC term", for an orthonormal DCT "along the token index"
+# applied to each feature dimension; its formulas, including how its "normalized RMSC" is normalised, are missing
+# from the text we could read, and its proof (Appendix A.5) was not read. The proof here is ours.
+#
 # Let $X \in \mathbb{R}^{C \times H \times W}$ be a feature map, read as $T = HW$ tokens $x_t \in \mathbb{R}^C$.
 # Its direction field is $u_t = x_t / \lVert x_t \rVert$, with mean $\bar u = \frac1T \sum_t u_t$, and iREPA's
-# contrast is
+# contrast, as its released code computes it (`End2End-Diffusion/iREPA@99ad4ac2:metrics/spatial_metrics.py`,
+# `metric_rmsc`, up to an $\epsilon$ of 1e-8), is
 #
 # $$\mathrm{RMSC}(X)^2 = \frac1T \sum_t \lVert u_t - \bar u \rVert^2 .$$
 #
@@ -69,7 +76,8 @@ plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 #
 # So RMSC measures how much of the direction field's energy lies *outside* DC, that is, how much the token
 # directions vary across space. Nothing in the proof depends on the DCT in particular: any orthonormal basis
-# whose first vector is constant would do. The DCT is the natural choice because its other basis vectors are
+# whose first vector is constant would do, so the paper's DCT along the token index and our 2-D DCT over the grid
+# give the same identity. The 2-D DCT is the natural choice because its other basis vectors are
 # ordered by spatial frequency, which makes the next step, filtering, meaningful.
 
 # %% [markdown]
@@ -109,14 +117,19 @@ for name, f in feats.items():
 # ## 2.4 From DC removal to a band-pass
 #
 # iREPA's spatial normalisation replaces every channel by $(x - \gamma\,\mathrm{mean}_t x)/\mathrm{std}_t x$. With
-# $\gamma = 1$ it deletes each channel's DC, which pulls the token directions apart and raises RMSC; iREPA uses
-# $\gamma = 0.6$. Spectrum Matching's proposal goes one step further: a DoG $G_{\sigma_1} - G_{\sigma_2}$ (then
-# divided by the std) removes a *band* of low frequencies rather than DC alone, and also damps the highest ones.
-# Its response is $H(f) = e^{-2\pi^2\sigma_1^2 f^2} - e^{-2\pi^2\sigma_2^2 f^2}$, zero at DC, peaking at
-# $f^* = \sqrt{\ln(\sigma_2^2/\sigma_1^2) / (2\pi^2(\sigma_2^2 - \sigma_1^2))}$ cycles per token.
+# $\gamma = 1$ it deletes each channel's DC, which pulls the token directions apart and raises RMSC; iREPA's
+# released code defaults to $\gamma = 0.6$ (`--zscore-alpha` in `End2End-Diffusion/iREPA@99ad4ac2:ldm/train.py`).
+# Spectrum Matching's proposal goes one step further. Its prose (§3.5) replaces the spatial normalisation by a
+# filter built from two Gaussian kernels, a DoG $G_{\sigma_1} - G_{\sigma_2}$ that removes a *band* of low
+# frequencies rather than DC alone and also damps the highest ones; the formula itself is missing from the text we
+# read, and that the DoG output is then divided by the std comes from a second-hand note [S] (papers.md §1.3).
+# Its response, our derivation, is $H(f) = e^{-2\pi^2\sigma_1^2 f^2} - e^{-2\pi^2\sigma_2^2 f^2}$, zero at DC,
+# peaking at $f^* = \sqrt{\ln(\sigma_2^2/\sigma_1^2) / (2\pi^2(\sigma_2^2 - \sigma_1^2))}$ cycles per token.
 #
-# The paper does not give its $\sigma$s; we use $(\sigma_1, \sigma_2) = $ `cfg.dog_sigmas` tokens, an unablated
-# choice that should be treated as a knob.
+# The $\sigma$s the paper used stay unknown: its formulas and its §4.2 (the REPA-DoG runs) were not read, no
+# REPA-DoG code is released (`forever208/SpectrumMatching` has none on any branch: `DSM`@3d8680c2,
+# `SDVAE_and_ESM`@115c70be, `main`@4149d0cb), and the second-hand note says they were not ablated. We use
+# $(\sigma_1, \sigma_2) = $ `cfg.dog_sigmas` tokens, our choice, to be treated as a knob.
 
 # %%
 variants = {name: rx.target_variants(f, cfg.irepa_gamma, tuple(cfg.dog_sigmas)) for name, f in feats.items()}
@@ -156,11 +169,14 @@ print(f"DoG peak frequency: {spectral.dog_peak_frequency(s1, s2):.3f} cycles/tok
 # ## Verdict
 #
 # - **Proved and verified.** RMSC² equals the DC-free DCT energy of the direction field, and equals
-#   $1 - \lVert\bar u\rVert^2$, to machine precision on random tokens and on real EfficientNet-Lite2 features of
-#   CIFAR-10 and CelebA images. The identity is exact, so it holds for any encoder, DINOv2 included.
+#   $1 - \lVert\bar u\rVert^2$, within the tested tolerances (1e-12 in float64 and 1e-6 in float32 on random
+#   tokens, 1e-6 on real EfficientNet-Lite2 features of CIFAR-10 and CelebA images). The identity is exact, so it
+#   holds for any encoder, DINOv2 included.
 # - **Measured.** iREPA's spatial normalisation raises the RMSC of the raw features by moving direction energy out
 #   of DC. The DoG band-pass raises it further and shifts energy from the lowest bins into the mid band, as the
-#   paper argues.
+#   paper's §3.5 prose argues.
 # - **Not tested here.** Whether the higher contrast of a DoG target gives better generation is an empirical
-#   claim about REPA training (gFID 4.98 vs 5.07 vs 5.68 in the paper, second-hand, no error bars). It belongs to
-#   the REPA chapter, which needs the diffusion stack of the later chapters.
+#   claim about REPA training. The paper's tables were not read; a second-hand note [S]
+#   (`sorryhyun/anima_lora:_archive/proposals/repa_dog_target.md`, papers.md §1.3) quotes gFID 4.98 / 5.07 / 5.68
+#   for REPA-DoG / iREPA / REPA (SiT-B/2, ImageNet-256, 400k steps), without error bars. Testing it belongs to a
+#   planned REPA chapter (chapter 6, not yet written), which needs the diffusion stack of chapter 5.

@@ -35,21 +35,18 @@ n_images = None          # override the preset's image count
 lab_results = None       # None: the lab's committed small-preset run, results/autoencoders/small.json (chapter 4)
 
 # %% tags=["hide-cell"]
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from smlib import presets
 from smlib.data import image_batch
 from smlib.experiments import latent_spectra as ls
-from smlib.experiments.autoencoders import RESULTS_ROOT
+from smlib import results
 from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
-from smlib.train.provenance import describe
 
-cfg = presets.resolve("latent_spectra", preset, n_images=n_images)
+cfg = ls.LatentSpectraConfig.at(preset, n_images=n_images)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 bins = np.arange(1, 17)
 
@@ -62,8 +59,14 @@ bins = np.arange(1, 17)
 # $q_b = \log(1 + s_b)$, normalised to sum 1. For the image, which is first resampled to the latent grid, the band
 # power is tilted by $(b+1)^\delta$ before the log. The loss is $\mathrm{KL}(p_x^\delta \,\|\, p_z)$.
 #
+# These details are those of the released code (`forever208/SpectrumMatching@115c70be:utils_DCT.py`,
+# `latent_spectral_reg_dct`). The paper's prose (§3.3) says only that a PSD descriptor of image and latent is
+# computed, that the image side is flattened with an exponent $\delta$, that both are normalised into
+# distributions, and that the loss is a KL divergence between them; its formulas were not in the text we read.
+#
 # With $\delta = 0$ the target is the image's own spectrum; every $\delta > 0$ moves mass to the high bins, so the
-# target is a *flattened* power law. The released ESM-AE uses $\delta = 1$. The logarithm matters: it compresses
+# target is a *flattened* power law. The released ESM-AE uses $\delta = 1$
+# (`forever208/SpectrumMatching@115c70be:configs/train_vae_celeba256.yaml`). The logarithm matters: it compresses
 # the many decades of a power law, so that the high bins carry weight in the KL at all.
 
 # %%
@@ -96,7 +99,8 @@ for name, m in high_mass.items():
 # ### Against the authors' reference curves
 #
 # The authors' analysis script hard-codes 16-bin distributions for CelebA-HQ at 256 px and for several latents
-# (`latent_analysis.py::visualize_PSD` on branch `SDVAE_and_ESM` of forever208/SpectrumMatching). Those curves
+# (`forever208/SpectrumMatching@115c70be:latent_analysis.py`, `visualize_PSD`, on branch `SDVAE_and_ESM`; the
+# image curve is labelled `celeba256`, which in the README is CelebA-HQ resized to 256). Those curves
 # include DC, so we compute ours the same way. Our CelebA images are not theirs: the offline subset holds
 # *aligned* CelebA photos of $178\times 218$, centre-cropped and upsampled to 256, which carry less fine detail
 # than CelebA-HQ.
@@ -139,6 +143,10 @@ print(f"descriptor depends on scale (x2 contrast moves L1 by > 0.1): {abs(l1_con
 # Write $r = \mathbb{E}\,\sigma^2 / \mathrm{Var}(\mu)$ for the posterior's noise-to-signal ratio. The KL term
 # $\tfrac12\sum(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ pays the encoder to raise $\sigma$ towards 1, so a stronger KL
 # means a larger $r$ and a flatter spectrum of $z$, whatever $\mu$ looks like.
+#
+# This mechanism is our own reading. The paper's prose (§3.4) explains the flattening differently: as entropy
+# maximisation during compression, which a standard VAE overuses, shifting too much information into high
+# frequencies (its Lemma A.2, which we could not read). The two are not exclusive; the lab (§3.3) measures $r$.
 #
 # To see how far that goes, take the best case for $\mu$: a latent with *exactly* the image's spectrum (the image
 # resampled to the latent grid, channels standardised). Then add posterior noise at ratio $r$ and watch the
@@ -187,10 +195,11 @@ for k, f in fits.items():
     print(f"{AUTHORS_SPECTRA_LABELS[k]:40s} closest noise ratio r = {f['ratio']:g} (L1 {f['l1']:.2f})")
 
 # %% [markdown]
-# The SD-VAE curve is the one this model explains best, and it needs the most noise to do so: a posterior noise
-# twice its signal. Its high bins hold half again as much log-power as the authors' own $\delta = 1$ target, while
-# their DSM and ESM latents sit on that target. That is the over-whitening. The other curves are fitted poorly
-# (L1 about 0.3): they are flattened power laws without being "signal plus white noise", which is what ESM and DSM
+# The SD-VAE curve is the one this model explains best, and it needs the most noise to do so (the largest printed
+# ratio $r$, with the smallest L1). Its high bins hold clearly more log-power than the authors' own $\delta = 1$
+# target, while their DSM and ESM latents sit on that target (the distances printed above). That is the
+# over-whitening. The other curves are fitted poorly (their printed L1 is more than twice SD-VAE's): they are
+# flattened power laws without being "signal plus white noise", which is what ESM and DSM
 # ask of $\mu$ itself. A diffusion model trained on an over-whitened latent spends capacity on what is mostly
 # posterior noise.
 #
@@ -205,14 +214,14 @@ for k, f in fits.items():
 # the committed small-preset run; it shows nothing when that file does not exist yet.
 
 # %%
-lab_path = Path(lab_results or RESULTS_ROOT / "small.json")
-lab = json.loads(lab_path.read_text()) if lab_path.is_file() else None
+lab_path = Path(lab_results) if lab_results else results.result_path("autoencoders", "small")
+lab = results.read_result(lab_path)
 if lab is None:
     print(f"no lab results at {lab_path}: run `python -m smlib autoencoder --preset small --results {lab_path}`")
 else:
     print(f"lab run: preset {lab['preset']}, {len(lab['variants_done'])} variants done, train "
           f"{lab['total_train_wall_time_s'] / 60:.0f} min + evaluation {lab['total_eval_wall_time_s'] / 60:.0f} min")
-    print(describe(lab["provenance"]))
+    print(results.provenance_lines(lab, runs=list(lab["runs"].values()), label=lambda r: r["variant"]))
 
 # %% tags=["hide-input"]
 if lab is not None:

@@ -35,32 +35,32 @@ book_results = None      # None: the committed small-preset run, results/autoenc
 overhead_results = None  # None: results/benchmarks/regularizer_overhead.json (§4.5)
 
 # %% tags=["hide-cell"]
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import display
 
+from smlib import results
 from smlib.data import image_batch
 from smlib.experiments import autoencoders as lab
 from smlib.experiments import latent_spectra as ls
-from smlib.experiments.special_cases import resize_agreement
-from smlib.experiments.variants import VARIANTS
-from smlib.train.provenance import REPO_ROOT, describe
+from smlib.experiments.autoencoders import VARIANTS, resize_agreement
 
-cfg = lab.resolve_config(preset, dataset=dataset, steps=steps)
+cfg = lab.AutoencoderConfig.at(preset, dataset=dataset, steps=steps)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 
 
+COLUMNS = {"variant": "variant", "rfid": "rFID", "kid_e3": "KID x1e3", "psnr": "PSNR", "ssim": "SSIM",
+           "kl_to_target": "KL to target", "psd_slope_latent": "PSD exponent", "noise_to_signal": "noise ratio r",
+           "lowpass_psnr_k12": "low-pass PSNR k=12", "lowpass_fid_k10": "low-pass rFID k=10"}
+
+
 def show_table(rows, title):
-    """Print the lab's table: one line per variant, the columns every run reports."""
-    print(title)
-    print(f"{'variant':20s} {'rFID':>7s} {'KIDx1e3':>8s} {'PSNR':>6s} {'SSIM':>5s} {'KL tgt':>7s} {'alpha':>6s} "
-          f"{'r':>5s} {'LP PSNR k12':>11s}")
-    for r in rows:
-        print(f"{r['variant']:20s} {r['rfid']:7.1f} {1e3 * r['kid']:8.1f} {r['psnr']:6.2f} {r['ssim']:5.3f} "
-              f"{r['kl_to_target']:7.3f} {r['psd_slope_latent']:6.2f} {r['noise_to_signal']:5.2f} "
-              f"{r.get('lowpass_psnr_k12', float('nan')):11.2f}")
+    """The lab's table: one row per variant, the columns every run reports (an HTML table in the book)."""
+    rows = [{**r, "kid_e3": 1e3 * r["kid"]} for r in rows]
+    return results.html_table(rows, {k: v for k, v in COLUMNS.items() if any(k in r for r in rows)}, caption=title,
+                              digits=3)
 
 
 # %% [markdown]
@@ -100,14 +100,15 @@ print(f"\npreset {preset!r}: AE {cfg.ae} channels {cfg.ae_channels} at {cfg.reso
 # table is in §4.3. Runs are cached under `runs/autoencoders/`, so a rerun reuses them.
 
 # %%
-live = lab.run_variants(variants, preset, dataset, data_root, device, seed)
+live = lab.run_variants(variants, cfg, data_root=data_root, device=device, seed=seed)
 live_rows = lab.table_rows(live)
 show_table(live_rows, f"live run, preset {preset!r}, rFID-{cfg.fid_n}")
 
 # %% tags=["nbval-check-output"]
-print(f"every variant trained {cfg.steps} steps: {all(r['steps'] == cfg.steps for r in live.values())}")
-gap = max(abs(r["lowpass_psnr_k0"] - r["psnr"]) for r in live_rows)
-print(f"low-pass with cut k = 0 keeps every coefficient (decoding equals reconstruction, within 0.05 dB): {gap < 0.05}")
+ks = sorted(int(k) for k in live[next(iter(live))]["metrics"]["lowpass_psnr"])
+falls = {r["variant"]: all(r[f"lowpass_psnr_k{a}"] > r[f"lowpass_psnr_k{b}"] for a, b in zip(ks, ks[1:]))
+         for r in live_rows}
+print(f"for every variant, low-pass PSNR falls as the cut removes more bands (k = {ks}): {all(falls.values())}")
 drop = {r["variant"]: r["psnr"] - r["lowpass_psnr_k12"] for r in live_rows}
 print(f"decoding a low-passed latent (k = 12) costs DSM less PSNR than the plain AE: {drop['dsm'] < drop['plain']}")
 
@@ -124,19 +125,25 @@ print(f"decoding a low-passed latent (k = 12) costs DSM less PSNR than the plain
 # block-DCT low-passed latents against equally low-passed images.
 
 # %%
-book_path = Path(book_results or lab.RESULTS_ROOT / "small.json")
-book = json.loads(book_path.read_text()) if book_path.is_file() else None
+book_path = Path(book_results) if book_results else results.result_path("autoencoders", "small")
+book = results.read_result(book_path)
 if book is None:
     print(f"no committed results at {book_path}: run `python -m smlib autoencoder --preset small --results {book_path}`")
 else:
-    print(describe(book["provenance"]))
+    print(results.provenance_lines(book, runs=list(book["runs"].values()), label=lambda r: r["variant"]))
     print(f"wall time: train {book['total_train_wall_time_s'] / 60:.0f} min, evaluation "
           f"{book['total_eval_wall_time_s'] / 60:.0f} min")
     runs = {n: r for n, r in book["runs"].items() if r.get("metrics")}
     rows = {r["variant"]: r for r in lab.table_rows(runs)}
-    show_table(rows.values(), f"\nsmall preset, rFID-{book['settings']['fid_n']}, seed {book['seed']}")
     alpha_image = next(iter(runs.values()))["metrics"]["psd_slope_image_at_latent"]
     print(f"PSD exponent of the images resampled to the 8x8 latent grid: {alpha_image:.2f}")
+    lp_n = next(iter(runs.values()))["metrics"]["lowpass_fid_n"]
+    print(f"low-pass rFID-{lp_n} at k = 10 (decoded low-passed latent vs low-passed image): "
+          + ", ".join(f"{n} {r['lowpass_fid_k10']:.1f}" for n, r in rows.items() if "lowpass_fid_k10" in r))
+
+# %%
+if book is not None:
+    display(show_table(list(rows.values()), f"small preset, rFID-{book['settings']['fid_n']}, seed {book['seed']}"))
 
 # %% tags=["hide-input"]
 if book is not None:
@@ -165,13 +172,13 @@ if book is not None:
 
 # %% tags=["hide-input"]
 if book is not None:
-    examples = json.loads(book_path.with_name(book_path.stem + "_examples.json").read_text())
+    examples = results.read_result(book_path.with_name(book_path.stem + "_examples.json"))
     names = list(runs)
     cols = ["original", "reconstruction", "lowpass_target_k12", "lowpass_decoded_k12"]
     fig, axes = plt.subplots(len(names), len(cols), figsize=(7.6, 0.62 * len(names) + 0.3))
     for i, n in enumerate(names):
         for j, c in enumerate(cols):
-            imgs = lab.unpack_uint8(examples[n][c])            # (4, 3, 32, 32) uint8
+            imgs = results.unpack_uint8(examples[n][c])        # (4, 3, 32, 32) uint8
             axes[i, j].imshow(np.concatenate(list(imgs.transpose(0, 2, 3, 1)), axis=1))
             axes[i, j].set_xticks([]), axes[i, j].set_yticks([])
             if i == 0:
@@ -234,10 +241,10 @@ if book is not None:
 # full training step (forward, backward, AdamW) per variant against the plain step, interleaved in one run:
 
 # %%
-overhead_path = Path(overhead_results or REPO_ROOT / "results" / "benchmarks" / "regularizer_overhead.json")
-if overhead_path.is_file():
-    bench = json.loads(overhead_path.read_text())
-    print(describe(bench["provenance"]) + f", {bench['threads']} threads")
+overhead_path = Path(overhead_results) if overhead_results else results.result_path("benchmarks", "regularizer_overhead")
+bench = results.read_result(overhead_path)
+if bench is not None:
+    print(results.provenance_lines(bench) + f", {bench['threads']} threads")
     for setting, table in bench["results"].items():
         print(setting)
         for v, row in table.items():

