@@ -99,6 +99,10 @@ def show_judgement(rows, title):
 # outside the reference set are encoded, one posterior sample each is decoded, and the reconstructions are scored
 # exactly like the samples. A diffusion model that matched the latent distribution perfectly would score about the
 # floor, so *gFID above the floor* is the diffusion model's share: the closest thing here to "diffusability" itself.
+#
+# Six of the seven autoencoders of chapter 4 are diffused. VA-VAE (the VF loss) is left out of this sweep: offline,
+# its frozen encoder is an EfficientNet-Lite2 stand-in for the DINOv2 the method is defined with, and the small
+# sweep was sized for six arms on this CPU. It joins the planned re-run, which also adds autoencoder seeds.
 
 # %%
 print(f"preset {preset!r}: {cfg.model['arch'].upper()} {cfg.model}, {cfg.formulation} formulation, "
