@@ -124,7 +124,8 @@ plt.show()
 
 # %% [markdown]
 # The shapes agree, but ours put more mass in the first bin. The descriptor takes $\log(1+s)$ of absolute power,
-# so it is **not scale-invariant** (the reference notes flag the "scale-invariant" comment in the code as wrong),
+# so it is **not scale-invariant** (a comment in the released `utils_DCT.py` calls it scale-invariant; our
+# reference notes, papers.md §1.8, show that it is not),
 # and the check below shows that contrast alone moves the curve a long way: the same images at twice the contrast
 # land close to the authors' curve. We read the gap as a difference of data (less detail and contrast in upsampled
 # aligned CelebA than in CelebA-HQ), not of the descriptor, but we cannot test that without CelebA-HQ.
@@ -252,7 +253,8 @@ if lab is not None:
 # %% [markdown]
 # ## Verdict
 #
-# - **The descriptor.** ESM's target is the image spectrum tilted by $(b+1)^\delta$; a larger $\delta$ moves mass
+# - **The descriptor.** ESM's target, as the released code builds it, is the image spectrum tilted by
+#   $(b+1)^\delta$; a larger $\delta$ moves mass
 #   to the high bins monotonically, on both grids. Our CelebA targets have the shape of the authors' curves but not
 #   their values, and the descriptor depends on absolute contrast (it is not scale-invariant), which is enough to
 #   explain the gap; we could not check on CelebA-HQ.

@@ -237,7 +237,8 @@ if book is not None:
 # %% [markdown]
 # ## 4.5 What the regularizers cost
 #
-# The paper calls the overhead of ESM and DSM negligible. `benchmarks/bench_regularizer_overhead.py` times one
+# The paper's prose (the seed text of its §3) says the cost of ESM's term is negligible; it says nothing we could
+# read about DSM's. `benchmarks/bench_regularizer_overhead.py` times one
 # full training step (forward, backward, AdamW) per variant against the plain step, interleaved in one run:
 
 # %%
