@@ -80,6 +80,10 @@ def show_table(rows, title):
 # | EQ-VAE | SD-VAE + decode scaled/rotated latents to equally transformed images |
 # | VA-VAE (VF loss) | SD-VAE + margin cosine and distance-matrix alignment to a frozen encoder |
 #
+# The paper's prose (§3.3) describes the ESM and DSM losses without their settings; the ESM-AE and DSM-AE rows
+# follow the released code (`forever208/SpectrumMatching@115c70be:utils_DCT.py` and
+# `configs/train_vae_celeba256.yaml` for ESM; `@3d8680c2:modules/vae.py` and `vae_trainer.py` for DSM), the other
+# rows their own authors' papers and code as our notes summarise them (papers.md §5).
 # Where each setting comes from, and what had to change for 32 px images:
 
 # %%
@@ -89,13 +93,14 @@ print(f"\npreset {preset!r}: AE {cfg.ae} channels {cfg.ae_channels} at {cfg.reso
       f"training images, {cfg.steps} steps of batch {cfg.batch_size}, lr {cfg.lr}; rFID over {cfg.fid_n} test images")
 
 # %% [markdown]
-# LPIPS and the PatchGAN are in the library (the authors' recipe adds $0.5\,$LPIPS and a PatchGAN from step
+# LPIPS and the PatchGAN are in the library (the released recipe,
+# `forever208/SpectrumMatching@115c70be:configs/train_vae_celeba256.yaml`, adds $0.5\,$LPIPS and a PatchGAN from step
 # 50,001), but LPIPS needs backbone weights that cannot be downloaded on the machines that build this book, so the
 # offline presets train without either. The `paper` preset turns both on.
 #
 # ## 4.2 The live run
 #
-# At the notebook's preset (CI-sized by default: a few hundred images, a narrow AE, 48 images for rFID) every
+# At the notebook's preset (CI-sized by default: about a thousand images, a narrow AE, 48 images for rFID) every
 # variant trains here, so the whole pipeline runs in front of you. The numbers are rough by design; the book's
 # table is in §4.3. Runs are cached under `runs/autoencoders/`, so a rerun reuses them.
 
@@ -201,9 +206,14 @@ if book is not None:
 # Truncating the orthonormal DCT to its lowest $h/f \times w/f$ coefficients is a downsampling whose output holds
 # exactly the low-passed content, so with that resize the loss is DSM with one square mask over the whole grid.
 # The bilinear resize the method uses is close to it (PSNR between the two, measured live on test images below).
+# The claim is the paper's (§3.4 prose: downsampling "is equivalent to applying a particular low-pass spectral
+# mask", detailed in its Appendix A.4, which we could not read); the DCT-truncation argument here is ours.
 #
-# **EQ-VAE and VA-VAE yield power-law latents.** Both add a term to SD-VAE; the claim is that their latents are
-# less white than SD-VAE's (a steeper PSD, a smaller distance to the target).
+# **EQ-VAE and VA-VAE yield power-law latents.** Both add a term to SD-VAE. The paper's prose (§3.4) says that
+# VA-VAE's latents approximately follow a power-law PSD (its Appendix A.3, not read), and it counts EQ-VAE, with
+# Scale Equivariance, as a special case of DSM; that EQ-VAE's latent is also less white than SD-VAE's is our
+# extension of the claim. Both are tested the same way: a steeper PSD than SD-VAE's, a smaller distance to the
+# target.
 
 # %%
 test_images = image_batch(dataset, 256, 32, split="test", seed=seed, root=data_root)
@@ -266,17 +276,18 @@ else:
 #   the image's), it carries posterior noise of a sizeable fraction of its signal (r in the table), and it
 #   reconstructs worse than the plain AE. Chapter 3's mechanism, white posterior noise, is measured here directly as the ratio r.
 # - **DSM held, at a price.** The DSM decoder loses the least PSNR when its latent is low-passed, and has the best
-#   low-pass rFID: low latent bands decode to low image bands. It pays for it in full-band reconstruction (lower
+#   low-pass rFID (the $k = 10$ line printed in §4.3): low latent bands decode to low image bands. It pays for it in full-band reconstruction (lower
 #   PSNR, higher rFID than plain) at this budget. Its latent is *not* pulled towards the flattened target: it keeps
 #   roughly the image's own slope. At our scale DSM shapes the decoder, not the latent spectrum.
-# - **Scale Equivariance as a DSM mask: holds as algebra, not in this test.** Its bilinear resize is, to about
-#   33 dB, the exact DCT-truncation low-pass, so its loss is DSM with one square mask over the whole grid. But a
+# - **Scale Equivariance as a DSM mask: holds as algebra, not in this test.** Its bilinear resize is, to the PSNR
+#   printed in §4.4 (above 30 dB at factor 2), the exact DCT-truncation low-pass, so its loss is DSM with one square mask over the whole grid. But a
 #   decoder trained that way gains nothing on DSM's own test (block-DCT masks on $8\times 8$ blocks): its PSNR loss
-#   equals the plain AE's and its low-pass rFID is the worst. The correspondence it learns is for its own mask.
+#   equals the plain AE's and its low-pass rFID (§4.3) is the worst. The correspondence it learns is for its own mask.
 #   Its latent is steeper than the image's: it suppresses high latent frequencies, as its authors intended.
 # - **EQ-VAE and VA-VAE: power-law latents, partly.** Both are steeper than SD-VAE, on top of which they are
 #   trained. VA-VAE's alignment all but removes the posterior noise and gives a clean power law; EQ-VAE's latent
 #   stays noisy. Neither comes near ESM's distance to the target, and both reconstruct worse than the plain AE
-#   here (they were designed as fine-tuning of a pretrained SD-VAE; we train from scratch, see §4.1).
+#   here (EQ-VAE was designed as a fine-tuning of a pretrained SD-VAE, papers.md §5; we train both from scratch,
+#   see §4.1).
 # - **Not tested here:** whether any of this makes the latents easier to *diffuse*. That is the diffusability
 #   chapter's question, with generation quality and seeds.

@@ -18,8 +18,10 @@
 #
 # **Claim.** Latents that satisfy ESM (a flattened power-law spectrum) and DSM (a decoder that maps latent bands to
 # the same image bands) are easier to diffuse: the same diffusion model, trained with the same budget, generates
-# better images from them than from SD-VAE's over-whitened latents (papers.md §1.2, claim 5; the paper's own tables
-# could not be read, §1.4, so the claim tested here is the ordering, not its numbers).
+# better images from them than from SD-VAE's over-whitened latents. The source is the paper's prose: its abstract
+# (papers.md §1.2, claim 5) and §3.3, "both ESM and DSM can achieve improved diffusion results compared with
+# standard VAEs". Its tables could not be read (papers.md §1.4), so the claim tested here is the ordering, not its
+# numbers.
 #
 # This chapter trains one latent diffusion recipe on the latents of every autoencoder of chapter 4, scores the
 # samples with gFID and KID for two diffusion seeds each, and measures the per-frequency error of each trained
@@ -86,7 +88,8 @@ def show_judgement(rows, title):
 # Each autoencoder of chapter 4 (the lab's runs at the same preset, seed 0) encodes the training images once, with
 # their horizontal flips, into a latent cache of posterior moments. Every training step draws a fresh posterior
 # sample $z = \mu + \sigma\epsilon$ (what the decoder was trained to decode), scales it by one global $1/\mathrm{std}$
-# measured on the cache (the authors' CelebA export), and takes the loss of the formulation. Everything else is
+# measured on the cache (as the authors' released CelebA export does, flips included:
+# `forever208/SpectrumMatching@115c70be:extract_VAE_latents.py`), and takes the loss of the formulation. Everything else is
 # the same for all six latent spaces: the backbone (a DiT with adaLN-Zero blocks), the linear interpolant with
 # velocity prediction (SiT), the Heun ODE sampler, the optimiser, the budget, the EMA, and the evaluation.
 #
@@ -139,7 +142,7 @@ print(f"every trained model recovers part of the signal (unrecovered share < 1):
 # tokens) for 3,000 steps of batch 64 on 10,000 CIFAR-10 training images and their flips,
 # with two diffusion seeds per autoencoder; both seeds use the lab's seed-0 autoencoder, so the spread below is
 # the diffusion model's alone. gFID uses 250 samples against 1,000 reference images: on 2 CPU cores Inception
-# features cost about 0.15 s per image (§5.6), and this is what fits. It was run once with the command printed
+# features are the slow part (§5.6 prints their throughput), and this is what fits. It was run once with the command printed
 # below; its results are committed.
 
 # %%
@@ -209,7 +212,9 @@ if book is not None:
 # Which pairs are compared, and in which direction, is fixed in `smlib.experiments.diffusability.report.DECLARED`,
 # each pair with where its expected order comes from: the abstract (ESM-AE and DSM-AE generate better than the
 # SD-VAE baseline) or our own inference from it (Scale Equivariance, a special case, between them; any helpful
-# regularizer better than none). The seven pairs are one family. Each is tested by `smlib.stats.judge`: a
+# regularizer better than none). One pair labelled "our inference", DSM-AE < Scale Equivariance, is also stated in
+# the paper's prose (§3.4: DSM "outperforms Scale Equivariance in terms of generation quality", with its §4.1,
+# which we could not read, as the evidence). The seven pairs are one family. Each is tested by `smlib.stats.judge`: a
 # two-sided $t$-test of the difference of seed means, with the variance pooled over the seeds of *all six* arms
 # (so the test has $\sum_i (n_i - 1)$ degrees of freedom, not the one or two of a single pair), then Holm's
 # correction over the seven. The table gives the difference with its 95% interval and the **minimum detectable
@@ -244,7 +249,8 @@ if book is not None:
 # %% [markdown]
 # ## 5.5 Per-frequency error, and Proposition 3.1
 #
-# Proposition 3.1 says an MSE-trained denoiser of a Gaussian signal recovers each frequency in proportion to its
+# Proposition 3.1, as reconstructed in chapter 1 (the paper's formula is missing from the prose we read), says an
+# MSE-trained denoiser of a Gaussian signal recovers each frequency in proportion to its
 # signal-to-noise ratio: the error it leaves at frequency $f$ and noise level $t$ is
 # $S(f) / (1 + \alpha_t^2 S(f) / \sigma_t^2)$. On a power-law spectrum the low frequencies carry most of the
 # variance and are recovered first; a flat (over-whitened) latent spreads its variance into bands the model
@@ -310,14 +316,14 @@ else:
 # ## Verdict
 #
 # Read against the printed facts of §5.3 to §5.5 (small preset: CIFAR-10 at 32 px, $8\times 8\times 4$ latents,
-# a 1.3M-parameter DiT for 3,000 steps, gFID-250, two diffusion seeds on one autoencoder per variant), with every
+# the small DiT of §5.3 (its parameter count is printed there) for 3,000 steps, gFID-250, two diffusion seeds on one autoencoder per variant), with every
 # comparison judged by `smlib.stats` over the seven pairs declared in §5.4:
 #
 # - **The paper's ordering in gFID: not resolved at two seeds.** None of the seven declared pairs survives Holm's
 #   correction (§5.4 prints the counts). The pair the abstract is most directly about, ESM-AE < SD-VAE, has the
-#   largest gap and a raw $p$ near 0.01, but about 0.1 after the correction; Scale Equivariance < SD-VAE has a raw
-#   $p$ near 0.05. With the pooled seed spread of this sweep, the smallest gap two seeds per arm would detect four
-#   times in five is about 9 FID-250 points (printed in §5.4), larger than most of the gaps measured. So the sweep
+#   largest gap and the smallest raw $p$ of the seven, but not below 0.05 after the correction; the pair Scale
+#   Equivariance < SD-VAE comes next (both $p$s are in §5.4's table). With the pooled seed spread of this sweep, the smallest gap
+#   two seeds per arm would detect four times in five (printed in §5.4) is larger than most of the gaps measured. So the sweep
 #   neither confirms nor refutes the ordering: it is too small to decide. The plain autoencoder, with no regularizer,
 #   sits as close to ESM-AE as any arm, which is worth keeping in mind when the sweep is re-run with more power.
 #   KID resolves none of the pairs either.
@@ -338,6 +344,7 @@ else:
 #   every latent space once they are normalised, and it does not rank the gFIDs; the measured share of the trained
 #   models does so only moderately (six points). At this scale the spectral account does not predict which
 #   latent space generates best.
-# - **Not tested here:** the paper's datasets and resolutions (CelebA-HQ and ImageNet at 256 px), its diffusion
-#   models (U-ViT, SiT-B/2) and budgets, guidance, and FID-50k. The `paper` preset holds them
-#   ({doc}`../book/reproduce`).
+# - **Not tested here:** the datasets and resolutions of the released code (CelebA-HQ and ImageNet at 256 px,
+#   per its README), the diffusion code bases that README names (U-ViT for CelebA, REPA's SiT for ImageNet), their
+#   budgets, guidance, and FID-50k. The `paper` preset holds our reading of them; the paper's own diffusion protocol
+#   was not read ({doc}`../book/reproduce`).
