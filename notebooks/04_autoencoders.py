@@ -272,18 +272,20 @@ else:
 # - **ESM held.** The ESM-AE latent is the closest of all to its $\delta = 1$ target, and its reconstructions are
 #   as good as the plain AE's (the rFID gap between the two is small, and with one seed we cannot say whether it
 #   is real). The ESM term costs nothing measurable per step.
-# - **Over-whitening held.** The SD-VAE latent is far flatter than the image (its PSD exponent is printed next to
-#   the image's), it carries posterior noise of a sizeable fraction of its signal (r in the table), and it
-#   reconstructs worse than the plain AE. Chapter 3's mechanism, white posterior noise, is measured here directly as the ratio r.
+# - **Over-whitening held.** The SD-VAE latent is far flatter than the image (its PSD exponent is printed next to the
+#   image's), it carries posterior noise of a sizeable fraction of its signal (r in the table), and it reconstructs
+#   worse than the plain AE. Chapter 3's mechanism, white posterior noise, is measured here directly as the ratio r.
 # - **DSM held, at a price.** The DSM decoder loses the least PSNR when its latent is low-passed, and has the best
-#   low-pass rFID (the $k = 10$ line printed in §4.3): low latent bands decode to low image bands. It pays for it in full-band reconstruction (lower
-#   PSNR, higher rFID than plain) at this budget. Its latent is *not* pulled towards the flattened target: it keeps
-#   roughly the image's own slope. At our scale DSM shapes the decoder, not the latent spectrum.
+#   low-pass rFID (the $k = 10$ line printed in §4.3): low latent bands decode to low image bands. It pays for it in
+#   full-band reconstruction (lower PSNR, higher rFID than plain) at this budget. Its latent is *not* pulled towards
+#   the flattened target: it keeps roughly the image's own slope. At our scale DSM shapes the decoder, not the latent
+#   spectrum.
 # - **Scale Equivariance as a DSM mask: holds as algebra, not in this test.** Its bilinear resize is, to the PSNR
-#   printed in §4.4 (above 30 dB at factor 2), the exact DCT-truncation low-pass, so its loss is DSM with one square mask over the whole grid. But a
-#   decoder trained that way gains nothing on DSM's own test (block-DCT masks on $8\times 8$ blocks): its PSNR loss
-#   equals the plain AE's and its low-pass rFID (§4.3) is the worst. The correspondence it learns is for its own mask.
-#   Its latent is steeper than the image's: it suppresses high latent frequencies, as its authors intended.
+#   printed in §4.4 (above 30 dB at factor 2), the exact DCT-truncation low-pass, so its loss is DSM with one square
+#   mask over the whole grid. But a decoder trained that way gains nothing on DSM's own test (block-DCT masks on
+#   $8\times 8$ blocks): its PSNR loss equals the plain AE's and its low-pass rFID (§4.3) is the worst. The
+#   correspondence it learns is for its own mask. Its latent is steeper than the image's: it suppresses high latent
+#   frequencies, as its authors intended.
 # - **EQ-VAE and VA-VAE: power-law latents, partly.** Both are steeper than SD-VAE, on top of which they are
 #   trained. VA-VAE's alignment all but removes the posterior noise and gives a clean power law; EQ-VAE's latent
 #   stays noisy. Neither comes near ESM's distance to the target, and both reconstruct worse than the plain AE

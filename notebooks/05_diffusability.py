@@ -89,9 +89,9 @@ def show_judgement(rows, title):
 # their horizontal flips, into a latent cache of posterior moments. Every training step draws a fresh posterior
 # sample $z = \mu + \sigma\epsilon$ (what the decoder was trained to decode), scales it by one global $1/\mathrm{std}$
 # measured on the cache (as the authors' released CelebA export does, flips included:
-# `forever208/SpectrumMatching@115c70be:extract_VAE_latents.py`), and takes the loss of the formulation. Everything else is
-# the same for all six latent spaces: the backbone (a DiT with adaLN-Zero blocks), the linear interpolant with
-# velocity prediction (SiT), the Heun ODE sampler, the optimiser, the budget, the EMA, and the evaluation.
+# `forever208/SpectrumMatching@115c70be:extract_VAE_latents.py`), and takes the loss of the formulation. Everything
+# else is the same for all six latent spaces: the backbone (a DiT with adaLN-Zero blocks), the linear interpolant
+# with velocity prediction (SiT), the Heun ODE sampler, the optimiser, the budget, the EMA, and the evaluation.
 #
 # **gFID-N** and **KID** compare Inception features (the TF-Inception pool3 weights of pytorch-fid) of $N$ decoded
 # samples with those of the training images the autoencoders and the diffusion models saw. FID-N is biased upwards
@@ -142,8 +142,8 @@ print(f"every trained model recovers part of the signal (unrecovered share < 1):
 # tokens) for 3,000 steps of batch 64 on 10,000 CIFAR-10 training images and their flips,
 # with two diffusion seeds per autoencoder; both seeds use the lab's seed-0 autoencoder, so the spread below is
 # the diffusion model's alone. gFID uses 250 samples against 1,000 reference images: on 2 CPU cores Inception
-# features are the slow part (§5.6 prints their throughput), and this is what fits. It was run once with the command printed
-# below; its results are committed.
+# features are the slow part (§5.6 prints their throughput), and this is what fits. It was run once with the command
+# printed below; its results are committed.
 
 # %%
 book_path = Path(book_results) if book_results else results.result_path("diffusability", "small")
@@ -211,10 +211,10 @@ if book is not None:
 #
 # Which pairs are compared, and in which direction, is fixed in `smlib.experiments.diffusability.report.DECLARED`,
 # each pair with where its expected order comes from: the abstract (ESM-AE and DSM-AE generate better than the
-# SD-VAE baseline) or our own inference from it (Scale Equivariance, a special case, between them; any helpful
-# regularizer better than none). One pair labelled "our inference", DSM-AE < Scale Equivariance, is also stated in
-# the paper's prose (§3.4: DSM "outperforms Scale Equivariance in terms of generation quality", with its §4.1,
-# which we could not read, as the evidence). The seven pairs are one family. Each is tested by `smlib.stats.judge`: a
+# SD-VAE baseline), the paper's prose (§3.4: DSM "outperforms Scale Equivariance in terms of generation quality",
+# with its §4.1, which we could not read, as the evidence), or our own inference (Scale Equivariance, a special
+# case, better than SD-VAE but not than ESM-AE; any helpful regularizer better than none). The seven pairs are one
+# family. Each is tested by `smlib.stats.judge`: a
 # two-sided $t$-test of the difference of seed means, with the variance pooled over the seeds of *all six* arms
 # (so the test has $\sum_i (n_i - 1)$ degrees of freedom, not the one or two of a single pair), then Holm's
 # correction over the seven. The table gives the difference with its 95% interval and the **minimum detectable
@@ -315,18 +315,18 @@ else:
 # %% [markdown]
 # ## Verdict
 #
-# Read against the printed facts of §5.3 to §5.5 (small preset: CIFAR-10 at 32 px, $8\times 8\times 4$ latents,
-# the small DiT of §5.3 (its parameter count is printed there) for 3,000 steps, gFID-250, two diffusion seeds on one autoencoder per variant), with every
-# comparison judged by `smlib.stats` over the seven pairs declared in §5.4:
+# Read against the printed facts of §5.3 to §5.5 (small preset: CIFAR-10 at 32 px, $8\times 8\times 4$ latents, the
+# small DiT of §5.3 (its parameter count is printed there) for 3,000 steps, gFID-250, two diffusion seeds on one
+# autoencoder per variant), with every comparison judged by `smlib.stats` over the seven pairs declared in §5.4:
 #
 # - **The paper's ordering in gFID: not resolved at two seeds.** None of the seven declared pairs survives Holm's
 #   correction (§5.4 prints the counts). The pair the abstract is most directly about, ESM-AE < SD-VAE, has the
 #   largest gap and the smallest raw $p$ of the seven, but not below 0.05 after the correction; the pair Scale
-#   Equivariance < SD-VAE comes next (both $p$s are in §5.4's table). With the pooled seed spread of this sweep, the smallest gap
-#   two seeds per arm would detect four times in five (printed in §5.4) is larger than most of the gaps measured. So the sweep
-#   neither confirms nor refutes the ordering: it is too small to decide. The plain autoencoder, with no regularizer,
-#   sits as close to ESM-AE as any arm, which is worth keeping in mind when the sweep is re-run with more power.
-#   KID resolves none of the pairs either.
+#   Equivariance < SD-VAE comes next (both $p$s are in §5.4's table). With the pooled seed spread of this sweep, the
+#   smallest gap two seeds per arm would detect four times in five (printed in §5.4) is larger than most of the gaps
+#   measured. So the sweep neither confirms nor refutes the ordering: it is too small to decide. The plain
+#   autoencoder, with no regularizer, sits as close to ESM-AE as any arm, which is worth keeping in mind when the
+#   sweep is re-run with more power. KID resolves none of the pairs either.
 # - **Above the decoder floor the reading changes, and some of it is resolved.** Subtracting each variant's decoder
 #   floor (its reconstructions scored like samples), DSM-AE < SD-VAE, DSM-AE < Scale Equivariance and DSM-AE < plain
 #   hold after Holm, while ESM-AE < SD-VAE and ESM-AE < Scale Equivariance come out *reversed*. Read this way, DSM's

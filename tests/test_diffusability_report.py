@@ -20,7 +20,7 @@ def _table(values: dict[str, list[float]], floors: dict[str, float] | None = Non
 def test_the_declared_family_names_only_arms_of_the_sweep_and_says_where_each_comes_from():
     arms = {n for c in report.DECLARED for n in (c.better, c.worse)}
     assert arms <= set(diff.VARIANTS)
-    assert {c.source for c in report.DECLARED} == {"abstract", "our inference"}
+    assert {c.source for c in report.DECLARED} == {"abstract", "paper prose", "our inference"}
     assert [(c.better, c.worse) for c in report.DECLARED if c.source == "abstract"] == [("esm", "sd-vae"),
                                                                                         ("dsm", "sd-vae")]
 
