@@ -51,8 +51,9 @@ run: venv  ## run one notebook at a preset into runs/: make run NB=01_spectral_b
 	@test -n "$(NB)" || { echo "usage: make run NB=01_spectral_bias PRESET=small"; exit 2; }
 	$(PY) tools/run_notebook.py notebooks/$(NB).py --preset $(PRESET) $(ARGS)
 
-bench: venv  ## run the benchmarks in benchmarks/ and print their ratios
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: venv  ## install the peers (benchmarks/requirements.txt), run every benchmark, write results/benchmarks/
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b $(ARGS) || exit 1; done
 
 lab: venv  ## open the notebooks interactively (the .py files open as notebooks with their outputs)
 	$(BIN)/jupyter lab --allow-root notebooks

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from common import interleaved_times, ratio_table, write_result
+from common import bench_args, interleaved_times, ratio_table, results_path, write_result
 from smlib.device import resolve_device
 from smlib.diffusion import make_formulation, sample
 from smlib.experiments import diffusability as diff
@@ -118,12 +118,13 @@ def inception_calls(n: int, device) -> dict:
 
 
 def main() -> None:
-    device = resolve_device("auto")
+    args = bench_args(__doc__, rounds=7)
+    device = resolve_device(args.device)
     cfg = diff.DiffusabilityConfig.at("small")
     loops = {
-        "training (DiT step, batch 64)": (training_steps(cfg, 64, device), 64, "images", 7, 3),
-        "sampling (Heun 25 steps, 64 samples)": (sampling_calls(cfg, 64, device), 64, "samples", 5, 1),
-        "Inception features (32 batch)": (inception_calls(32, device), 32, "images", 5, 1),
+        "training (DiT step, batch 64)": (training_steps(cfg, 64, device), 64, "images", args.rounds, 3),
+        "sampling (Heun 25 steps, 64 samples)": (sampling_calls(cfg, 64, device), 64, "samples", max(3, args.rounds - 2), 1),
+        "Inception features (32 batch)": (inception_calls(32, device), 32, "images", max(3, args.rounds - 2), 1),
     }
     results = {}
     for name, (candidates, items, unit, rounds, repeats) in loops.items():
@@ -139,7 +140,7 @@ def main() -> None:
     path = write_result("diffusion_throughput", {
         "benchmark": "diffusability hot loops: library vs a bare loop of the same work (throughput ratio)",
         "device": str(device), "threads": torch.get_num_threads(), "model": dict(cfg.model),
-        "latent_shape": list(LATENT), "results": results})
+        "latent_shape": list(LATENT), "results": results}, results_path("diffusion_throughput", args))
     print(f"wrote {path}")
 
 

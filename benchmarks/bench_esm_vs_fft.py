@@ -1,9 +1,10 @@
-"""smlib's ESM loss (DCT as dense matrix products) against a direct FFT-based implementation of the same loss.
+"""smlib's ESM loss (DCT and resampling as matrix products) against a direct FFT-based implementation of it.
 
 The reference below is written independently of smlib.spectral: the orthonormal DCT-II computed from an FFT of
 the reordered signal (Makhoul, 1980), radial pooling with ``bincount``, then the authors' log1p descriptor and
-KL(p_x^delta || p_z). Both see the same blurred, bicubically resized image (that step is one torch call in either).
-We report how far the two losses and their gradients agree, and the time ratio of forward + backward.
+KL(p_x^delta || p_z). The reference blurs and resizes the image with torch's conv2d and interpolate; smlib applies
+the same linear maps as cached per-axis matrices (``smlib.spectral.filters.esm_image_target_dct``). We report how far
+the two losses and their gradients agree, and the time ratio of forward + backward.
 
     python benchmarks/bench_esm_vs_fft.py     # -> results/benchmarks/esm_vs_fft.json
 """
@@ -15,7 +16,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from common import interleaved_times, ratio_table, write_result
+from common import bench_args, interleaved_times, ratio_table, results_path, write_result
 from smlib.regularizers.esm import esm_divergence
 
 
@@ -65,7 +66,7 @@ def esm_smlib(x, z, delta=1.0):
     return esm_divergence(x, z, delta=delta)[0].mean()
 
 
-def compare(shape_x, shape_z, seed=0) -> dict:
+def compare(shape_x, shape_z, rounds: int = 7, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(shape_x, generator=g) * 2 - 1
     z0 = torch.randn(shape_z, generator=g)
@@ -83,7 +84,7 @@ def compare(shape_x, shape_z, seed=0) -> dict:
             fn(x, z).backward()
         return run
 
-    times = interleaved_times({"fft_reference": step(esm_fft), "smlib": step(esm_smlib)}, rounds=7, repeats=5)
+    times = interleaved_times({"fft_reference": step(esm_fft), "smlib": step(esm_smlib)}, rounds=rounds, repeats=5)
     table = ratio_table(times, "fft_reference")
     return {"x": list(shape_x), "z": list(shape_z), "loss_smlib": float(l_s), "loss_fft": float(l_r),
             "loss_rel_diff": float(abs(l_s - l_r) / abs(l_r)),
@@ -92,20 +93,24 @@ def compare(shape_x, shape_z, seed=0) -> dict:
 
 
 def main() -> None:
+    args = bench_args(__doc__, rounds=7)
+    if args.device != "cpu":
+        sys.exit("bench_esm_vs_fft measures the CPU only (its peer, bench_esm_vs_authors, also runs on CUDA)")
     torch.set_num_threads(2)
     cases = {"lab: 32 px, f4d4 (8x8x4)": ((32, 3, 32, 32), (32, 4, 8, 8)),
              "authors: 256 px, f8d4 (32x32x4)": ((8, 3, 256, 256), (8, 4, 32, 32)),
              "authors: 256 px, f16d16 (16x16x16)": ((8, 3, 256, 256), (8, 16, 16, 16))}
     results = {}
     for name, (sx, sz) in cases.items():
-        r = compare(sx, sz)
+        r = compare(sx, sz, args.rounds)
         results[name] = r
         t = r["timing"]["smlib"]
         print(f"{name:36s} loss rel. diff {r['loss_rel_diff']:.1e}, grad max diff {r['grad_max_abs_diff']:.1e} "
               f"(of {r['grad_max_abs']:.1e}); fwd+bwd smlib / FFT reference = {t['ratio_to_fft_reference']:.2f} "
               f"({t['median_s'] * 1e3:.2f} ms)")
     path = write_result("esm_vs_fft", {"benchmark": "ESM loss forward+backward, smlib vs FFT reference",
-                                       "threads": torch.get_num_threads(), "cases": results})
+                                       "threads": torch.get_num_threads(), "cases": results},
+                        results_path("esm_vs_fft", args))
     print(f"wrote {path}")
     if any(r["loss_rel_diff"] > 1e-4 for r in results.values()):
         sys.exit("smlib's ESM loss disagrees with the FFT reference")

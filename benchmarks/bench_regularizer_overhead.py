@@ -9,9 +9,11 @@ overhead negligible; this measures it for our sizes.
 """
 from __future__ import annotations
 
+import sys
+
 import torch
 
-from common import interleaved_times, ratio_table, write_result
+from common import bench_args, interleaved_times, ratio_table, results_path, write_result
 from smlib.data import image_batch
 from smlib.experiments import autoencoders as lab
 
@@ -41,11 +43,14 @@ def step_fn(variant: str, images: torch.Tensor, resolution: int, ae_channels):
 
 
 def main() -> None:
+    args = bench_args(__doc__, rounds=5)
+    if args.device != "cpu":
+        sys.exit("bench_regularizer_overhead measures the CPU only")
     results = {}
     for name, s in SETTINGS.items():
         images = image_batch("deadleaves", s["batch"], s["resolution"], seed=0)
         steps = {v: step_fn(v, images, s["resolution"], s["ae_channels"]) for v in VARIANTS}
-        table = ratio_table(interleaved_times(steps, rounds=5, repeats=3), "plain")
+        table = ratio_table(interleaved_times(steps, rounds=args.rounds, repeats=3), "plain")
         results[name] = table
         print(name)
         for v, row in table.items():
@@ -54,7 +59,7 @@ def main() -> None:
         "benchmark": "AE training step (forward, backward, AdamW) per regularizer, ratio to plain",
         "threads": torch.get_num_threads(), "settings": {k: {**v, "ae_channels": list(v["ae_channels"])}
                                                          for k, v in SETTINGS.items()},
-        "results": results})
+        "results": results}, results_path("regularizer_overhead", args))
     print(f"wrote {path}")
 
 

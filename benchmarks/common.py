@@ -2,6 +2,7 @@
 candidate alike) and a results file with provenance. Every benchmark reports ratios measured in one run."""
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from pathlib import Path
@@ -10,6 +11,32 @@ from smlib.train import write_json
 from smlib.provenance import REPO_ROOT, provenance
 
 RESULTS = REPO_ROOT / "results" / "benchmarks"
+
+
+def bench_args(description: str, rounds: int = 30) -> argparse.Namespace:
+    """The flags every benchmark takes, so that ``make bench`` and ``python -m smlib gpu-check`` drive them alike.
+
+    ``--device`` (cpu, cuda, ...), ``--rounds`` (medians are over this many interleaved rounds), ``--quick`` (a
+    few rounds at the smallest shapes: checks that the benchmark runs, its ratios mean little) and ``--results``
+    (where the JSON goes; default ``results/benchmarks/<name>.json``, or ``<name>_<device type>.json`` off CPU).
+    """
+    p = argparse.ArgumentParser(description=description.strip().splitlines()[0])
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
+    p.add_argument("--quick", action="store_true", help="few rounds, smallest shapes: a smoke run")
+    p.add_argument("--results", default=None, help="results JSON (default results/benchmarks/<name>.json)")
+    args = p.parse_args()
+    if args.quick:
+        args.rounds = min(args.rounds, 3)
+    return args
+
+
+def results_path(name: str, args: argparse.Namespace) -> Path:
+    """Where a benchmark writes: ``--results`` if given, else results/benchmarks/<name>[_<device type>].json."""
+    if args.results:
+        return Path(args.results)
+    kind = str(args.device).split(":")[0]
+    return RESULTS / (f"{name}.json" if kind == "cpu" else f"{name}_{kind}.json")
 
 
 def interleaved_times(candidates: dict, rounds: int = 7, repeats: int = 3, warmup: int = 2) -> dict[str, list[float]]:
@@ -39,6 +66,7 @@ def ratio_table(times: dict[str, list[float]], baseline: str) -> dict[str, dict]
             for name, ts in times.items()}
 
 
-def write_result(name: str, payload: dict) -> Path:
-    """results/benchmarks/<name>.json with the payload and provenance (atomic)."""
-    return write_json(RESULTS / f"{name}.json", {**payload, "provenance": provenance()})
+def write_result(name: str, payload: dict, path: str | Path | None = None) -> Path:
+    """``path`` (default results/benchmarks/<name>.json) with the payload and provenance (atomic)."""
+    return write_json(Path(path) if path is not None else RESULTS / f"{name}.json",
+                      {**payload, "provenance": provenance()})

@@ -299,7 +299,8 @@ if book is not None:
 # `benchmarks/bench_diffusion_throughput.py` times, in one interleaved run, a training step of the library's
 # pipeline (posterior sample, normalisation, formulation, AdamW, EMA, clipping) against a bare loop of the same
 # step, the library's Heun sampler against a bare Heun loop, and the library's Inception features (resize and
-# scaling included) against a bare call of the TorchScript network on pre-resized images:
+# scaling included; on a CPU it runs the network under ONNX Runtime, see the Performance page) against a bare
+# call of the shipped TorchScript network on pre-resized images:
 
 # %%
 bench_path = Path(bench_results) if bench_results else results.result_path("benchmarks", "diffusion_throughput")

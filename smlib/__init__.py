@@ -17,7 +17,8 @@ checks every import, including those inside functions):
 - ``train``        one training loop with EMA, checkpoints, resume and distributed training
 - ``results``      where runs and results live, result files and grids, provenance beside a table
 - ``experiments``  one recipe per chapter, each with its typed config (``ci``, ``small``, ``paper``)
-- ``cli``          ``python -m smlib <recipe>``
+- ``cli``, ``gpu_check``   ``python -m smlib <recipe>``; ``python -m smlib gpu-check``, every recipe at paper scale
+  on a GPU machine, timed
 """
 from smlib.device import resolve_device
 

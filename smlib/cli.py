@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 from smlib.experiments.config import PRESET_NAMES
 
@@ -113,6 +114,17 @@ def diffusion(args) -> None:
                   + (f" +- {std:.2f}" if std is not None else "") + f"  (seeds {e['seeds']})")
 
 
+def gpu_check(args) -> None:
+    from smlib import gpu_check as check
+
+    if args.worker:  # one rank of the check's torchrun stage
+        check.torchrun_worker(args.preset, args.device, args.steps or 2, Path(args.results))
+        return
+    record = check.gpu_check(dry=args.dry, steps=args.steps, budget_s=args.budget_s, results=args.results,
+                             only=args.only)
+    print("\n".join(check.summary_lines(record)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.autoencoders.variants import list_variants
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
@@ -135,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a lab run folder (runs/autoencoders/...) to use instead of training (one variant)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
     df.set_defaults(run=diffusion)
+    gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
+                        description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
+                                    "measured, the benchmarks on the GPU and a 2-step torchrun; writes "
+                                    "results/benchmarks/gpu.json. --dry runs the stages on the CPU at ci size.")
+    gc.add_argument("--dry", action="store_true", help="CPU, ci presets, 2 steps (needs --results)")
+    gc.add_argument("--steps", type=int, default=None, help="steps per recipe (default 24; dry: 2)")
+    gc.add_argument("--budget-s", type=float, default=420.0, help="time budget in seconds (default 420; torchrun adds <= 60)")
+    gc.add_argument("--results", default=None, help="record to write (default results/benchmarks/gpu.json)")
+    gc.add_argument("--only", nargs="+", default=None, help="probe names, e.g. diffusion/imagenet256")
+    gc.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    gc.add_argument("--preset", default="paper", help=argparse.SUPPRESS)
+    gc.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
+    gc.set_defaults(run=gpu_check)
     return parser
 
 

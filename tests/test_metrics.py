@@ -1,8 +1,9 @@
 """Metrics against independent references: closed forms, scipy/numpy re-derivations, brute-force loops, and
 pytorch-fid's own Inception network (when installed).
 
-The Inception tests (names contain ``inception``) run the real 87 MB network on 4 tiny images on the CPU: a few
-seconds. Deselect them with ``-k "not inception"``.
+The Inception tests (names contain ``inception``) run the real 87 MB network on 4 tiny images on the CPU, in the
+shipped TorchScript and in ONNX Runtime (exported once into the smlib cache): a few seconds, plus two ~3 s exports
+into temporary caches. Deselect them with ``-k "not inception"``.
 """
 import importlib.metadata
 import math
@@ -295,13 +296,27 @@ def test_inception_preprocess_is_pytorch_fids_transform():
 
 @pytest.fixture(scope="module")
 def inception_features():
+    """The shipped TorchScript: the reference every other backend is held to."""
     # One thread: on a shared 2-core machine, two OpenMP threads competing with other jobs run ~10x slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield M.InceptionFeatures("cpu", batch_size=3, quantize=False)
+        yield M.InceptionFeatures("cpu", batch_size=3, quantize=False, backend="torchscript")
     except FileNotFoundError as err:
         pytest.skip(str(err))
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def onnx_features(inception_features):
+    """The same network in ONNX Runtime (exported into the smlib cache on first use, a few seconds), one thread."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield M.InceptionFeatures("cpu", batch_size=3, quantize=False, backend="onnxruntime")
     finally:
         torch.set_num_threads(threads)
 
@@ -342,3 +357,52 @@ def test_inception_agrees_with_pytorch_fid(inception_features, four_images, four
     with torch.no_grad():
         ref = reference_net((four_images.clamp(-1, 1) + 1) / 2)[0].flatten(1).double().numpy()
     assert np.abs(four_features - ref).max() < 1e-4
+
+
+def test_inception_onnxruntime_features_equal_torchscript(onnx_features, four_images, four_features):
+    """The claim behind the shared feature_id: both backends give the same pool3 features to 1e-4."""
+    assert onnx_features.backend == "onnxruntime" and isinstance(onnx_features.net, incmod.OnnxInception)
+    assert onnx_features.feature_id == M.InceptionFeatures.feature_id == M.INCEPTION_FEATURE_ID
+    feats = onnx_features(four_images)  # batch_size 3: the dynamic batch axis sees 3 and 1
+    diff = np.abs(feats - four_features).max()
+    assert feats.shape == (4, 2048) and feats.dtype == np.float64
+    assert diff < incmod.BACKEND_ATOL and diff / np.abs(four_features).max() < 1e-4
+
+
+def test_inception_backend_is_selectable_and_checked(inception_features, onnx_features):
+    assert inception_features.backend == "torchscript" and isinstance(inception_features.net, torch.jit.ScriptModule)
+    assert incmod._resolve_backend("auto", torch.device("cpu")) == "onnxruntime"
+    assert incmod._resolve_backend("auto", torch.device("cuda")) == "torchscript"  # no ONNX Runtime GPU here
+    with pytest.raises(ValueError, match="CPU only"):
+        incmod._resolve_backend("onnxruntime", torch.device("cuda"))
+    with pytest.raises(ValueError, match="not one of 'auto', 'torchscript', 'onnxruntime'") as err:
+        M.InceptionFeatures("cpu", backend="tensorrt")
+    assert "\n" not in str(err.value)
+
+
+def test_inception_corrupt_cached_onnx_is_exported_again(onnx_features, four_images, four_features, tmp_path,
+                                                         monkeypatch):
+    cached = incmod.inception_onnx_path()
+    monkeypatch.setenv("SMLIB_CACHE", str(tmp_path))
+    path = incmod.inception_onnx_path()
+    path.parent.mkdir(parents=True)
+    (path.parent / cached.with_suffix(".json").name).write_text(cached.with_suffix(".json").read_text())
+    path.write_bytes(b"\x08\x07 half an ONNX file")  # its checksum no longer matches the recorded one
+    with pytest.warns(UserWarning, match="corrupt.*exporting it again"):
+        net = M.InceptionFeatures("cpu", batch_size=4, quantize=False, backend="onnxruntime")
+    assert net.backend == "onnxruntime" and incmod._cache_problem(path) is None  # re-exported and re-recorded
+    assert np.abs(net(four_images) - four_features).max() < incmod.BACKEND_ATOL
+
+
+def test_inception_auto_falls_back_to_torchscript_when_export_fails(onnx_features, tmp_path, monkeypatch):
+    monkeypatch.setenv("SMLIB_CACHE", str(tmp_path))  # nothing cached: the exporter must run
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter broke")
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    with pytest.warns(UserWarning, match="RuntimeError: exporter broke.*TorchScript"):
+        net = M.InceptionFeatures("cpu", backend="auto")
+    assert net.backend == "torchscript" and isinstance(net.net, torch.jit.ScriptModule)
+    with pytest.raises(RuntimeError, match="exporter broke"):
+        M.InceptionFeatures("cpu", backend="onnxruntime")  # asked for by name: no silent substitute
+    assert not list(tmp_path.rglob("*.onnx"))  # a failed export leaves nothing behind

@@ -8,6 +8,7 @@ import scipy.ndimage
 import torch
 
 from smlib import spectral as sp
+from smlib.spectral import dct as sp_dct, filters as sp_filters, power as sp_power
 
 
 @pytest.fixture
@@ -235,6 +236,81 @@ def test_antialiased_downsampling_suppresses_aliasing():
     assert naive["aliased"][high].max() > 0.3
     low = aa["freqs"] < 0.03
     assert np.all(aa["passed"][low] > 0.9)
+
+
+# ------------------------------------------------------------------------------------------------- as matrices
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+def test_blur_matrices_reproduce_the_separable_blur(rng, mode):
+    x = torch.from_numpy(rng.standard_normal((2, 3, 20, 24)))
+    g_h, g_w = sp_filters.blur_matrix(20, 1.2, 3, mode), sp_filters.blur_matrix(24, 1.2, 3, mode)
+    torch.testing.assert_close(g_h @ x @ g_w.T, sp.gaussian_blur(x, 1.2, radius=3, mode=mode), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "antialias", "area"])
+@pytest.mark.parametrize("size", [(5, 6), (16, 12), (29, 40)])  # down by non-integer and integer factors, and up
+def test_resize_matrices_reproduce_the_2d_resize(rng, method, size):
+    x = torch.from_numpy(rng.standard_normal((2, 3, 20, 24)))
+    r_h, r_w = sp_filters.resize_matrix(20, size[0], method), sp_filters.resize_matrix(24, size[1], method)
+    torch.testing.assert_close(r_h @ x @ r_w.T, sp.resize(x, size, method), rtol=0, atol=1e-13)
+
+
+def test_block_kernel_is_the_bicubic_half_pixel_kernel_and_refuses_overlaps():
+    # Keys' cubic (a = -0.75) at offsets 1.5, 0.5, 0.5, 1.5: -3/32, 19/32, 19/32, -3/32, on pixels 2..5 of each 8
+    k = sp_filters.block_kernel(sp_filters.resize_matrix(256, 32, "bicubic"))
+    assert k.tolist() == [0, 0, -3 / 32, 19 / 32, 19 / 32, -3 / 32, 0, 0]
+    blurred = sp_filters.resize_matrix(256, 16, "bicubic") @ sp_filters.blur_matrix(256, 1.2, 3, "zeros")
+    assert sp_filters.block_kernel(blurred) is not None  # f16: 4 taps + 2 x 3 of blur fit in a block of 16
+    for a in (sp_filters.resize_matrix(256, 32, "bicubic") @ sp_filters.blur_matrix(256, 1.2, 3, "zeros"),
+              sp_filters.resize_matrix(64, 32, "bicubic"), sp_filters.resize_matrix(48, 10, "bicubic"),
+              sp_filters.resize_matrix(256, 32, "antialias")):
+        assert sp_filters.block_kernel(a) is None  # taps that reach into the neighbouring blocks
+
+
+@pytest.mark.parametrize("image, latent, opts", [
+    ((2, 3, 64, 64), (16, 16), {}),                              # blur on, dense matrices
+    ((2, 3, 64, 64), (32, 32), {}),                              # latent 32: the authors skip the blur
+    ((1, 3, 256, 256), (32, 32), {}),                            # f8 at 256^2: rows reduced block by block
+    ((1, 3, 256, 256), (16, 16), {}),                            # f16 at 256^2: blur + resize block by block
+    ((2, 3, 32, 128), (8, 8), {}),                               # non-square: dense columns, block rows
+    ((2, 3, 48, 40), (12, 10), {"blur": "always", "blur_padding": "reflect"}),
+    ((2, 3, 64, 64), (16, 16), {"resize_method": "antialias"}),
+    ((2, 3, 64, 64), (8, 8), {"resize_method": "area", "blur": "never"}),
+])
+def test_esm_image_target_dct_is_the_dct_of_the_resampled_image(rng, image, latent, opts):
+    x = torch.from_numpy(rng.uniform(-1, 1, image))
+    ref = sp.dct2(sp.esm_image_target(x, latent, **opts))
+    assert (sp_filters.esm_image_target_dct(x, latent, **opts) - ref).abs().max() < 1e-12 * ref.abs().max()
+    ours32 = sp_filters.esm_image_target_dct(x.float(), latent, **opts).double()
+    assert (ours32 - ref).abs().max() < 1e-6 * ref.abs().max()
+
+
+@pytest.mark.parametrize("scheme, remove_dc, shape", [("authors", True, (16, 16)), ("authors", False, (12, 10)),
+                                                      ("physical", True, (8, 12))])
+def test_dct_band_power_is_the_radial_mean_of_floored_dct_power(rng, scheme, remove_dc, shape):
+    x = torch.from_numpy(rng.standard_normal((3, 4, *shape)))
+    x[0] = 0.0  # all power below the floor: every coefficient is clamped to eps
+    power = sp.dct_power(x, remove_dc=False).clamp(min=1e-8)
+    if remove_dc:
+        power[:, 0, 0] = 0.0
+    ref = sp.radial_pool(power, sp.dct_radial_bins(*shape, 16, scheme), 16)
+    ours = sp_power.dct_band_power(sp.dct2(x), 16, scheme, remove_dc)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+    torch.testing.assert_close(sp_power.band_distribution(ours, delta=0.7),
+                               sp.spectrum_distribution(x, delta=0.7, scheme=scheme, remove_dc=remove_dc))
+
+
+def test_cached_matrices_built_under_inference_mode_serve_autograd():
+    for cache in (sp_dct._dct_matrix, sp_filters._esm_target_plan, sp_power._radial_pool_matrix):
+        cache.cache_clear()
+    x = torch.rand(1, 3, 44, 44, dtype=torch.float64)
+    with torch.inference_mode():  # the first call, e.g. from an evaluation, fills the caches
+        sp_filters.esm_image_target_dct(x, (11, 11))
+        sp_power.dct_band_power(sp.dct2(torch.rand(1, 2, 12, 12, dtype=torch.float64)))
+    z = torch.rand(1, 2, 12, 12, dtype=torch.float64, requires_grad=True)
+    x.requires_grad_(True)
+    y = sp_power.dct_band_power(sp.dct2(z)).sum() + sp_filters.esm_image_target_dct(x, (11, 11)).square().sum()
+    y.backward()
+    assert z.grad is not None and x.grad is not None
 
 
 # ------------------------------------------------------------------------------------------------- RMSC

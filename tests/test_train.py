@@ -1,8 +1,7 @@
 """smlib.train: bit-exact resume, atomic checkpoints, config refusal, schedules, EMA closed form, G/D alternation,
-records with provenance, weights_only loading, data sharding, and a 2-process gloo run against one process."""
+records with provenance, weights_only loading and data sharding (multi-process runs: tests/test_distributed.py)."""
 import csv
 import json
-import os
 import random
 
 import numpy as np
@@ -438,50 +437,6 @@ def test_init_distributed_is_noop_without_torchrun(monkeypatch):
         monkeypatch.delenv(k, raising=False)
     info = init_distributed()
     assert (info.rank, info.world_size, info.local_rank, info.is_main, info.enabled) == (0, 1, 0, True, False)
-
-
-class DeterministicRegression(NoisyRegression):
-    """No noise, no dropout, no BatchNorm: the averaged 2-rank gradient equals the 1-process full-batch one."""
-
-    def __init__(self):
-        torch.manual_seed(0)
-        self.width, self.tag, self.eval_calls = 4, "det", []
-        self.model = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 2))
-
-    def loss(self, batch, step):
-        x, y = batch
-        loss = F.mse_loss(self.model(x), y)
-        return loss, {}
-
-
-def _ddp_worker(rank, world, store_path, out_dir, result_path):
-    import torch.distributed as dist
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=world)
-    try:
-        task = DeterministicRegression()
-        fit(task, base_config(out_dir, steps=6, ckpt_every=3, ema_decay=0.9), regression_data(), progress=False)
-        torch.save(task.model.state_dict(), f"{result_path}.{rank}")
-    finally:
-        dist.destroy_process_group()
-
-
-def test_two_process_gloo_matches_one_process(tmp_path):
-    import torch.multiprocessing as mp
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path / "ddp"), str(tmp_path / "w")), nprocs=2)
-    single = DeterministicRegression()
-    fit(single, base_config(tmp_path / "one", steps=6, ckpt_every=3, ema_decay=0.9), regression_data(),
-        progress=False)
-    w0 = torch.load(tmp_path / "w.0", weights_only=True)
-    w1 = torch.load(tmp_path / "w.1", weights_only=True)
-    for k, v in single.model.state_dict().items():
-        assert torch.equal(w0[k], w1[k])  # ranks stay in lockstep
-        torch.testing.assert_close(w0[k], v, rtol=1e-5, atol=1e-6)  # averaged half-batch grads = full-batch grads
-    # only rank 0 wrote, and its checkpoint has one RNG state per rank
-    assert sorted(os.listdir(tmp_path / "ddp")) == ["last.pt", "metrics.csv", "summary.json"]
-    ckpt = load_checkpoint(tmp_path / "ddp" / "last.pt")
-    assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
-    assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])
 
 
 def test_describe_provenance_for_a_reader():

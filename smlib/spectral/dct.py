@@ -18,21 +18,23 @@ import torch
 
 
 @lru_cache(maxsize=64)
-def _dct_matrix_cpu(n: int, dtype: torch.dtype) -> torch.Tensor:
-    # Built in float64 and cast once, so float32 matrices are correctly rounded.
-    i = torch.arange(n, dtype=torch.float64)
-    k = i[:, None]
-    basis = torch.cos(math.pi * (2 * i[None, :] + 1) * k / (2 * n))
-    scale = torch.full((n, 1), math.sqrt(2.0 / n), dtype=torch.float64)
-    scale[0] = math.sqrt(1.0 / n)
-    return (scale * basis).to(dtype)
+def _dct_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    # Built in float64 and cast once, so float32 matrices are correctly rounded; cached per device (no copy to the
+    # accelerator per call) and built outside inference mode, so that autograd may save it later.
+    with torch.inference_mode(False):
+        i = torch.arange(n, dtype=torch.float64)
+        k = i[:, None]
+        basis = torch.cos(math.pi * (2 * i[None, :] + 1) * k / (2 * n))
+        scale = torch.full((n, 1), math.sqrt(2.0 / n), dtype=torch.float64)
+        scale[0] = math.sqrt(1.0 / n)
+        return (scale * basis).to(dtype=dtype, device=device)
 
 
 def dct_matrix(n: int, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
     """The (n, n) orthonormal DCT-II matrix D with ``X = D @ x``; rows are basis vectors, ``D @ D.T = I``."""
     if n < 1:
         raise ValueError(f"DCT size must be positive, got {n}.")
-    return _dct_matrix_cpu(int(n), dtype).to(device)
+    return _dct_matrix(int(n), dtype, torch.device(device))
 
 
 def _check_float(x: torch.Tensor) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -91,18 +92,74 @@ def spectrum_distribution(
     band power s(b) (DCT power floored at ``eps``, DC removed), tilt ``s(b) * (b + 1)^delta`` (bin index 1..n_bins,
     flattening the power law by ``delta``), log power ``q = log(1 + eps + s)``, normalise ``p = q / sum q``.
     The log compresses the many decades of a power law so that high bins carry weight in the KL.
+    This is the step-by-step reference; ``band_distribution(dct_band_power(dct2(x)), delta)`` is the same map.
     """
     power = dct_power(x, remove_dc=False).clamp(min=eps)
     if remove_dc:
         power = power.clone()
         power[:, 0, 0] = 0.0
     bins = dct_radial_bins(x.shape[-2], x.shape[-1], n_bins, scheme, device=x.device)
-    s = radial_pool(power, bins, n_bins)
+    return band_distribution(radial_pool(power, bins, n_bins), delta=delta, eps=eps)
+
+
+def band_distribution(s: torch.Tensor, delta: float = 0.0, eps: float = 1e-8) -> torch.Tensor:
+    """Band powers to the ESM descriptor: ``q = log(1 + eps + s(b) (b + 1)^delta)``, ``p = q / sum_b q``.
+
+    s: (..., n_bins) -> (..., n_bins). The tail of :func:`spectrum_distribution`, apart so that one set of band
+    powers serves several ``delta`` (the authors' VAE computes the image spectrum for delta and for 0).
+    """
     if delta:
-        tilt = torch.arange(1, n_bins + 1, dtype=s.dtype, device=s.device) ** delta
-        s = s * tilt
+        s = s * band_tilt(s.shape[-1], delta, s.dtype, s.device)
     q = torch.log1p(s + eps)
     return q / q.sum(dim=-1, keepdim=True)
+
+
+def dct_band_power(coeffs: torch.Tensor, n_bins: int = 16, scheme: str = "authors", remove_dc: bool = True,
+                   eps: float = 1e-8) -> torch.Tensor:
+    """Radial band power from DCT coefficients: (B, C, h, w) -> (B, n_bins), one matrix product.
+
+    Channel-mean power floored at ``eps``, DC removed, mean per radial bin, exactly as in
+    :func:`spectrum_distribution`; the pooling is ``P (B, h w) @ A (h w, n_bins)`` with :func:`radial_pool_matrix`
+    instead of a scatter, which is one kernel forward and one backward.
+    """
+    b, _, h, w = coeffs.shape
+    power = coeffs.square().mean(dim=1).clamp(min=eps).reshape(b, h * w)
+    return power @ radial_pool_matrix(h, w, n_bins, scheme, remove_dc, coeffs.dtype, coeffs.device)
+
+
+def radial_pool_matrix(h: int, w: int, n_bins: int = 16, scheme: str = "authors", remove_dc: bool = True,
+                       dtype=torch.float32, device=None) -> torch.Tensor:
+    """A (h w, n_bins) with A[k, b] = 1 / count_b where coefficient k (row-major) lies in bin b, else 0.
+
+    ``power.reshape(-1, h * w) @ A`` equals :func:`radial_pool` over :func:`dct_radial_bins`. ``remove_dc`` zeroes
+    the DC row while DC still counts in bin 0: the same as setting the DC power to 0 before pooling. Cached.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return _radial_pool_matrix(int(h), int(w), int(n_bins), scheme, bool(remove_dc), dtype, device)
+
+
+@lru_cache(maxsize=64)
+def _radial_pool_matrix(h, w, n_bins, scheme, remove_dc, dtype, device):
+    with torch.inference_mode(False), torch.no_grad():  # a cached tensor autograd may save for backward
+        idx = dct_radial_bins(h, w, n_bins, scheme).reshape(-1)
+        counts = torch.bincount(idx, minlength=n_bins).to(torch.float64)
+        a = torch.zeros(h * w, n_bins, dtype=torch.float64)
+        a[torch.arange(h * w), idx] = 1.0 / counts[idx]
+        if remove_dc:
+            a[0] = 0.0
+        return a.to(dtype=dtype, device=device)
+
+
+def band_tilt(n_bins: int, delta: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    """The tilt (b + 1)^delta, b = 0..n_bins - 1: (n_bins,), cached per device."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return _band_tilt(int(n_bins), float(delta), dtype, device)
+
+
+@lru_cache(maxsize=64)
+def _band_tilt(n_bins, delta, dtype, device):
+    with torch.inference_mode(False), torch.no_grad():
+        return (torch.arange(1, n_bins + 1, dtype=torch.float64) ** delta).to(dtype=dtype, device=device)
 
 
 # ----------------------------------------------------------------------------------------------- FFT PSD

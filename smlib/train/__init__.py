@@ -10,8 +10,9 @@ A ``task`` has ``model``, ``loss(batch, step) -> (loss, logs)`` and ``config_dic
 every run leaves ``last.pt``, ``metrics.csv`` (long format: step,key,value) and ``summary.json`` (with provenance).
 
 Modules: ``config`` (TrainConfig), ``schedule`` (warm-up, G/D alternation), ``sampler`` (resumable data order),
-``rng`` (seeding, RNG state), ``ema``, ``checkpoint``, ``distributed`` (torchrun), ``logs`` (CSV/JSON),
-``loop`` (fit). Provenance records come from :mod:`smlib.provenance`.
+``rng`` (seeding, RNG state), ``ema``, ``checkpoint``, ``distributed`` (torchrun process groups),
+``parallel`` (DistributedDataParallel / FSDP), ``logs`` (CSV/JSON), ``loop`` (fit). Provenance records come from
+:mod:`smlib.provenance`.
 """
 from smlib.train.checkpoint import load_checkpoint, load_weights, save_checkpoint
 from smlib.train.config import TrainConfig

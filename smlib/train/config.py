@@ -23,6 +23,10 @@ class TrainConfig:
     ``aux_start_step`` (0-based); with ``aux_alternate`` the generator steps on even steps and the discriminator on
     odd ones after the start (the authors' recipe), otherwise both step on every step (generator first).
     ``num_workers``: DataLoader workers for map-style datasets (0 keeps data-side randomness resumable).
+    ``parallel``: how ranks share a step under ``torchrun``: "ddp" (PyTorch DistributedDataParallel) or "fsdp"
+    (FSDP2: parameters, gradients and AdamW state sharded; for models whose weights and optimiser state do not fit
+    one device; no aux_model); ignored on one process. Not a trajectory key: both average the same gradients
+    (see :mod:`smlib.train.parallel`).
     """
 
     steps: int = 1000
@@ -45,6 +49,7 @@ class TrainConfig:
     aux_alternate: bool = True
     shuffle: bool = True
     num_workers: int = 0
+    parallel: str = "ddp"
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
@@ -64,6 +69,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.ema_decay must be in [0, 1) or None, got {self.ema_decay!r}.")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"TrainConfig.precision must be 'auto', 'bf16' or 'fp32', got {self.precision!r}.")
+        if self.parallel not in ("ddp", "fsdp"):
+            raise ValueError(f"TrainConfig.parallel must be 'ddp' or 'fsdp', got {self.parallel!r}.")
         if self.lr <= 0 or (self.aux_lr is not None and self.aux_lr <= 0):
             raise ValueError("TrainConfig.lr and aux_lr must be > 0.")
 

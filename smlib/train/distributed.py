@@ -1,12 +1,11 @@
-"""Multi-process data-parallel training under ``torchrun`` (NCCL on GPUs, gloo on CPUs); a no-op on one process.
+"""Process groups under ``torchrun`` (NCCL on GPUs, gloo on CPUs): joining, leaving, ranks, and the few
+collectives ``fit`` needs besides gradient averaging (a barrier, broadcasts, gathering objects); no-ops on one
+process.
 
     torchrun --nproc_per_node 4 my_recipe.py      # sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT
 
-Gradients are averaged across ranks explicitly after each backward (:func:`all_reduce_grads`), which is what
-DDP's reducer computes, rather than by wrapping the model in ``DistributedDataParallel``: the tasks' losses call
-submodules and methods (``model.encode``, ``decoder.last_layer``), and DDP only synchronises gradients of work
-that went through the wrapper's ``forward``. Initial weights are broadcast from rank 0 (as DDP does). Use
-``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` yourself where BatchNorm statistics must be shared.
+Gradients are averaged by PyTorch's ``DistributedDataParallel`` or sharded by FSDP, wired in
+:mod:`smlib.train.parallel`.
 """
 from __future__ import annotations
 
@@ -87,39 +86,6 @@ def broadcast_module(module: nn.Module, src: int = 0) -> None:
         dist.broadcast(t.data, src)
 
 
-@torch.no_grad()
-def all_reduce_grads(params: list[torch.Tensor]) -> None:
-    """Average the gradients of ``params`` across ranks, one flat all-reduce per dtype/device.
-
-    A parameter without a gradient on this rank but with one elsewhere contributes zeros; one without a gradient
-    on any rank keeps ``grad = None`` (the optimiser skips it, as it would on one process).
-    """
-    if not is_initialized() or dist.get_world_size() == 1:
-        return
-    params = list(params)
-    if not params:
-        return
-    world = dist.get_world_size()
-    # which parameters got a gradient on any rank: those stay None everywhere, as on one process
-    used = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=params[0].device)
-    dist.all_reduce(used, op=dist.ReduceOp.MAX)
-    buckets: dict[tuple, list[torch.Tensor]] = {}
-    for p, u in zip(params, used.tolist()):
-        if not u:
-            continue
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        buckets.setdefault((p.grad.dtype, p.grad.device), []).append(p.grad)
-    for grads in buckets.values():
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= world
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
-
-
 def all_gather_objects(obj) -> list:
     """[obj of rank 0, obj of rank 1, ...] on every rank (``[obj]`` on one process)."""
     if not is_initialized() or dist.get_world_size() == 1:
@@ -139,4 +105,4 @@ def broadcast_object(obj, src: int = 0):
 
 
 __all__ = ["DistInfo", "init_distributed", "destroy_distributed", "is_initialized", "barrier", "broadcast_module",
-           "all_reduce_grads", "all_gather_objects", "broadcast_object"]
+           "all_gather_objects", "broadcast_object"]

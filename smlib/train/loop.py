@@ -5,8 +5,9 @@ One step (0-based ``step``):
 
     1. batch      the batch of ``step`` (a pure function of (seed, step): see :mod:`smlib.train.sampler`)
     2. schedule   which optimiser(s) step (:func:`smlib.train.schedule.update_schedule`: G/D alternation)
-    3. model      lr = base_lr * warm-up factor; loss = task.loss(batch, step) under autocast; backward;
-                  average gradients across ranks; clip; AdamW step; EMA update
+    3. model      lr = base_lr * warm-up factor; loss = task.loss(batch, step) under autocast, through DDP or
+                  FSDP with several ranks (:mod:`smlib.train.parallel`: backward averages the gradients across
+                  ranks); clip; AdamW step; EMA update
     4. aux        the same with task.aux_loss and the auxiliary optimiser (the discriminator), when scheduled
     5. records    every log_every steps (rank 0): window means to metrics.csv and the progress bar;
                   every eval_every steps: task.evaluate(EMA or model, step) on its own RNG streams;
@@ -34,10 +35,10 @@ from tqdm import tqdm
 from smlib.device import autocast_dtype, resolve_device
 from smlib.train.checkpoint import FORMAT, canonical_config, config_diff, load_checkpoint, save_checkpoint
 from smlib.train.config import TRAJECTORY_KEYS, TrainConfig
-from smlib.train.distributed import (DistInfo, all_gather_objects, all_reduce_grads, barrier, broadcast_module,
-                                     init_distributed)
+from smlib.train.distributed import DistInfo, all_gather_objects, barrier, init_distributed
 from smlib.train.ema import EMA
 from smlib.train.logs import MetricsLog, WindowMean, write_json
+from smlib.train.parallel import Parallel
 from smlib.provenance import provenance
 from smlib.train.rng import get_rng_state, isolated_rng, mix_seed, seed_everything, set_rng_state
 from smlib.train.sampler import BatchStream
@@ -52,7 +53,8 @@ class Task(Protocol):
       ``model: nn.Module`` - trained with AdamW (warm-up, then constant LR); ``fit`` moves it to the device.
       ``loss(batch, step) -> (loss, logs)`` - scalar loss tensor with its graph, and ``dict[str, float]`` to log.
           ``batch`` is what the data yields, with its tensors moved to the device (this rank's share of the
-          global batch); ``step`` is 0-based. Runs under bf16 autocast on CUDA.
+          global batch); ``step`` is 0-based. Runs under bf16 autocast on CUDA; with several ranks, as the
+          forward of the DDP/FSDP-wrapped module (:mod:`smlib.train.parallel`), so it may call any method.
       ``config_dict() -> dict`` - the model/data config (JSON-able); resuming a checkpoint written under another
           config is refused, naming the differing keys.
     Optional (looked up with ``getattr``):
@@ -156,7 +158,8 @@ class _frozen:
 def _optimizer_step(loss_fn: Callable, batch, step: int, opt: torch.optim.Optimizer, lr_factor: float,
                     grad_clip: float | None, amp_dtype: torch.dtype | None, device: torch.device,
                     prefix: str) -> dict[str, float]:
-    """One forward/backward/update of one optimiser. Returns the task's logs plus ``{prefix}loss``,
+    """One forward/backward/update of one optimiser. ``loss_fn``: the task's loss, or its DDP/FSDP wrapper (whose
+    backward leaves the rank-averaged gradients). Returns the task's logs plus ``{prefix}loss``,
     ``{prefix}grad_norm`` (before clipping) and ``{prefix}lr``."""
     params = _params(opt)
     for g in opt.param_groups:
@@ -175,8 +178,7 @@ def _optimizer_step(loss_fn: Callable, batch, step: int, opt: torch.optim.Optimi
         raise FloatingPointError(f"{prefix}loss is {value} at step {step}; lower the lr, raise warmup_steps or "
                                  "check the data (the last checkpoint is intact).")
     loss.backward()
-    all_reduce_grads(params)
-    norm = float(torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else math.inf))
+    norm = Parallel.value(torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip else math.inf))
     result = {k: float(v) for k, v in (logs or {}).items()}
     if math.isfinite(norm):
         opt.step()
@@ -187,8 +189,9 @@ def _optimizer_step(loss_fn: Callable, batch, step: int, opt: torch.optim.Optimi
     return result
 
 
-def _evaluate(task, model: nn.Module, ema: EMA | None, step: int, seed: int) -> dict:
-    """task.evaluate on the EMA (else the model) in eval mode, no grad, own RNG streams; numbers only."""
+def _evaluate(task, model: nn.Module, ema: EMA | None, step: int, seed: int, par: Parallel) -> dict:
+    """task.evaluate on the EMA (else the model) in eval mode, no grad, own RNG streams, whole (gathered under
+    FSDP); numbers only."""
     evaluate = getattr(task, "evaluate", None)
     if evaluate is None:
         return {}
@@ -196,7 +199,7 @@ def _evaluate(task, model: nn.Module, ema: EMA | None, step: int, seed: int) -> 
     was_training = model.training
     model.eval()
     try:
-        with isolated_rng(mix_seed(seed, step, 0xE7A1)), torch.no_grad():
+        with isolated_rng(mix_seed(seed, step, 0xE7A1)), torch.no_grad(), par.gathered(target):
             metrics = evaluate(target, step) or {}
     finally:
         model.train(was_training)
@@ -257,10 +260,11 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
         aux.to(device)
     if callable(getattr(task, "setup", None)):
         task.setup(device)
+    par = Parallel(config.parallel, info, device, has_aux=aux is not None)
+    ema = par.prepare(task, model, config.ema_decay)  # rank 0's weights everywhere; FSDP shards here
     opt = _make_optimizer(getattr(task, "param_groups", None), model, config.lr, config)
     aux_opt = (_make_optimizer(getattr(task, "aux_param_groups", None), aux, config.aux_lr or config.lr, config)
                if aux is not None else None)
-    ema = EMA(model, config.ema_decay) if config.ema_decay is not None else None
 
     # -- resume ---------------------------------------------------------------------------------------------------
     start_step, wall_before, data_state, ckpt = 0, 0.0, None, None
@@ -278,19 +282,14 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
         if (aux is None) != (ckpt.get("aux_model") is None):
             raise ValueError(f"checkpoint {ckpt_path} {'has' if aux is None else 'lacks'} an aux_model while the "
                              f"task {'lacks' if aux is None else 'has'} one; use another out_dir.")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        par.load(model, opt, ema, ckpt["model"], ckpt["optimizer"], ckpt["ema"])  # on every rank, unwrapped
         if aux is not None:
             aux.load_state_dict(ckpt["aux_model"])
             aux_opt.load_state_dict(ckpt["aux_optimizer"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
         start_step, wall_before, data_state = int(ckpt["step"]), float(ckpt["wall_time_s"]), ckpt["data"]
-    broadcast_module(model)
-    if aux is not None:
-        broadcast_module(aux)
-    if ema is not None:
-        broadcast_module(ema.module)
+    # DDP is built now, on the loaded modules: it broadcasts rank 0's parameters and buffers
+    loss_fn = par.loss_fn(task, "loss", model)
+    aux_loss_fn = par.loss_fn(task, "aux_loss", aux) if aux is not None else None
 
     # the loader is built before the RNG state is restored: whatever it draws on creation, an unbroken run drew too
     stream = BatchStream(data, config.batch_size, config.seed, config.shuffle, info.rank, info.world_size,
@@ -319,14 +318,15 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
         return wall_before + time.time() - t_call
 
     def save(step: int) -> None:
-        rng = all_gather_objects(get_rng_state())  # every rank must take part
+        rng = all_gather_objects(get_rng_state())  # every rank must take part (in the FSDP gathers too)
+        model_state, opt_state, ema_state = par.states(model, opt, ema)
         if info.is_main:
             save_checkpoint({
                 "format": FORMAT, "step": step,
-                "model": model.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
+                "model": model_state,
+                "ema": ema_state,
                 "aux_model": aux.state_dict() if aux is not None else None,
-                "optimizer": opt.state_dict(),
+                "optimizer": opt_state,
                 "aux_optimizer": aux_opt.state_dict() if aux_opt is not None else None,
                 "scheduler": {"kind": "warmup_constant", "warmup_steps": config.warmup_steps,
                               "base_lrs": [g["base_lr"] for g in opt.param_groups]},
@@ -356,13 +356,13 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
             logs: dict[str, float] = {}
             if do_model:
                 with _frozen(aux_params):
-                    logs.update(_optimizer_step(task.loss, batch, step, opt, factor, config.grad_clip, amp_dtype,
+                    logs.update(_optimizer_step(loss_fn, batch, step, opt, factor, config.grad_clip, amp_dtype,
                                                 device, ""))
                 if ema is not None:  # per model update: the discriminator's steps leave the EMA alone
                     ema.update(model)
             if do_aux:
                 with _frozen(model_params):
-                    logs.update(_optimizer_step(task.aux_loss, batch, step, aux_opt, factor, config.grad_clip,
+                    logs.update(_optimizer_step(aux_loss_fn, batch, step, aux_opt, factor, config.grad_clip,
                                                 amp_dtype, device, "aux_"))
             logs["sec_per_step"] = time.perf_counter() - t0
             window.add(logs)
@@ -374,7 +374,7 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
                     bar.set_postfix({k: f"{train_logs[k]:.4g}" for k in ("loss", "aux_loss") if k in train_logs},
                                     refresh=False)
             if config.eval_every and done % config.eval_every == 0 and done < config.steps:
-                metrics = _evaluate(task, model, ema, done, config.seed)
+                metrics = _evaluate(task, model, ema, done, config.seed, par)
                 if info.is_main and metrics:
                     log.write(done, {f"eval/{k}": v for k, v in metrics.items()})
             if (config.ckpt_every and done % config.ckpt_every == 0) or done == end_step:
@@ -390,7 +390,7 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
     completed = final_step >= config.steps
     metrics: dict = {}
     if completed:
-        metrics = _evaluate(task, model, ema, final_step, config.seed)
+        metrics = _evaluate(task, model, ema, final_step, config.seed, par)
         if info.is_main and metrics:
             log.write(final_step, {f"eval/{k}": v for k, v in metrics.items()})
     total_wall = wall()

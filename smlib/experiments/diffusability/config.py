@@ -53,6 +53,7 @@ class DiffusabilityConfig(ChapterConfig):
     eval_every: int | None = None            # gFID-N every this many steps (None: at the end only)
     ckpt_every: int | None = None
     log_every: int = 10
+    parallel: str = "ddp"                    # under torchrun: "ddp", or "fsdp" to shard weights and AdamW state
     # evaluation
     n_fid: int = 48                          # samples per gFID-N/KID during training (0: no Inception)
     n_final_fid: int | None = None           # a larger final FID after training (the paper's FID-50k)
@@ -79,8 +80,9 @@ class DiffusabilityConfig(ChapterConfig):
 
     def run_identity(self) -> dict:
         """What determines one run's result: every knob but the step count (a longer run continues a finished
-        one) and the sweep's lists."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("steps", "variants", "seeds", "preset")}
+        one), the sweep's lists and how ranks share a step (DDP and FSDP average the same gradients)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in ("steps", "variants", "seeds", "preset", "parallel")}
 
 
 register_presets(
