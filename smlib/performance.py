@@ -25,6 +25,80 @@ def speedup(row: Mapping, baseline: str) -> float:
     return 1.0 / row[f"ratio_to_{baseline}"]
 
 
+# ------------------------------------------------------------------------------------------------ tables
+def esm_rows(record: Mapping) -> list[dict]:
+    """One row per shape: speedup of smlib over the authors' call path (one call; their VAE step's two calls) and
+    the agreement of losses and z-gradients (relative)."""
+    rows = []
+    for name, c in record["cases"].items():
+        a = c["agreement"]["smlib_vs_authors"]
+        rows.append({"shape": name, "authors_ms": 1e3 * c["single"]["authors"]["median_s"],
+                     "smlib_ms": 1e3 * c["single"]["smlib"]["median_s"], "single": c["speedup"]["single"],
+                     "vae": c["speedup"]["vae"], "loss_rel": a["loss"], "grad_rel": a["grad"]})
+    return rows
+
+
+def inception_rows(record: Mapping, key: str = "input_32px") -> list[dict]:
+    """One row per candidate: images/s, speedups over the shipped TorchScript and pytorch-fid, achieved GFLOP/s
+    and its share of the float32 matmul rate measured in the same run."""
+    r = record[key]
+    return [{"candidate": name + (f" ({r['smlib_backend']})" if name == "smlib" else ""),
+             "images_per_s": c["images_per_s"], "vs_torchscript": c["speedup_vs_shipped_torchscript"],
+             "vs_pytorch_fid": c["speedup_vs_pytorch_fid"], "gflops": c["achieved_gflops"],
+             "roofline_share": c["share_of_matmul_roofline"]} for name, c in r["candidates"].items()]
+
+
+def frechet_rows(record: Mapping) -> list[dict]:
+    """One row per case: seconds of pytorch-fid, smlib's exact and fast paths, and the fast path's agreement."""
+    rows = []
+    for name, c in record["cases"].items():
+        t = c["timing"]
+        rows.append({"case": name, "pytorch_fid_s": t["pytorch-fid"]["median_s"],
+                     "exact_s": t["smlib-exact"]["median_s"], "fast_s": t["smlib-fast"]["median_s"],
+                     "fast_speedup": t["smlib-fast"]["speedup_vs_pytorch_fid"],
+                     "exact_rel": c["agreement"]["smlib-exact vs pytorch-fid"]["rel"],
+                     "fast_rel": c["agreement"]["smlib-fast vs pytorch-fid"]["rel"]})
+    return rows
+
+
+def dit_rows(record: Mapping) -> list[dict]:
+    """One row per size and loop: items/s of smlib's DiT and diffusers', and their ratio (> 1: smlib faster)."""
+    rows = []
+    for size, r in record["results"].items():
+        for loop in ("training", "sampling"):
+            q = r[loop]
+            rows.append({"size": f"{size}: {r['model'].get('name') or r['model'].get('hidden_size')}, "
+                                 f"{r['tokens']} tokens", "loop": loop, "smlib": q["smlib_items_per_s"],
+                         "diffusers": q["diffusers_items_per_s"], "ratio": q["ratio_smlib_over_diffusers"],
+                         "unit": q["unit"]})
+    return rows
+
+
+def memory_rows(record: Mapping) -> list[dict]:
+    """One row per recipe configuration: measured batch(es), and the step's peak and transient memory (MiB) at
+    the per-GPU batch (``extrapolated`` from two batches on a CPU at paper size)."""
+    rows = []
+    for name, e in record["results"].items():
+        pg = e.get("per_gpu") or {}
+        last = e["measured"][-1]
+        rows.append({"config": name, "per_gpu_batch": e["per_gpu_batch"],
+                     "measured_at": ", ".join(str(m["batch"]) for m in e["measured"]),
+                     "step_peak_mib": (pg.get("step_peak_mib") or {}).get("value"),
+                     "step_transient_mib": (pg.get("step_transient_mib") or {}).get("value"),
+                     "extrapolated": pg.get("extrapolated"), "error": last.get("error")})
+    return rows
+
+
+def gpu_rows(record: Mapping) -> list[dict]:
+    """One row per recipe of a ``gpu-check`` record: images/s per GPU, batch, peak memory, or why not."""
+    rows = []
+    for name, r in record["recipes"].items():
+        rows.append({"recipe": name, "images_per_s": r.get("images_per_s"), "batch": r.get("per_gpu_batch"),
+                     "memory_gib": r.get("max_memory_allocated_gib"),
+                     "note": r.get("error") or r.get("skipped") or "; ".join(r.get("substitutions", []))})
+    return rows
+
+
 def plot_esm_scaling(record: Mapping, ax) -> None:
     """ESM forward + backward (ms) of the authors' call path and of smlib against the latent side, log-log,
     each point labelled with the speedup (authors' time / smlib's)."""
@@ -76,4 +150,4 @@ def plot_fid_vs_n(record: Mapping, ax) -> None:
     ax.legend(fontsize=8)
 
 
-__all__ = ["load", "speedup", "plot_esm_scaling", "plot_step_vs_tokens", "plot_fid_vs_n"]
+__all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows", "plot_esm_scaling", "plot_step_vs_tokens", "plot_fid_vs_n"]

@@ -99,7 +99,8 @@ register_presets(
         model=dict(arch="dit", hidden_size=128, depth=4, num_heads=4, patch_size=2),
         steps=3000, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=1000, ckpt_every=250, log_every=50,
         n_fid=250, n_reference=1000, kid_subset=250, n_freq=512, seeds=(0, 1)),
-    # the authors' ImageNet protocol as far as the notes allow: SiT-B/2 on f16d16 latents with REPA's optimiser
+    # the authors' ImageNet protocol as far as the notes allow: SiT-B/2 with REPA's optimiser, on the latents of the
+    # lab's paper autoencoder (f8d4, 32x32x4; the authors' ImageNet AEs are f16d16: pass --autoencoder for one)
     # (batch 256, AdamW 1e-4, wd 0, clip 1, EMA 0.9999, 400k steps, cfg-dropout 0.1, SDE 250 steps, FID-50k)
     paper=DiffusabilityConfig(
         setting="imagenet256", ae_preset="paper", dataset="folder", resolution=256, n_images=1281167,

@@ -1,0 +1,61 @@
+"""The Performance page's tables read the benchmark records as the benchmarks write them: speedups are inverted
+median time ratios, rows follow the record's cases, and a missing record reads as None."""
+from __future__ import annotations
+
+import pytest
+
+from smlib import performance as perf
+
+
+def _ratio(t, base):  # a ratio_table row, as benchmarks/common.py writes it
+    return {"median_s": t, f"ratio_to_{base}": t / base}
+
+
+def test_speedup_is_the_inverse_median_time_ratio():
+    assert perf.speedup({"median_s": 0.5, "ratio_to_authors": 0.25}, "authors") == 4.0
+
+
+def test_esm_rows_follow_the_cases_and_convert_to_ms():
+    case = {"agreement": {"smlib_vs_authors": {"loss": 1e-7, "grad": 2e-7}},
+            "single": {"authors": {"median_s": 0.06}, "smlib": {"median_s": 0.002}},
+            "speedup": {"single": 30.0, "vae": 60.0}}
+    rows = perf.esm_rows({"cases": {"lab": case, "f16d16": case}})
+    assert [r["shape"] for r in rows] == ["lab", "f16d16"]
+    assert rows[0]["authors_ms"] == pytest.approx(60.0) and rows[0]["smlib_ms"] == pytest.approx(2.0)
+    assert rows[0]["vae"] == 60.0 and rows[0]["grad_rel"] == 2e-7
+
+
+def test_dit_rows_give_one_row_per_size_and_loop():
+    loop = {"smlib_items_per_s": 10.0, "diffusers_items_per_s": 8.0, "ratio_smlib_over_diffusers": 1.25,
+            "unit": "images/s"}
+    rec = {"results": {"small": {"model": {"hidden_size": 128}, "tokens": 16, "training": loop, "sampling": loop},
+                       "paper": {"model": {"name": "B/2"}, "tokens": 256, "training": loop, "sampling": loop}}}
+    rows = perf.dit_rows(rec)
+    assert [(r["size"], r["loop"]) for r in rows] == [("small: 128, 16 tokens", "training"),
+                                                      ("small: 128, 16 tokens", "sampling"),
+                                                      ("paper: B/2, 256 tokens", "training"),
+                                                      ("paper: B/2, 256 tokens", "sampling")]
+
+
+def test_memory_rows_mark_extrapolated_and_failed_configurations():
+    rec = {"results": {
+        "ae/plain@paper": {"per_gpu_batch": 12, "measured": [{"batch": 1}, {"batch": 2}],
+                           "per_gpu": {"extrapolated": True, "step_peak_mib": {"value": 900.0},
+                                       "step_transient_mib": {"value": 700.0}}},
+        "diffusion@paper": {"per_gpu_batch": 32, "measured": [{"batch": 1, "error": "killed"}]}}}
+    ok, bad = perf.memory_rows(rec)
+    assert ok["measured_at"] == "1, 2" and ok["extrapolated"] is True and ok["step_peak_mib"] == 900.0
+    assert bad["error"] == "killed" and bad["step_peak_mib"] is None
+
+
+def test_gpu_rows_say_why_a_recipe_has_no_number():
+    rec = {"recipes": {"autoencoder/esm": {"images_per_s": 120.0, "per_gpu_batch": 48,
+                                           "max_memory_allocated_gib": 20.5, "substitutions": ["LPIPS off"]},
+                       "diffusion/imagenet256": {"skipped": "time budget spent"}}}
+    rows = perf.gpu_rows(rec)
+    assert rows[0]["note"] == "LPIPS off" and rows[1]["note"] == "time budget spent"
+    assert rows[1]["images_per_s"] is None
+
+
+def test_a_missing_record_reads_as_none():
+    assert perf.load("no_such_benchmark") is None
