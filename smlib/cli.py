@@ -2,6 +2,7 @@
 
     python -m smlib autoencoder --preset small --variant all --results results/autoencoders/small.json
     python -m smlib diffusion --preset small --variant all --seeds 0 1
+    python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
     torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \\
         --autoencoder runs/autoencoders/paper/dsm-<key>
 
@@ -54,7 +55,7 @@ def _common(p: argparse.ArgumentParser, variants: str) -> None:
     p.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--runs-dir", default=None, help="checkpoints and caches (default: <repo>/runs)")
-    p.add_argument("--results", default=None, help="results JSON to write")
+    p.add_argument("--results", default=None, help="results JSON to write (dctdiff: the results folder)")
     p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any knob of the chapter's config (JSON value), e.g. --set n_fid=500")
@@ -114,6 +115,23 @@ def diffusion(args) -> None:
                   + (f" +- {std:.2f}" if std is not None else "") + f"  (seeds {e['seeds']})")
 
 
+def dctdiff(args) -> None:
+    from smlib.device import resolve_device
+    from smlib.experiments import dctdiff as dct
+    from smlib.train.distributed import init_distributed
+
+    cfg = dct.DCTdiffConfig.at(args.preset, setting=args.setting, **_overrides(args))
+    rows = dct.run_sweep(cfg, _variants(args, dct.ARMS), args.seeds, results_dir=args.results,
+                         data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
+                         max_steps_this_call=args.max_steps_this_call, progress=args.progress)
+    if init_distributed().is_main:
+        for r in rows:
+            final = r.get("final") or {}
+            print(f"{r['label']:20s} seed {r['seed']}: "
+                  + (f"{final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}" if final
+                     else f"stopped at step {r['steps']} of {r['config_steps']}"))
+
+
 def gpu_check(args) -> None:
     from smlib import gpu_check as check
 
@@ -127,6 +145,8 @@ def gpu_check(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.autoencoders.variants import list_variants
+    from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
+    from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
 
     parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
@@ -147,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a lab run folder (runs/autoencoders/...) to use instead of training (one variant)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
     df.set_defaults(run=diffusion)
+    dc = sub.add_parser("dctdiff", help="the ladder from pixel to DCT-space diffusion (chapter 7)",
+                        description="Every (arm, seed) is resumable and writes results/dctdiff/<preset>/<arm>-seed<k>"
+                                    ".json when it completes: the same command continues where it stopped.")
+    _common(dc, ", ".join(DCT_ARMS))
+    dc.set_defaults(variant=["all"])
+    dc.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(DCT_ARMS)}")
+    dc.add_argument("--setting", default=None, choices=tuple(DCT_SETTINGS), help="paper preset: which dataset")
+    dc.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    dc.set_defaults(run=dctdiff)
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
                         description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
                                     "measured, the benchmarks on the GPU and a 2-step torchrun; writes "

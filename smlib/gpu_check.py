@@ -8,9 +8,9 @@ Stages, each recorded in the results file, each skipped (and said so) once the t
 
 1. **environment** - GPU names and memory, driver, torch / CUDA / cuDNN versions.
 2. **recipes** - every recipe's ``paper`` configuration (the autoencoder lab's variants; latent diffusion in both
-   paper settings) trains for ``--steps`` steps through :func:`smlib.train.fit` in bf16 on synthetic data of the
-   paper's shapes and per-GPU batch (the machine holds no ImageNet or CelebA). Recorded: median seconds per step
-   after warm-up, images per second per GPU, peak ``torch.cuda.max_memory_allocated``, checkpoint size and time.
+   paper settings; DCTdiff on CIFAR-10 and FFHQ-256) trains for ``--steps`` steps through :func:`smlib.train.fit`
+   in bf16 on synthetic data of the paper's shapes and per-GPU batch (the machine holds no ImageNet or CelebA).
+   Recorded: median seconds per step after warm-up, images per second per GPU, peak ``torch.cuda.max_memory_allocated``, checkpoint size and time.
    Offline substitutions are the same as everywhere in the library and are labelled in the record: LPIPS off
    (its VGG backbone needs the network) and VA-VAE's DINOv2 replaced by EfficientNet-Lite2.
 3. **compile** - for one autoencoder and the diffusion backbone, the same step eager and under ``torch.compile``,
@@ -43,6 +43,7 @@ from smlib.results import write_result
 RESULTS = REPO_ROOT / "results" / "benchmarks" / "gpu.json"
 AUTOENCODER_VARIANTS = ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "vf")
 DIFFUSION_SETTINGS = ("imagenet256", "celebahq256")
+DCTDIFF_SETTINGS = ("cifar10", "ffhq256")
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -137,13 +138,32 @@ def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_bat
                   "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
 
 
+def dctdiff_probe(setting: str | None, preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
+    """DCTdiff as released (the ladder's top rung) at ``preset`` (paper: ``setting``) on synthetic images of the
+    setting's resolution; the tokens are computed in every step, as in training."""
+    from smlib.experiments.dctdiff import DCTdiffConfig, build_run
+
+    cfg = DCTdiffConfig.at(preset, setting=setting)
+    g = torch.Generator().manual_seed(0)
+    n = n_batches * cfg.batch_size
+    images = torch.rand(n, 3, cfg.resolution, cfg.resolution, generator=g) * 2 - 1
+    task = build_run("ebfr", cfg, images[:1], seed=0)
+    return Probe(f"dctdiff/{setting or preset}", task, (images, torch.full((n,), -1)),
+                 max(1, cfg.batch_size // world_size), [],
+                 {"preset": preset, "setting": setting, "model": dict(cfg.model), "tokens": task.config["tokens"],
+                  "global_batch": cfg.batch_size, "steps_in_preset": cfg.steps,
+                  "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
+
+
 def probes(preset: str, world_size: int = 1) -> list:
     """Every recipe at ``preset`` (factories, so a failing build is recorded, not fatal)."""
     out = [(f"autoencoder/{v}", lambda v=v: autoencoder_probe(v, preset, world_size)) for v in AUTOENCODER_VARIANTS]
     if preset == "paper":
         out += [(f"diffusion/{s}", lambda s=s: diffusion_probe(s, preset, world_size)) for s in DIFFUSION_SETTINGS]
+        out += [(f"dctdiff/{s}", lambda s=s: dctdiff_probe(s, preset, world_size)) for s in DCTDIFF_SETTINGS]
     else:
         out.append((f"diffusion/{preset}", lambda: diffusion_probe(None, preset, world_size)))
+        out.append((f"dctdiff/{preset}", lambda: dctdiff_probe(None, preset, world_size)))
     return out
 
 

@@ -99,6 +99,33 @@ def gpu_rows(record: Mapping) -> list[dict]:
     return rows
 
 
+# ------------------------------------------------------------------------------------------------ scaling facts
+def esm_scaling_facts(record: Mapping) -> dict:
+    """From the ESM scaling sweep: the speedup at each latent side, whether it grows with the side at every step,
+    and the side where it is largest."""
+    s = record["scaling"]
+    q = list(s["speedup"])
+    return {"speedup_by_side": dict(zip(s["z_side"], q)), "monotone": all(b >= a for a, b in zip(q, q[1:])),
+            "largest_at": s["z_side"][max(range(len(q)), key=q.__getitem__)]}
+
+
+def step_scaling_facts(record: Mapping) -> dict:
+    """From the step-against-tokens sweep: how much a step's time grows per step of the token grid (smlib), and
+    smlib's speed relative to diffusers at each token count (> 1: smlib faster)."""
+    pts = record["scaling"]["points"]
+    growth = [(b["tokens"] / a["tokens"], b["smlib_step_s"] / a["smlib_step_s"]) for a, b in zip(pts, pts[1:])]
+    return {"tokens": [p["tokens"] for p in pts], "growth": growth,
+            "ratio_by_tokens": {p["tokens"]: p["ratio_smlib_over_diffusers"] for p in pts}}
+
+
+def fid_scaling_facts(record: Mapping, name: str = "smlib") -> dict:
+    """From the FID-N sweep of one candidate: the share of each evaluation spent on Inception features, and how
+    the total time grows from the smallest to the largest N."""
+    rows = record["fid_vs_n"]["rows"][name]
+    return {"n": [r["n"] for r in rows], "feature_share": [r["features_s"] / r["total_s"] for r in rows],
+            "time_growth": rows[-1]["total_s"] / rows[0]["total_s"], "n_growth": rows[-1]["n"] / rows[0]["n"]}
+
+
 def plot_esm_scaling(record: Mapping, ax) -> None:
     """ESM forward + backward (ms) of the authors' call path and of smlib against the latent side, log-log,
     each point labelled with the speedup (authors' time / smlib's)."""
@@ -150,4 +177,6 @@ def plot_fid_vs_n(record: Mapping, ax) -> None:
     ax.legend(fontsize=8)
 
 
-__all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows", "plot_esm_scaling", "plot_step_vs_tokens", "plot_fid_vs_n"]
+__all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows",
+           "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
+           "plot_fid_vs_n"]

@@ -28,14 +28,21 @@ def _git(*args: str, cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+#: what runs write: a committed result that a sweep or ``make bench`` rewrites as it goes does not make the code
+#: that produces the next result "uncommitted"
+OUTPUT_DIRS = ("results",)
+
+
 def git_commit(cwd: str | Path | None = None) -> tuple[str | None, bool | None]:
-    """(HEAD commit hash, whether tracked files have uncommitted changes) of the repository holding ``cwd``
-    (default: the one holding smlib); (None, None) outside a git checkout or without git."""
+    """(HEAD commit hash, whether tracked files outside :data:`OUTPUT_DIRS` have uncommitted changes) of the
+    repository holding ``cwd`` (default: the one holding smlib); (None, None) outside a git checkout or without git.
+    """
     cwd = Path(cwd) if cwd is not None else REPO_ROOT
     commit = _git("rev-parse", "HEAD", cwd=cwd)
     if commit is None:
         return None, None
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=cwd)
+    excluded = [f":(exclude,top){d}" for d in OUTPUT_DIRS]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded, cwd=cwd)
     return commit, (bool(status) if status is not None else None)
 
 

@@ -47,6 +47,29 @@ def result_path(chapter: str, name: str, results_dir: str | os.PathLike | None =
     return root / chapter / f"{name}.json"
 
 
+def shard_path(chapter: str, preset: str, name: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """``results/<chapter>/<preset>/<name>.json``: one run of a sweep, written (and committed) as it finishes."""
+    root = Path(results_dir) if results_dir is not None else RESULTS_ROOT
+    return root / chapter / preset / f"{name}.json"
+
+
+def read_shards(chapter: str, preset: str, results_dir: str | os.PathLike | None = None) -> list[dict]:
+    """Every run file of a sharded sweep (:func:`shard_path`), in name order; [] when none is committed yet."""
+    folder = shard_path(chapter, preset, "x", results_dir).parent
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def mean_curve(runs: Sequence[Mapping], key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(steps (T,), mean (T,), per-run values (S, T)) of a metric curve (``run["curve"][key]``, [step, value]
+    rows) over runs, typically the seeds of one arm, on the steps every run evaluated."""
+    curves = [dict(map(tuple, r["curve"][key])) for r in runs if r.get("curve") and r["curve"].get(key)]
+    if not curves:
+        raise KeyError(f"no {key!r} curve in these runs.")
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    values = np.array([[c[s] for s in steps] for c in curves], dtype=float)
+    return np.asarray(steps, dtype=int), values.mean(axis=0), values
+
+
 def write_result(path: str | os.PathLike, payload: Mapping) -> Path:
     """Write a result file atomically (indented JSON; NaN becomes null). Returns the path."""
     return write_json(path, dict(payload))
@@ -173,6 +196,7 @@ class _Table:
         return "\n".join(lines)
 
 
-__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "write_result", "read_result", "load_result",
+__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "mean_curve",
+           "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
            "provenance_lines", "html_table", "resolve_repo_path", "repo_relative"]

@@ -190,6 +190,31 @@ def judge(values: Mapping[str, Sequence[float]], comparisons: Sequence[Compariso
 
 
 # ------------------------------------------------------------------------------------ noise of one score
+def paired_comparisons(values: Mapping[str, Sequence[float]], comparisons: Sequence[Comparison], *,
+                       alpha: float = 0.05, lower_is_better: bool = True, level: float = 0.95) -> list[dict]:
+    """Declared comparisons of methods scored on the *same* items (one value per image, say): a paired t-test on
+    the per-item differences, Holm over the family. One row per comparison: better, worse, source, note, n,
+    difference (mean of worse - better, positive = as declared), ci_low, ci_high, p, p_holm, verdict ("holds",
+    "reversed", "unresolved")."""
+    rows = []
+    for c in comparisons:
+        a, b = _arr(values[c.better]), _arr(values[c.worse])
+        if len(a) != len(b) or len(a) < 2:
+            raise ValueError(f"{c.better} and {c.worse}: a paired comparison needs the same items, at least two "
+                             f"(got {len(a)} and {len(b)}).")
+        d = (b - a) if lower_is_better else (a - b)
+        se = d.std(ddof=1) / math.sqrt(len(d))
+        half = scipy.stats.t.ppf(0.5 + level / 2, len(d) - 1) * se
+        p = float(scipy.stats.ttest_1samp(d, 0.0).pvalue) if se > 0 else (0.0 if d.mean() else 1.0)
+        rows.append({"better": c.better, "worse": c.worse, "source": c.source, "note": c.note, "n": len(d),
+                     "difference": float(d.mean()), "ci_low": float(d.mean() - half),
+                     "ci_high": float(d.mean() + half), "p": p})
+    for row, p_holm in zip(rows, holm([r["p"] for r in rows])):
+        row["p_holm"] = float(p_holm)
+        row["verdict"] = ("unresolved" if not p_holm < alpha else "holds" if row["difference"] > 0 else "reversed")
+    return rows
+
+
 def _percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
@@ -224,5 +249,5 @@ def bootstrap_kid(sample_features: np.ndarray, reference_features: np.ndarray, *
 
 
 __all__ = ["SOURCES", "VERDICTS", "Comparison", "pooled_std", "pooled_t_test", "permutation_test",
-           "smallest_permutation_p", "holm", "minimum_detectable_difference", "judge", "bootstrap_fid",
-           "bootstrap_kid"]
+           "smallest_permutation_p", "holm", "minimum_detectable_difference", "judge", "paired_comparisons",
+           "bootstrap_fid", "bootstrap_kid"]

@@ -107,6 +107,17 @@ def test_to_uint8_grid_levels():
     assert torch.allclose(u8, u8.round(), atol=1e-4) and u8.min() == 0 and u8.max() == 255
 
 
+def test_to_uint8_grid_truncates_like_a_numpy_uint8_cast():
+    rng = np.random.default_rng(0)      # fractions away from the 1e-4 band below each level that counts as it
+    values = rng.integers(0, 255, 1000) + rng.uniform(0.001, 0.999, 1000)
+    q = M.to_uint8_grid(torch.from_numpy(values / 127.5 - 1), rounding="truncate")
+    assert np.allclose(((q + 1) * 127.5).numpy(), values.astype(np.uint8), atol=1e-9)
+    levels = torch.arange(256, dtype=torch.float32) / 127.5 - 1                # exact levels survive float32
+    assert torch.equal(M.to_uint8_grid(levels, rounding="truncate"), M.to_uint8_grid(levels))
+    with pytest.raises(ValueError, match="rounding"):
+        M.to_uint8_grid(q, rounding="nearest")
+
+
 # ---------------------------------------------------------------------------------------- Frechet distance
 def eig_trace_sqrt(s1: np.ndarray, s2: np.ndarray) -> float:
     """tr((S1 S2)^{1/2}) by an independent route: S1 S2 is similar to the PSD S1^{1/2} S2 S1^{1/2}, so its

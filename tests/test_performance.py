@@ -59,3 +59,15 @@ def test_gpu_rows_say_why_a_recipe_has_no_number():
 
 def test_a_missing_record_reads_as_none():
     assert perf.load("no_such_benchmark") is None
+
+
+def test_scaling_facts_read_the_sweeps():
+    esm = perf.esm_scaling_facts({"scaling": {"z_side": [4, 8, 16], "speedup": [3.0, 2.0, 9.0]}})
+    assert esm == {"speedup_by_side": {4: 3.0, 8: 2.0, 16: 9.0}, "monotone": False, "largest_at": 16}
+    pts = [{"tokens": t, "smlib_step_s": s, "ratio_smlib_over_diffusers": r}
+           for t, s, r in ((4, 1.0, 1.2), (16, 2.0, 1.0), (64, 8.0, 0.9))]
+    step = perf.step_scaling_facts({"scaling": {"points": pts}})
+    assert step["growth"] == [(4.0, 2.0), (4.0, 4.0)] and step["ratio_by_tokens"][64] == 0.9
+    rows = [{"n": n, "features_s": f, "total_s": f + 1.0} for n, f in ((50, 3.0), (400, 23.0))]
+    fid = perf.fid_scaling_facts({"fid_vs_n": {"rows": {"smlib": rows}}})
+    assert fid["feature_share"] == [0.75, 23.0 / 24.0] and fid["time_growth"] == 6.0 and fid["n_growth"] == 8.0

@@ -35,3 +35,26 @@ def test_no_committed_file_holds_an_absolute_path(path):
 @pytest.mark.parametrize("path", committed("results"), ids=lambda p: p.name)
 def test_no_committed_result_names_its_host(path):
     assert '"hostname"' not in path.read_text(errors="replace")
+
+
+def test_a_rewritten_result_does_not_make_the_code_dirty(tmp_path):
+    """git_dirty looks at tracked files outside results/: a sweep that rewrites committed results as it goes
+    records its code as clean; a changed source file is still dirty."""
+    import subprocess
+
+    from smlib.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    (tmp_path / "results" / "bench" / "a.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert git_commit(tmp_path)[1] is False
+    (tmp_path / "results" / "bench" / "a.json").write_text('{"new": 1}')
+    assert git_commit(tmp_path)[1] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path)[1] is True

@@ -140,3 +140,20 @@ def test_bootstrap_interval_holds_the_estimate_and_shrinks_with_n():
     assert k["low"] <= k["high"] and k["std"] > 0
     x = rng.normal(size=(40, 4))
     assert kid_full_reference(x, ref[:40])[0] == pytest.approx(mmd2_unbiased(x, ref[:40]))
+
+
+def test_paired_comparisons_match_scipy_ttest_rel_and_holm():
+    rng = np.random.default_rng(4)
+    base = rng.normal(30, 3, 40)
+    values = {"dct": base + 0.5 + rng.normal(0, 0.2, 40), "bicubic": base, "lanczos": base + rng.normal(0, 0.2, 40)}
+    family = [Comparison("dct", "bicubic", "our inference"), Comparison("lanczos", "bicubic", "our inference")]
+    rows = stats.paired_comparisons(values, family, lower_is_better=False)
+    for row, c in zip(rows, family):
+        ref = scipy.stats.ttest_rel(values[c.better], values[c.worse])
+        assert row["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+        ci = ref.confidence_interval(0.95)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    assert [r["p_holm"] for r in rows] == pytest.approx(list(stats.holm([r["p"] for r in rows])))
+    assert rows[0]["verdict"] == "holds" and rows[0]["difference"] == pytest.approx(0.5, abs=0.1)
+    with pytest.raises(ValueError, match="same items"):
+        stats.paired_comparisons({"a": [1.0, 2.0], "b": [1.0]}, [Comparison("a", "b", "our inference")])

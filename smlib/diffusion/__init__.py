@@ -11,16 +11,17 @@ Time convention: t = 0 is data, t = 1 is noise; models receive this t and scale 
 """
 from smlib.diffusion.losses import (FORMULATIONS, PREDICTIONS, Formulation, ddpm, interpolant, make_formulation,
                                     mean_part)
-from smlib.diffusion.samplers import (SAMPLERS, Trajectory, ddim_noise_std, guided_output, sample, sample_ddim, sample_euler,
-                                      sample_euler_maruyama, sample_heun, time_grid)
+from smlib.diffusion.samplers import (SAMPLERS, Trajectory, ddim_noise_std, guided_output, logsnr_grid, sample,
+                                      sample_ddim, sample_dpmpp_2m, sample_euler, sample_euler_maruyama, sample_heun,
+                                      time_grid)
 from smlib.diffusion.schedules import (PATHS, ContinuousVP, CosineVP, DiscreteVP, LinearBetaVP, LinearInterpolant,
                                        NoisePath, VPPath, cosine_alpha_bar, draw_normal, draw_uniform, make_path,
-                                       scale_alpha_bar_snr)
+                                       scale_alpha_bar_snr, time_at_log_snr)
 
 __all__ = [
     "NoisePath", "VPPath", "DiscreteVP", "LinearBetaVP", "CosineVP", "ContinuousVP", "LinearInterpolant", "PATHS",
-    "make_path", "cosine_alpha_bar", "scale_alpha_bar_snr", "draw_uniform", "draw_normal",
+    "make_path", "cosine_alpha_bar", "scale_alpha_bar_snr", "time_at_log_snr", "draw_uniform", "draw_normal",
     "Formulation", "PREDICTIONS", "FORMULATIONS", "ddpm", "interpolant", "make_formulation", "mean_part",
-    "Trajectory", "ddim_noise_std", "guided_output", "time_grid", "sample", "sample_ddim", "sample_euler", "sample_heun",
-    "sample_euler_maruyama", "SAMPLERS",
+    "Trajectory", "ddim_noise_std", "guided_output", "time_grid", "logsnr_grid", "sample", "sample_ddim",
+    "sample_euler", "sample_heun", "sample_euler_maruyama", "sample_dpmpp_2m", "SAMPLERS",
 ]

@@ -12,6 +12,13 @@ linear-interpolant paths:
   interpolant u is the velocity v). Heun skips its corrector on the last step, which ends at t = 0 (as in EDM).
   These step uniformly in t, so they suit the interpolant and the continuous VP path; for a discrete VP schedule
   with a steep end (the cosine schedule's clipped last beta) prefer DDIM, which is exact in the noise level.
+* DPM-Solver++(2M) (Lu et al. 2022): the exact solution of the probability-flow ODE in lambda = log(alpha / sigma)
+  for a data prediction that is linear in lambda over each step, the slope taken from the previous step's x0_hat:
+  x_s = (sigma_s / sigma_t) x_t + alpha_s (1 - e^{-h}) D,  h = lambda_s - lambda_t,
+  D = (1 + 1/(2r)) x0_hat_t - 1/(2r) x0_hat_prev,  r = h_prev / h  (D = x0_hat_t on the first step).
+  Its grid is uniform in lambda and ends at ``t_min`` > 0, as DPM-Solver's does, so NFE = steps. DCTdiff samples
+  with DPM-Solver-fast (v1, single-step, up to third order; ``forever208/DCTdiff@3561c1ea:dpm_solver_pytorch.py``);
+  this multistep second-order solver needs one model call per step and no intermediate times, and stands in for it.
 * Euler-Maruyama: the reverse SDE dx = [u - w(t)/2 * score] dt + sqrt(w(t)) dW_bar, score = -eps_hat / sigma. Any
   w >= 0 has the right marginals; the default is the path's ``diffusion(t)`` (beta(t) for VP, REPA's 2t for the
   interpolant). The last step returns the denoised mean x0_hat (Tweedie) instead of adding noise at t -> 0.
@@ -24,6 +31,7 @@ The samplers put an ``nn.Module`` in eval mode (no label dropout) for the call a
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +39,7 @@ from torch import nn
 
 from smlib.device import resolve_device
 from smlib.diffusion.losses import Formulation, _bc, mean_part
-from smlib.diffusion.schedules import draw_normal
+from smlib.diffusion.schedules import draw_normal, time_at_log_snr
 
 
 @dataclass
@@ -110,6 +118,28 @@ def _scalar(fn, t: float, like: torch.Tensor) -> torch.Tensor:
     return fn(torch.tensor([t], device=like.device, dtype=like.dtype))[0]
 
 
+def logsnr_grid(formulation: Formulation, steps: int, t_min: float = 1e-4, lambda_floor: float = -6.0
+                ) -> list[float]:
+    """t_0 = t_max > t_1 > ... > t_steps = t_min, uniform in lambda = log(alpha / sigma); (steps + 1) floats.
+
+    lambda(t) is inverted by :func:`~smlib.diffusion.schedules.time_at_log_snr` (bisection). Where
+    lambda(t_max) is below ``lambda_floor`` (-inf for the linear interpolant at t = 1) the spacing starts from the
+    floor, so that no steps are spent where the state is noise; -6 is about where DDPM's linear schedule ends
+    (lambda(1) = -5.1).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}.")
+    t_max = float(formulation.t_max)
+    if not 0 < t_min < t_max:
+        raise ValueError(f"t_min must lie in (0, t_max = {t_max}), got {t_min}.")
+
+    ends = formulation.path.log_snr(torch.tensor([t_max, t_min], dtype=torch.float64)) / 2    # lambda = log_snr / 2
+    lo_lam = max(float(ends[0]), lambda_floor)
+    targets = torch.linspace(lo_lam, float(ends[1]), steps + 1, dtype=torch.float64)[1:-1]
+    inner = time_at_log_snr(formulation.path, 2 * targets, t_min, t_max)
+    return [t_max, *inner.tolist(), float(t_min)]
+
+
 def time_grid(steps: int, t_max: float = 1.0) -> list[float]:
     """t_max = t_0 > t_1 > ... > t_steps = 0, uniform; python floats, (steps + 1) of them."""
     if steps < 1:
@@ -119,8 +149,9 @@ def time_grid(steps: int, t_max: float = 1.0) -> list[float]:
 
 def _run(step_fn, model, formulation: Formulation, shape, steps: int, *, generator=None, seed=None, y=None,
          cfg_scale=1.0, null_label=None, cfg_interval=None, clip_x0=None, device=None, dtype=torch.float32,
-         x_init=None, return_trajectory=False):
-    """Shared driver: noise, labels and guidance set up once, then ``step_fn`` applied along the time grid."""
+         x_init=None, return_trajectory=False, grid=None):
+    """Shared driver: noise, labels and guidance set up once, then ``step_fn`` applied along the time grid
+    (``grid``, default the uniform :func:`time_grid`)."""
     if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
     device = _model_device(model) if device is None else resolve_device(device)
@@ -130,7 +161,7 @@ def _run(step_fn, model, formulation: Formulation, shape, steps: int, *, generat
         raise ValueError(f"x_init has shape {tuple(x.shape)}, expected {shape}.")
     denoise = _Denoiser(model, formulation, _labels(y, shape[0], device), cfg_scale, null_label, cfg_interval,
                         clip_x0)
-    grid = time_grid(steps, formulation.t_max)
+    grid = time_grid(steps, formulation.t_max) if grid is None else grid
     ts, xs, x0s = [], [], []
     was_training = isinstance(model, nn.Module) and model.training
     if was_training:
@@ -206,6 +237,27 @@ def _euler_maruyama_step(denoise, f, x, t, t_next, generator, diffusion=None):
     return x - h * drift + torch.sqrt(w * h) * z, x0
 
 
+class _DPMSolverPP2M:
+    """DPM-Solver++(2M) steps; it keeps the previous step's x0_hat and h (one instance per sampling run)."""
+
+    def __init__(self):
+        self.previous: tuple[torch.Tensor, float] | None = None
+
+    def __call__(self, denoise, f, x, t, t_next, generator):
+        x0, _ = denoise(x, t)
+        a_n, s_n, s_t = (_scalar(fn, u, x) for fn, u in ((f.alpha, t_next), (f.sigma, t_next), (f.sigma, t)))
+        if float(s_n) == 0.0:                  # a grid ending at t = 0: the data estimate itself
+            return x0, x0
+        lam_t = float(torch.log(_scalar(f.alpha, t, x)) - torch.log(s_t))
+        h = float(torch.log(a_n) - torch.log(s_n)) - lam_t
+        d = x0
+        if self.previous is not None and math.isfinite(self.previous[1]) and math.isfinite(h):
+            r = self.previous[1] / h
+            d = (1 + 0.5 / r) * x0 - (0.5 / r) * self.previous[0]
+        self.previous = (x0, h)
+        return (s_n / s_t) * x + a_n * (-math.expm1(-h)) * d, x0
+
+
 # ------------------------------------------------------------------------------------------------- public samplers
 _COMMON_DOC = """
     Args:
@@ -250,15 +302,23 @@ def sample_euler_maruyama(model, formulation: Formulation, shape, steps: int = 2
     return _run(lambda *a: _euler_maruyama_step(*a, diffusion=diffusion), model, formulation, shape, steps, **kwargs)
 
 
-for _fn in (sample_ddim, sample_euler, sample_heun, sample_euler_maruyama):
+def sample_dpmpp_2m(model, formulation: Formulation, shape, steps: int = 50, t_min: float = 1e-4, **kwargs):
+    """DPM-Solver++(2M) on a grid uniform in log(alpha / sigma) from t_max to ``t_min`` (DCTdiff and DPM-Solver:
+    1e-4); one model call per step, and the samples are the state at ``t_min``. ``steps`` counts the steps of that
+    grid, not of the uniform one."""
+    return _run(_DPMSolverPP2M(), model, formulation, shape, steps,
+                grid=logsnr_grid(formulation, steps, t_min), **kwargs)
+
+
+for _fn in (sample_ddim, sample_euler, sample_heun, sample_euler_maruyama, sample_dpmpp_2m):
     _fn.__doc__ += _COMMON_DOC
 
 SAMPLERS = {"ddim": sample_ddim, "euler": sample_euler, "heun": sample_heun, "euler_maruyama": sample_euler_maruyama,
-            "sde": sample_euler_maruyama}
+            "sde": sample_euler_maruyama, "dpmpp_2m": sample_dpmpp_2m}
 
 
 def sample(model, formulation: Formulation, shape, sampler: str = "ddim", steps: int = 50, **kwargs):
-    """Dispatch by name: ``sampler`` in {"ddim", "euler", "heun", "euler_maruyama" (alias "sde")}; kwargs as for
+    """Dispatch by name: ``sampler`` in {"ddim", "euler", "heun", "euler_maruyama" (alias "sde"), "dpmpp_2m"}; kwargs as for
     the named sampler (eta for DDIM, diffusion for Euler-Maruyama, and the common ones)."""
     if sampler not in SAMPLERS:
         raise KeyError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")

@@ -263,6 +263,18 @@ PATHS = {"ddpm-linear": LinearBetaVP, "ddpm-cosine": CosineVP, "vp-continuous": 
          "linear-interpolant": LinearInterpolant}
 
 
+def time_at_log_snr(path: NoisePath, log_snr: torch.Tensor, t_lo: float = 0.0, t_hi: float = 1.0) -> torch.Tensor:
+    """The t in [t_lo, t_hi] where ``path.log_snr(t)`` equals each target (log SNR falls monotonically in t on every
+    path here), by float64 bisection; targets outside the range give its ends. log_snr: (K,) -> t (K,) float64."""
+    target = torch.as_tensor(log_snr, dtype=torch.float64).flatten()
+    lo, hi = torch.full_like(target, float(t_lo)), torch.full_like(target, float(t_hi))
+    for _ in range(80):                        # 2^-80 of the interval: float64 exact
+        mid = 0.5 * (lo + hi)
+        above = path.log_snr(mid) > target     # still too clean: the answer lies later
+        lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+    return 0.5 * (lo + hi)
+
+
 def make_path(name: str, **kwargs) -> NoisePath:
     """A path by name: one of ``PATHS`` ("ddpm-linear", "ddpm-cosine", "vp-continuous", "linear-interpolant")."""
     if name not in PATHS:

@@ -45,7 +45,9 @@ def sample_latents(model: nn.Module, formulation: Formulation, n: int, latent_sh
 def decode_latents(autoencoder: nn.Module, u: torch.Tensor, normalizer: LatentNormalizer,
                    batch_size: int = 128) -> torch.Tensor:
     """Normalised latents u (n, d, h, w) -> images (n, 3, H, W) in [-1, 1] on the CPU (clamped)."""
-    device = next(autoencoder.parameters()).device
+    # a decoder may have no parameters (DCT tokens -> pixels); then its buffers, else the CPU, say where it runs
+    tensors = [*autoencoder.parameters(), *autoencoder.buffers()]
+    device = tensors[0].device if tensors else torch.device("cpu")
     was = autoencoder.training
     autoencoder.eval()
     try:

@@ -91,12 +91,18 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Ten
     return ssim_map(x, y, data_range).flatten(1).mean(dim=1)
 
 
-def to_uint8_grid(x: torch.Tensor) -> torch.Tensor:
-    """Round images in [-1, 1] to the 256 levels a PNG would store, staying in [-1, 1]: (...) -> (...).
+def to_uint8_grid(x: torch.Tensor, rounding: str = "round") -> torch.Tensor:
+    """Quantise images in [-1, 1] to the 256 levels a PNG would store, staying in [-1, 1]: (...) -> (...).
 
     Use it to evaluate float outputs under the saved-file protocol (uint8 PSNR, FID of saved samples).
+    rounding: "round" (to the nearest level) or "truncate" (towards zero, as numpy's ``np.uint8(x)`` cast does,
+    e.g. in DCTdiff's decoder; it lowers every value by half a level on average).
     """
-    u8 = torch.round((x.clamp(-1, 1) + 1) * 127.5)
+    if rounding not in ("round", "truncate"):
+        raise ValueError(f"rounding must be 'round' or 'truncate', got {rounding!r}.")
+    levels = (x.clamp(-1, 1) + 1) * 127.5
+    # 1e-4: a level stored in float32 as 99.99999 is level 100, not 99
+    u8 = torch.round(levels) if rounding == "round" else torch.floor(levels + 1e-4)
     return u8 / 127.5 - 1
 
 

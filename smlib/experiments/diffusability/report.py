@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
+from smlib import results
 from smlib.stats import Comparison, judge
 
 #: the declared family (better, worse, source): better = lower gFID
@@ -62,13 +63,11 @@ def rank_correlation(x, y) -> float:
 
 def mean_curve(runs: list[dict], variant: str, key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps (T,), mean (T,), per-seed values (S, T)) of a metric curve over the seeds of one variant, on the
-    steps every seed evaluated."""
-    curves = [dict(map(tuple, r["curve"][key])) for r in runs if r["variant"] == variant and r.get("curve")]
-    if not curves:
-        raise KeyError(f"no {key!r} curve for variant {variant!r} in these runs.")
-    steps = sorted(set.intersection(*(set(c) for c in curves)))
-    values = np.array([[c[s] for s in steps] for c in curves], dtype=float)
-    return np.asarray(steps, dtype=int), values.mean(axis=0), values
+    steps every seed evaluated (:func:`smlib.results.mean_curve`)."""
+    try:
+        return results.mean_curve([r for r in runs if r["variant"] == variant], key)
+    except KeyError:
+        raise KeyError(f"no {key!r} curve for variant {variant!r} in these runs.") from None
 
 
 __all__ = ["DECLARED", "seed_values", "judge_sweep", "ranking", "rank_correlation", "mean_curve"]

@@ -1,0 +1,162 @@
+"""The DCTdiff ladder's recipe: what each arm feeds the model, a bit-exact resume of a DCT-space run, the paper
+preset at full size for 2 steps, the sweep end to end with its per-run shards, and the declared comparisons."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from smlib.experiments import dctdiff as X
+from smlib.results import read_shards
+from smlib.train import fit, load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = dict(arch="uvit", hidden_size=16, depth=2, num_heads=2, patch_size=1, final_conv=False)
+
+
+class PixelFeatures:
+    """A cheap stand-in for Inception: the first 12 pixels of each image, as float64."""
+
+    feature_id = "pixels12"
+
+    def __call__(self, x):
+        return x.flatten(1)[:, :12].double().numpy()
+
+
+def images(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1, torch.full((n,), -1)
+
+
+def test_each_arm_feeds_the_model_its_own_tokens():
+    cfg = X.DCTdiffConfig.at("ci")
+    x, _ = images(2)
+    shapes = {a: X.tokenizer_for(X.arm_of(a), cfg).encode(x).shape[1:] for a in X.ARMS}
+    assert shapes == {"pixel": (64, 48), **{a: (64, 24) for a in ("ycbcr420", "dct", "eta", "snr2", "ebfr")}}
+    scales = {a: X.tokenizer_for(X.arm_of(a), cfg).scale for a in X.ARMS}
+    assert scales["dct"] == 127.5 and scales["eta"] == scales["ebfr"] == cfg.eta
+    snr = {a: X.formulation_for(X.arm_of(a), cfg).path.snr_scale for a in X.ARMS}
+    assert [a for a, c in snr.items() if c == 2.0] == ["snr2", "ebfr"]
+    weights = {a: X.loss_weight(X.arm_of(a), cfg, X.tokenizer_for(X.arm_of(a), cfg)) for a in X.ARMS}
+    assert [a for a, w in weights.items() if w is not None] == ["ebfr"] and weights["ebfr"].shape == (1, 24, 1, 1)
+    # the pixel arm's tokens are the [-1, 1] pixels themselves, 4 x 4 patches in some fixed order
+    tok = X.tokenizer_for(X.arm_of("pixel"), cfg).encode(x)
+    assert torch.allclose(tok.flatten().sort().values, x.flatten().sort().values, atol=1e-6)
+
+
+def test_a_dct_run_resumed_ends_bit_identical(tmp_path):
+    cfg = X.DCTdiffConfig.at("ci", model=TINY, steps=6, batch_size=4, ckpt_every=2, log_every=1, warmup_steps=2,
+                             n_fid=0)
+    x, y = images()
+
+    def run(out, **kw):
+        task = X.build_run("ebfr", cfg, x, seed=5)
+        return fit(task, cfg.train_config(seed=5, device="cpu", out_dir=out), (x, y), progress=False, **kw)
+
+    full = run(tmp_path / "full")
+    assert run(tmp_path / "part", max_steps_this_call=3).step == 3
+    torch.manual_seed(99)            # a disturbed global RNG must not matter: the checkpoint holds the RNG states
+    resumed = run(tmp_path / "part")
+    assert resumed.completed and resumed.step == 6
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for name, tensor in a["ema"]["shadow"].items():
+        assert torch.equal(tensor, b["ema"]["shadow"][name]), name
+
+
+def test_paper_preset_full_configuration_trains_two_steps(tmp_path):
+    cfg = X.DCTdiffConfig.at("paper")
+    assert (cfg.setting, cfg.model["name"], cfg.block, cfg.eta, cfg.snr_scale) == ("cifar10", "M/1", 2, 242.382, 2.0)
+    assert (cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.betas, cfg.warmup_steps, cfg.ema_decay, cfg.steps) == \
+        (256, 2e-4, 0.03, (0.99, 0.99), 5000, 0.9999, 500000)
+    run_cfg = X.DCTdiffConfig.at("paper", batch_size=2, steps=2, ckpt_every=None, log_every=1, n_fid=0)
+    x, y = images(4)
+    task = X.build_run("ebfr", run_cfg, x, seed=0)
+    n_params = sum(p.numel() for p in task.model.parameters())
+    assert len(task.model.in_blocks) + 1 + len(task.model.out_blocks) == 17      # U-ViT-M: 8 + mid + 8
+    assert n_params == pytest.approx(131e6, rel=0.03)
+    out = fit(task, run_cfg.train_config(seed=0, device="cpu", out_dir=tmp_path), (x, y), progress=False)
+    assert out.completed and out.step == 2 and torch.isfinite(torch.tensor(out.train_logs["loss"]))
+    ffhq = X.DCTdiffConfig.at("paper", setting="ffhq256")
+    tok = X.tokenizer_for(X.arm_of("ebfr"), ffhq)
+    assert (tok.block, tok.keep, tok.scale, ffhq.snr_scale) == (4, 8, 485.0, 1.0)
+    assert tok.token_shape(256) == (1024, 48)
+
+
+def test_the_sweep_writes_one_shard_per_run_and_reads_them_back(tmp_path):
+    cfg = X.DCTdiffConfig.at("ci", dataset="deadleaves", n_images=16, n_reference=8, n_fid=4, kid_subset=4,
+                             n_grid=2, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0, model=TINY,
+                             sample_steps=2)
+    where = dict(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                 features=PixelFeatures())
+    rows = X.run_sweep(cfg, ["pixel", "ebfr"], [0, 1], **where)
+    assert [(r["arm"], r["seed"]) for r in rows] == [("pixel", 0), ("pixel", 1), ("ebfr", 0), ("ebfr", 1)]
+    shards = read_shards("dctdiff", "ci", tmp_path / "results")
+    assert sorted((s["arm"], s["seed"]) for s in shards) == [("ebfr", 0), ("ebfr", 1), ("pixel", 0), ("pixel", 1)]
+    assert all(s["completed"] and "git_commit" in s["provenance"] and s["grid"].endswith("grid.pt") for s in shards)
+    sweep = X.load_sweep("ci", tmp_path / "results")
+    assert list(sweep["table"]) == ["pixel", "ebfr"] and sweep["table"]["ebfr"]["fid_label"] == "FID-4"
+    assert [s for s, _ in rows[0]["curve"]["eval/fid"]] == [2, 4]
+    # a rerun reads the finished runs back, and the same folders under another recipe are refused
+    again = X.run_sweep(cfg, ["pixel"], [0], **where)
+    assert again[0]["final"]["fid"] == rows[0]["final"]["fid"]
+    with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
+        X.run_sweep(cfg.replace(n_fid=3), ["pixel"], [0], **where)
+
+
+def test_the_declared_family_is_fixed_and_judged_on_the_arms_present():
+    assert [(c.better, c.worse) for c in X.DECLARED][:2] == [("ebfr", "pixel"), ("ycbcr420", "pixel")]
+    table = {a: {"fid": {"values": [10.0 + 3 * i, 10.5 + 3 * i, 11.0 + 3 * i]}} for i, a in enumerate(("pixel", "ebfr"))}
+    rows = X.judge_ladder(table)
+    assert [(r["better"], r["worse"]) for r in rows] == [("ebfr", "pixel")]
+    assert rows[0]["verdict"] == "reversed" and rows[0]["df"] == 4
+
+
+def test_bad_input_is_one_line(capsys):
+    from smlib.cli import main
+
+    assert main(["dctdiff", "--arm", "jpeg", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown arm 'jpeg'") and "\n" not in err
+    with pytest.raises(ValueError, match="unknown arm"):
+        X.DCTdiffConfig.at("ci", arms=("pixel", "jpeg"))
+
+
+# -- the chapter's measurements ----------------------------------------------------------------------------------
+
+def test_coordinate_snr_is_one_for_pixels_and_unchanged_by_the_rotation():
+    from smlib.experiments.dctdiff.analysis import coordinate_snr
+
+    x, _ = images(4)
+    snr = coordinate_snr(x.double(), X.DCTdiffConfig.at("ci"))
+    assert snr["pixel"]["mean"] == pytest.approx(1.0, rel=1e-9)                   # pixel tokens are the pixels
+    assert snr["dct"]["mean"] == pytest.approx(snr["ycbcr420"]["mean"], rel=1e-9)  # orthonormal: energy kept
+    eta = X.DCTdiffConfig.at("ci").eta
+    assert snr["eta"]["mean"] == pytest.approx(snr["dct"]["mean"] * (127.5 / eta) ** 2, rel=1e-9)
+    assert snr["snr2"]["mean"] == pytest.approx(2 * snr["eta"]["mean"], rel=1e-9)
+
+
+def test_resolving_times_put_snr_at_one():
+    from smlib.diffusion import make_path
+    from smlib.experiments.dctdiff.analysis import resolving_times
+
+    path = make_path("vp-continuous", snr_scale=2.0)
+    power = [4.0, 1.0, 0.01]
+    t = torch.as_tensor(resolving_times(path, power))
+    assert torch.allclose(path.snr(t) * torch.tensor(power, dtype=torch.float64), torch.ones(3, dtype=torch.float64),
+                          atol=1e-8)
+    assert (t.diff() < 0).all()          # weaker coordinates are resolved later in the reverse process (smaller t)
+
+
+def test_dataset_statistics_and_upsampling_on_known_images():
+    from smlib.experiments.dctdiff.analysis import dataset_statistics, upsampling_comparison
+
+    x, _ = images(8)
+    stats = dataset_statistics(x, block=2, batch=3)
+    assert len(stats["entropy_y"]) == len(stats["entropy_cr"]) == 4 and stats["n_images"] == 8
+    flat = torch.full((2, 3, 16, 16), 0.2)
+    up = upsampling_comparison(flat, block=4)
+    assert up["low"].shape == (2, 3, 8, 8)
+    for name in ("dct", "bicubic", "lanczos"):                # a constant survives every upsampler to uint8
+        assert up[name]["images"].shape == (2, 3, 16, 16) and up[name]["psnr"] > 45
