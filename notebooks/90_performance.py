@@ -254,8 +254,10 @@ if dit is not None:
           f"{all(r['same_function_after_weight_copy']['max_abs_diff'] < 1e-5 for r in dit['results'].values())}")
 
 # %% [markdown]
-# The paper-size rows on this CPU come from a few rounds (a SiT-B/2 step takes seconds here), so a ratio near 1
-# there is a tie, not a verdict.
+# The ratio column is the median of per-round ratios (each round times both models in turn); the items/s columns
+# are the medians of each model's own times. The paper-size rows on this CPU come from three rounds (a SiT-B/2 step
+# takes seconds here), so the two can even disagree in direction there: a ratio near 1 at that size is a tie, not
+# a verdict.
 
 # %%
 if dit is not None:
@@ -279,9 +281,9 @@ if dit is not None:
 # %% [markdown]
 # At few tokens a step's fixed costs (the adaLN conditioning, the optimiser) dominate and the time grows slower than
 # T; by 256 tokens it grows faster than T, as attention's quadratic term starts to count. smlib's lead over
-# diffusers shrinks as T grows and, at width 128 and 256 tokens, turns into a deficit. Both models call PyTorch's
-# `scaled_dot_product_attention`; they differ in how the projections are laid out (timm's fused qkv against
-# diffusers' three linears), and which difference costs the time at 256 tokens was not isolated. At the paper size
+# diffusers shrinks as T grows, to about parity at 256 tokens (the check above prints the ratios). Both models call PyTorch's `scaled_dot_product_attention`; they differ in how the projections are laid
+# out (timm's fused qkv against diffusers' three linears), and what costs smlib its lead at many tokens was not
+# isolated. At the paper size
 # (width 768, 256 tokens) the training step is a tie within the few rounds a CPU allows.
 #
 # ## 5. Memory per training step

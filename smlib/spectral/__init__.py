@@ -8,6 +8,7 @@ from smlib.spectral.blocks import (block_dct2, block_idct2, block_lowpass, block
 from smlib.spectral.contrast import (directional_energy, directional_spectrum, dog_normalize, rmsc,
                                      spatial_normalize, unit_tokens)
 from smlib.spectral.dct import dct2, dct_matrix, idct2
+from smlib.spectral.dct_tokens import DCTTokenizer, dct_upsample, rgb_to_ycbcr, ycbcr_to_rgb
 from smlib.spectral.filters import (difference_of_gaussians, dog_peak_frequency, dog_response, downsampling_response,
                                     esm_image_target, gaussian_blur, gaussian_kernel1d, gaussian_response, resize)
 from smlib.spectral.power import (PowerLawFit, band_power, dct_power, dct_radial_bins, fft_power, fit_power_law,
@@ -16,6 +17,7 @@ from smlib.spectral.synthesis import power_law_field
 
 __all__ = [
     "dct_matrix", "dct2", "idct2",
+    "DCTTokenizer", "rgb_to_ycbcr", "ycbcr_to_rgb", "dct_upsample",
     "block_split", "block_merge", "block_dct2", "block_idct2", "zigzag_order", "lowpass_mask", "block_lowpass",
     "dct_power", "dct_radial_bins", "radial_pool", "band_power", "spectrum_distribution",
     "fft_power", "radial_frequency_grid", "radial_average", "radial_psd", "PowerLawFit", "fit_power_law",
