@@ -37,6 +37,7 @@ dataset = None           # None: the preset's (CIFAR-10 at 32 px for ci/small)
 data_root = None         # None: $SMLIB_DATA, then ~/.cache/smlib/data
 device = "auto"
 arms = None              # None: all six rungs; or a list such as ["pixel", "ebfr"]
+seed = None              # one seed (the same as seeds=[seed]); None: use `seeds`
 seeds = None             # None: the preset's seeds (ci: 0; small: 0, 1, 2)
 steps = None             # override the preset's training steps
 n_stats = None           # training images for eta and the entropies (None: 5,000 at ci, all 50,000 otherwise)
@@ -58,6 +59,7 @@ from smlib.metrics.inception import shared_inception
 from smlib.spectral import dct_tokens as dt
 
 cfg = X.DCTdiffConfig.at(preset, dataset=dataset, steps=steps)
+seeds = [seed] if seed is not None and seeds is None else seeds
 n_stats = n_stats or (5000 if preset == "ci" else 50000)
 n_upsample = n_upsample or (64 if preset == "ci" else 1000)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
@@ -310,8 +312,9 @@ if book["runs"]:
     axes[0].set(xlabel="training step", ylabel=next(iter(table.values()))["fid_label"], title="gFID")
     axes[1].set(xlabel="training step", ylabel="KID", title="KID")
     axes[0].legend(fontsize=7)
-    plt.tight_layout()
-    plt.show()
+    fig.tight_layout()
+    display(fig)           # only when the sweep is committed: a figure for a cell that has data to draw
+    plt.close(fig)
 
 # %% tags=["nbval-check-output"]
 if book["runs"]:
