@@ -5,7 +5,8 @@ analysis in the notebooks and the regularizers in training.
 """
 from smlib.spectral.blocks import (block_dct2, block_idct2, block_lowpass, block_merge, block_split, lowpass_mask,
                                    zigzag_order)
-from smlib.spectral.contrast import (directional_energy, directional_spectrum, dog_normalize, rmsc,
+from smlib.spectral.contrast import (directional_energy, directional_spectrum, dog_dct_gain, dog_filter, dog_normalize,
+                                     gaussian_dct_gain, rmsc,
                                      spatial_normalize, unit_tokens)
 from smlib.spectral.dct import dct2, dct_matrix, idct2
 from smlib.spectral.dct_tokens import DCTTokenizer, dct_upsample, rgb_to_ycbcr, ycbcr_to_rgb
@@ -24,5 +25,6 @@ __all__ = [
     "gaussian_kernel1d", "gaussian_blur", "difference_of_gaussians", "gaussian_response", "dog_response",
     "dog_peak_frequency", "resize", "downsampling_response", "esm_image_target",
     "unit_tokens", "rmsc", "directional_spectrum", "directional_energy", "spatial_normalize", "dog_normalize",
+    "gaussian_dct_gain", "dog_dct_gain", "dog_filter",
     "power_law_field",
 ]

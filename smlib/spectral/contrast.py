@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from smlib.spectral.dct import dct2
-from smlib.spectral.filters import difference_of_gaussians
+from smlib.spectral.dct import dct2, idct2
 
 
 def unit_tokens(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -54,10 +53,44 @@ def spatial_normalize(x: torch.Tensor, gamma: float = 1.0, eps: float = 1e-6) ->
     return (x - gamma * mean) / (std + eps)
 
 
-def dog_normalize(x: torch.Tensor, sigma1: float, sigma2: float, eps: float = 1e-6, mode: str = "replicate") -> torch.Tensor:
-    """DoG-REPA target: band-pass each channel with G_s1 - G_s2 over the token grid, then divide by its std.
+def gaussian_dct_gain(n: int, sigma: float, truncate: float = 4.0, dtype=torch.float64, device=None) -> torch.Tensor:
+    """Gain of a Gaussian blur on each orthonormal DCT-II coefficient of an n-point signal, (n,).
 
-    x: (B, C, H, W) -> (B, C, H, W). Sigmas are in tokens. ``replicate`` borders because token grids are small.
+    A blur with half-sample symmetric extension (``d c b a | a b c d``, scipy.ndimage's ``mode="reflect"``) is the
+    circular blur of the 2n-periodic even extension, which the DCT-II diagonalises: coefficient u is multiplied by
+    g(u) = sum_k w_k cos(pi u k / n) over the kernel's taps w_k (radius ``int(truncate sigma + 0.5)``, as scipy
+    truncates), exactly. g(0) = 1: the blur keeps the mean.
     """
-    y = difference_of_gaussians(x, sigma1, sigma2, mode=mode)
-    return y / (y.std(dim=(-2, -1), keepdim=True, correction=0) + eps)
+    radius = int(truncate * sigma + 0.5)
+    k = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    w = torch.exp(-0.5 * (k / sigma) ** 2)
+    w = w / w.sum()
+    u = torch.arange(n, dtype=torch.float64)
+    gain = (w[None, :] * torch.cos(torch.pi * u[:, None] * k[None, :] / n)).sum(dim=1)
+    gain[0] = 1.0
+    return gain.to(dtype=dtype, device=device)
+
+
+def dog_dct_gain(h: int, w: int, sigma1: float, sigma2: float, truncate: float = 4.0, dtype=torch.float64,
+                 device=None) -> torch.Tensor:
+    """The DoG G_s1 - G_s2 on an h x w grid as a gain on its DCT-II coefficients: g1(u) g1(v) - g2(u) g2(v),
+    (h, w), exactly 0 at DC (our derivation: ``../shared/reference/next-chapters.md`` §1.4)."""
+    g1 = [gaussian_dct_gain(n, sigma1, truncate, dtype, device) for n in (h, w)]
+    g2 = [gaussian_dct_gain(n, sigma2, truncate, dtype, device) for n in (h, w)]
+    gain = g1[0][:, None] * g1[1][None, :] - g2[0][:, None] * g2[1][None, :]
+    gain[0, 0] = 0.0
+    return gain
+
+
+def dog_filter(x: torch.Tensor, sigma1: float, sigma2: float, truncate: float = 4.0) -> torch.Tensor:
+    """The DoG band-pass of every channel on the token grid, computed exactly in the DCT domain:
+    (..., H, W) -> (..., H, W). Equals a spatial DoG with half-sample symmetric padding; the mean is removed."""
+    gain = dog_dct_gain(*x.shape[-2:], sigma1, sigma2, truncate, x.dtype, x.device)
+    return idct2(dct2(x) * gain)
+
+
+def dog_normalize(x: torch.Tensor, sigma1: float, sigma2: float, eps: float = 1e-6, std: bool = True) -> torch.Tensor:
+    """DoG-REPA target (our instantiation): :func:`dog_filter` over the token grid, then each channel divided by
+    its std over tokens (``std=False``: the band-pass alone). x: (B, C, H, W) -> (B, C, H, W); sigmas in tokens."""
+    y = dog_filter(x, sigma1, sigma2)
+    return y / (y.std(dim=(-2, -1), keepdim=True, correction=0) + eps) if std else y
