@@ -69,7 +69,8 @@ class DCTdiffConfig(ChapterConfig):
     # model, formulation, sampler
     model: dict = field(default_factory=lambda: dict(arch="uvit", hidden_size=64, depth=2, num_heads=4,
                                                      patch_size=1, final_conv=False))
-    formulation: str = "vp-continuous"       # DCTdiff's VP SDE: beta(t) = 0.1 + 19.9 t, eps-prediction
+    formulation: str = "vp-continuous"       # DCTdiff's VP SDE: beta(t) = 0.1 + 19.9 t, eps-prediction; its network
+    #                                          embeds 999 t (ScoreModel.predict), smlib's U-ViT 1000 t: we keep ours
     sampler: str = "dpmpp_2m"
     sample_steps: int = 25
     # optimisation (TrainConfig names); DCTdiff: AdamW, betas (0.99, 0.99), wd 0.03, warm-up then constant
