@@ -128,6 +128,13 @@ print(f"decoding a low-passed latent (k = 12) costs DSM less PSNR than the plain
 # $\mathrm{KL}(p_x^{\delta=1}\,\|\,p_z)$, **alpha** the power-law exponent of the latent PSD (the image's, on the
 # same $8\times 8$ grid, is printed under the table), **r** the posterior noise-to-signal ratio, and the PSNR of decoding
 # block-DCT low-passed latents against equally low-passed images.
+#
+# **Which code produced these runs.** The provenance printed below marks some variants' runs "(uncommitted
+# changes)": they were trained on 2026-12-01 at commit 473fdbf while the working tree held changes that were never
+# recorded. Until stop 17 a results file rewritten by the same sweep also counted as such a change, so some of these
+# may be committed code, but which files differed cannot be recovered now. They are kept because re-running the
+# lab takes hours on this CPU; the planned re-run of chapters 4 and 5 with more seeds replaces them from a clean
+# commit.
 
 # %%
 book_path = Path(book_results) if book_results else results.result_path("autoencoders", "small")

@@ -144,6 +144,13 @@ print(f"every trained model recovers part of the signal (unrecovered share < 1):
 # the diffusion model's alone. gFID uses 250 samples against 1,000 reference images: on 2 CPU cores Inception
 # features are the slow part (§5.6 prints their throughput), and this is what fits. It was run once with the command
 # printed below; its results are committed.
+#
+# **Which code produced these runs.** Every run of this sweep is marked "(uncommitted changes)" in the provenance
+# printed below: the runs come from two commits (ed04397 and 5b57b5c, 2026-12-01), each with changes in the working
+# tree that were never recorded. Until stop 17 a results file rewritten by the same sweep also counted as such a
+# change (the sweep rewrites its own file after every run), so this may be the whole of it, but it cannot be
+# verified now. The numbers are kept because the sweep takes hours on this CPU; the planned re-run with more power
+# replaces them from a clean commit.
 
 # %%
 book_path = Path(book_results) if book_results else results.result_path("diffusability", "small")
