@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from smlib.provenance import REPO_ROOT, describe, repo_relative, resolve_repo_path
+from smlib.train.checkpoint import config_diff
 from smlib.train.logs import write_json
 
 #: default homes of runs (ignored) and committed results
@@ -57,6 +58,20 @@ def read_shards(chapter: str, preset: str, results_dir: str | os.PathLike | None
     """Every run file of a sharded sweep (:func:`shard_path`), in name order; [] when none is committed yet."""
     folder = shard_path(chapter, preset, "x", results_dir).parent
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def committed_shard(path: str | os.PathLike, run_config: Mapping, steps: int) -> dict | None:
+    """The finished run a committed shard holds, when it was made under ``run_config`` (the run identity) for
+    ``steps`` steps; None when there is no shard or it is unfinished or shorter. A shard of another identity is
+    refused in one line: a sweep never reports a run of another recipe under this one's name."""
+    done = read_result(path)
+    if done is None:
+        return None
+    changed = config_diff(done.get("config", {}), dict(run_config))
+    if changed:
+        raise ValueError(f"{path} holds a run of another configuration (differs in: {', '.join(changed)}); "
+                         "delete the shard to re-run it, or run another preset.")
+    return done if done.get("completed") and done.get("config_steps") == steps else None
 
 
 def mean_curve(runs: Sequence[Mapping], key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -196,7 +211,8 @@ class _Table:
         return "\n".join(lines)
 
 
-__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "mean_curve",
+__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "committed_shard",
+           "mean_curve",
            "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
            "provenance_lines", "html_table", "resolve_repo_path", "repo_relative"]

@@ -42,14 +42,16 @@ def directional_energy(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (spec.sum(dim=(-2, -1)) - spec[:, 0, 0]) / t
 
 
-def spatial_normalize(x: torch.Tensor, gamma: float = 1.0, eps: float = 1e-6) -> torch.Tensor:
+def spatial_normalize(x: torch.Tensor, gamma: float = 1.0, eps: float = 1e-6, correction: int = 1) -> torch.Tensor:
     """iREPA's spatial normalisation of a target: per channel over tokens, (x - gamma * mean) / (std + eps).
 
     x: (B, C, H, W) -> (B, C, H, W). With gamma = 1 this removes each channel's DC exactly; iREPA uses gamma 0.6
-    (LDM code) or 0.8 (JiT code). ``std`` is the population standard deviation over the H W tokens.
+    (LDM code) or 0.8 (JiT code). ``std`` over the H W tokens is unbiased (``correction=1``, torch's default, as in
+    ``End2End-Diffusion/iREPA@99ad4ac2:ldm/utils.py::spatial_zscore``); ``correction=0`` gives the population std.
+    The two differ by the same factor in every channel, so token directions (and RMSC) barely move.
     """
     mean = x.mean(dim=(-2, -1), keepdim=True)
-    std = x.std(dim=(-2, -1), keepdim=True, correction=0)
+    std = x.std(dim=(-2, -1), keepdim=True, correction=correction)
     return (x - gamma * mean) / (std + eps)
 
 

@@ -17,6 +17,7 @@ the sweep in :mod:`.sweep`, its reading in :mod:`.report`; this module is one ru
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -27,13 +28,16 @@ from torch import nn
 
 from smlib.atomic import atomic_path
 from smlib.data import image_subset
+from smlib.data.targets import build_target_cache, encode_targets
 from smlib.data.latents import (LatentCache, LatentNormalizer, build_latent_cache, encode_images, fit_normalizer,
                                 posterior_sample)
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, make_formulation
+from smlib.diffusion.alignment import backbone_state, build_aligned
 from smlib.experiments.autoencoders import AutoencoderConfig
 from smlib.experiments.autoencoders import recipe as lab
 from smlib.experiments.diffusability.config import VARIANTS, DiffusabilityConfig
+from smlib.metrics.alignment import ReadoutEvaluator, hidden_readout
 from smlib.metrics.frequency_errors import frequency_errors
 from smlib.metrics.generation import GenerationEvaluator, decode_latents, evaluate_generation, sample_latents
 from smlib.metrics.inception import shared_inception
@@ -59,13 +63,18 @@ class LatentDiffusionTask:
     Batches are ``(data, labels)`` rows of a :class:`LatentCache`: posterior moments (B, 2d, h, w) or samples
     (B, d, h, w). Each step draws z from the posterior (global RNG, so a resumed run draws the same), normalises it
     and takes the formulation's MSE. ``evaluate`` (optional) is a callable ``(model, step) -> dict``.
+
+    With representation alignment (chapter 6) ``model`` is an :class:`~smlib.diffusion.alignment.AlignedModel`,
+    ``targets`` a :class:`~smlib.data.targets.TargetCache` (or :class:`~smlib.data.targets.OnTheFlyTargets`) whose
+    rows are the latent cache's, and batches are ``(data, labels, rows)``; the loss adds the alignment term. Without
+    ``targets`` nothing of that runs, so training is exactly chapter 5's.
     """
 
     def __init__(self, model: nn.Module, formulation: Formulation, normalizer: LatentNormalizer, store: str,
-                 config: dict, class_conditional: bool = False, evaluator=None):
+                 config: dict, class_conditional: bool = False, evaluator=None, targets=None):
         self.model, self.formulation, self.normalizer = model, formulation, normalizer
         self.store, self.config, self.class_conditional = store, config, class_conditional
-        self.evaluator = evaluator
+        self.evaluator, self.targets = evaluator, targets
         if evaluator is not None:
             self.evaluate = evaluator
 
@@ -75,11 +84,14 @@ class LatentDiffusionTask:
         return self.normalizer.normalize(z)
 
     def loss(self, batch, step: int):
-        data, labels = batch
+        data, labels = batch[0], batch[1]
         u = self.latents(data)
         cond = labels.long() if self.class_conditional else None
-        per_sample, _ = self.formulation.loss(self.model, u, cond)
-        return per_sample.mean(), {}
+        if self.targets is None:
+            per_sample, _ = self.formulation.loss(self.model, u, cond)
+            return per_sample.mean(), {}
+        per_sample, logs = self.model.loss(self.formulation, u, cond, self.targets.rows(batch[2], u.device))
+        return per_sample.mean(), logs
 
     def config_dict(self) -> dict:
         return self.config
@@ -87,6 +99,8 @@ class LatentDiffusionTask:
     def setup(self, device) -> None:
         if self.evaluator is not None and hasattr(self.evaluator, "to"):
             self.evaluator.to(device)
+        if isinstance(self.targets, nn.Module):   # on-the-fly targets carry the encoder
+            self.targets.to(device)
 
 
 # ----------------------------------------------------------------------------------------------- one run
@@ -111,20 +125,32 @@ def task_config(cfg: DiffusabilityConfig, cache: LatentCache, normalizer: Latent
 def fit_latent_diffusion(cache: LatentCache, cfg, out_dir, *, device: str = "auto", seed: int = 0,
                          autoencoder: nn.Module | None = None, reference: ReferenceSet | None = None, features=None,
                          normalizer: LatentNormalizer | None = None, resume: bool = True,
-                         max_steps_this_call: int | None = None, progress: bool = False, callback=None) -> dict:
+                         max_steps_this_call: int | None = None, progress: bool = False, callback=None,
+                         alignment=None, targets=None, readout=None) -> dict:
     """Train the diffusion backbone on a latent cache with :func:`smlib.train.fit` (resumable, bit-exact on CPU).
 
     cfg: a :class:`DiffusabilityConfig`. With ``autoencoder``, ``reference`` and ``features`` the run
     scores gFID-N/KID (N = ``cfg.n_fid``) every ``cfg.eval_every`` steps and at the end (written to metrics.csv as
     ``eval/fid`` ...). ``normalizer`` defaults to :func:`fit_normalizer` (``cfg.norm_mode``) on the cache.
+    ``alignment`` (an :class:`~smlib.diffusion.alignment.AlignmentSpec`) with ``targets`` (rows = the cache's)
+    trains with representation alignment; both None (the default) is chapter 5's training, unchanged. ``readout``
+    = (held-out normalised latents (B, d, h, w), their raw target tokens (B, T, C)) adds the tapped state's RMSC,
+    mid-band share and cosine at t = 0.5 to every evaluation (``eval/hidden_*``).
     Returns a dict: out_dir, checkpoint, step, completed, wall_time_s, normalizer, num_params, final ``metrics``,
     and the ``model``/``ema_model``/``formulation`` objects (for sampling and frequency analysis).
     """
     out_dir = Path(out_dir)
     normalizer = normalizer or fit_normalizer(cache, cfg.norm_mode, seed=0)
     num_classes = num_classes_of(cfg, cache)
+    if (alignment is None) != (targets is None):
+        raise ValueError("representation alignment needs both an alignment spec and its target tokens.")
     torch.manual_seed(int(seed))  # the initial weights are a function of the seed
     model = build_backbone(cfg.model, cache.latent_shape, num_classes)
+    if alignment is not None:   # the head is built after the backbone, so the backbone's init does not move
+        targets.check_rows(cache.index, cache.flipped)
+        model = build_aligned(model, alignment, targets.dim)
+        if tuple(targets.grid) != model.alignment.grid:
+            raise ValueError(f"the target grid {targets.grid} is not the model's token grid {model.alignment.grid}.")
     formulation = make_formulation(cfg.formulation, **dict(cfg.formulation_kwargs))
     info = init_distributed()
     evaluator = None
@@ -134,19 +160,26 @@ def fit_latent_diffusion(cache: LatentCache, cfg, out_dir, *, device: str = "aut
                                         seed=int(seed), num_classes=num_classes, cfg_scale=cfg.cfg_scale,
                                         kid_subset=cfg.kid_subset, with_precision_recall=cfg.precision_recall,
                                         rank=info.rank)
-    task = LatentDiffusionTask(model, formulation, normalizer, cache.store,
-                               task_config(cfg, cache, normalizer, num_classes), num_classes > 0, evaluator)
+    if alignment is not None and readout is not None:
+        evaluator = ReadoutEvaluator(evaluator, formulation, readout[0], readout[1], t=0.5, seed=int(seed))
+    config = task_config(cfg, cache, normalizer, num_classes)
+    data = (cache.data, cache.labels)
+    if alignment is not None:
+        config.update(alignment=alignment.to_dict(), targets=getattr(targets, "key", "") or "on-the-fly")
+        data = (cache.data, cache.labels, torch.arange(len(cache)))
+    task = LatentDiffusionTask(model, formulation, normalizer, cache.store, config, num_classes > 0, evaluator,
+                               targets)
     tc = cfg.train_config(seed=seed, device=device, out_dir=out_dir)
-    result = fit(task, tc, (cache.data, cache.labels), resume=resume,
+    result = fit(task, tc, data, resume=resume,
                  progress=progress, max_steps_this_call=max_steps_this_call, callback=callback)
     ema_model = build_backbone(cfg.model, cache.latent_shape, num_classes)
     ckpt = torch.load(result.checkpoint, map_location="cpu", weights_only=True, mmap=True)  # reads only the EMA
-    ema_model.load_state_dict(ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"])
+    ema_model.load_state_dict(backbone_state(ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]))
     del ckpt
     ema_model.to(next(model.parameters()).device).eval()
     return {"out_dir": repo_relative(out_dir), "checkpoint": repo_relative(result.checkpoint), "step": result.step,
             "completed": result.completed, "wall_time_s": result.wall_time_s, "normalizer": normalizer.to_dict(),
-            "num_params": count_parameters(model), "num_classes": num_classes, "metrics": result.metrics,
+            "num_params": count_parameters(ema_model), "num_classes": num_classes, "metrics": result.metrics,
             "train_logs": result.train_logs, "metrics_csv": str(result.metrics_csv), "model": model,
             "ema_model": ema_model, "formulation": formulation, "evaluator": evaluator}
 
@@ -231,16 +264,23 @@ def decoder_floor(variant: str, cfg: DiffusabilityConfig | str = "ci", *, seed: 
 
 def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_root=None, device="auto", seed: int = 0,
                 runs_dir: str | os.PathLike | None = None, autoencoder_checkpoint=None, features=None,
-                max_steps_this_call: int | None = None, progress: bool = False, keep_models: bool = False) -> dict:
+                max_steps_this_call: int | None = None, progress: bool = False, keep_models: bool = False,
+                alignment=None, encoder=None, out_dir=None) -> dict:
     """The whole diffusability pipeline for one autoencoder variant and seed, cached and resumable.
 
     AE (lab recipe, cached) -> latent cache of ``n_images`` training images + flips -> normalisation ->
     diffusion training with periodic gFID-N/KID -> final gFID-N/KID, sample grid, per-frequency error on held-out
     (test split) latents. Writes ``result.json`` and ``grid.pt`` in :func:`run_dir`; a completed run is loaded,
-    not redone. Returns the result dict (plus ``models`` when ``keep_models``)."""
+    not redone. Returns the result dict (plus ``models`` when ``keep_models``).
+
+    Chapter 6 passes an ``alignment`` spec with its frozen ``encoder`` (and its own ``out_dir``): the encoder's
+    tokens of the same images and flips are cached beside the latents, training adds the alignment term, and the
+    result also holds the tapped state's readouts on the held-out latents (:func:`alignment_readouts`)."""
     cfg = as_config(cfg)
     dev = resolve_device(device)
-    out = run_dir(runs_dir, cfg.preset, cfg.dataset, variant, seed)
+    if (alignment is None) != (encoder is None):
+        raise ValueError("representation alignment needs both an alignment spec and a frozen encoder.")
+    out = Path(out_dir) if out_dir is not None else run_dir(runs_dir, cfg.preset, cfg.dataset, variant, seed)
     result_path = out / "result.json"
     # what determines this run's result; the step count is left out, so a longer --steps continues a finished run
     run_config = canonical_config(cfg.run_identity())
@@ -271,13 +311,29 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
                                                                                        labels[: cfg.n_freq])
     test_cache = build_latent_cache(ae, test_images, test_labels, split="test", flips=False, store="moments",
                                     **common)
+    targets = None
+    if alignment is not None:
+        target_dir = dict(cache_dir=runs_root(runs_dir) / "targets", dataset=cfg.dataset, split=cfg.split,
+                          subset_seed=cfg.subset_seed, flips=cfg.flips, device=dev)
+        if info.is_main:
+            targets = build_target_cache(encoder.to(dev), images, **target_dir)
+        barrier()
+        if not info.is_main:
+            targets = build_target_cache(encoder.to(dev), images, **target_dir)
     features = features if features is not None else (shared_inception(str(dev)) if cfg.n_fid else None)
     reference = _reference(cfg, images, features) if features is not None else None
-    prep_s = time.time() - t0
     normalizer = fit_normalizer(cache, cfg.norm_mode, seed=0)
+    # posterior draws, like the training data the model learned (the means lack the posterior noise)
+    test_u = normalizer.normalize(test_cache.sample(generator=torch.Generator().manual_seed(2)))
+    readout = None
+    if alignment is not None:
+        n_read = min(READOUT_N, test_u.shape[0])
+        raw_test, _, _ = encode_targets(encoder, test_images[:n_read], flips=False, device=dev)
+        readout = (test_u[:n_read], raw_test)
+    prep_s = time.time() - t0
     fitted = fit_latent_diffusion(cache, cfg, out, device=dev, seed=seed, autoencoder=ae, reference=reference,
                                   features=features, normalizer=normalizer, max_steps_this_call=max_steps_this_call,
-                                  progress=progress)
+                                  progress=progress, alignment=alignment, targets=targets, readout=readout)
     result = {"variant": variant, "label": VARIANTS.get(variant, variant), "seed": seed, "ae_seed": ae_seed,
               "preset": cfg.preset, "setting": cfg.setting, "dataset": cfg.dataset, "resolution": cfg.resolution,
               "n_images": cfg.n_images, "latent_shape": list(cache.latent_shape), "latent_cache": cache.key,
@@ -286,25 +342,30 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
               "train_wall_time_s": round(fitted["wall_time_s"], 2), "prep_time_s": round(prep_s, 2),
               "model": dict(cfg.model), "formulation": cfg.formulation, "sampler": cfg.sampler,
               "sample_steps": cfg.sample_steps, "batch_size": cfg.batch_size, "lr": cfg.lr, "config": run_config}
+    if alignment is not None:
+        result.update(alignment=alignment.to_dict(), tap_depth=fitted["model"].alignment.depth,
+                      targets=dict(targets.meta), encoder=encoder.label, train_logs=dict(fitted["train_logs"]))
     if fitted["completed"] and info.is_main:
         ema = fitted["ema_model"]
-        # posterior draws, like the training data the model learned (the means lack the posterior noise)
-        test_u = normalizer.normalize(test_cache.sample(generator=torch.Generator().manual_seed(2)))
         train_u = normalizer.normalize(cache.sample(torch.arange(min(len(cache), 4096)),
                                                     torch.Generator().manual_seed(1)))
         y = test_cache.labels if fitted["num_classes"] else None
         freq = frequency_errors(ema, fitted["formulation"], test_u, train_u, cfg.freq_ts, seed=seed, labels=y)
         result["frequency"] = freq.to_dict()
         result["frequency_summary"] = freq.summary()
+        if alignment is not None:
+            result["readouts"] = alignment_readouts(fitted, readout, cfg, seed)
         result["final"] = dict(fitted["metrics"])
-        evaluator = fitted["evaluator"]
+        evaluator = getattr(fitted["evaluator"], "inner", fitted["evaluator"])   # the gFID part (EMA backbone)
         n_final = int(cfg.n_final_fid or 0)
         if evaluator is not None and n_final > evaluator.n:  # the paper's FID-50k, once, after training
             result["final_during_training"] = result["final"]
             result["final"] = evaluator(ema, fitted["step"], n=n_final)
-        if result["final"]:
+        if result["final"].get("n_samples"):
             result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
-        curve = read_metrics(fitted["metrics_csv"], keys=("loss", "eval/fid", "eval/kid"))
+        keys = ("loss", "eval/fid", "eval/kid") + (("loss_diffusion", "loss_align", "align_cos", "eval/hidden_rmsc",
+                                                    "eval/hidden_mid_band", "eval/hidden_cos") if alignment else ())
+        curve = read_metrics(fitted["metrics_csv"], keys=keys)
         result["curve"] = {k: v for k, v in curve.items()}
         grid = evaluator.last_images[: cfg.n_grid] if evaluator is not None and evaluator.last_images is not None \
             else decode_latents(ae, sample_latents(ema, fitted["formulation"], cfg.n_grid, cache.latent_shape,
@@ -322,5 +383,24 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
     return result
 
 
+#: held-out latents the tapped state is read out on (every evaluation and at the end)
+READOUT_N = 256
+
+
+def alignment_readouts(fitted: dict, readout: tuple[torch.Tensor, torch.Tensor], cfg, seed: int) -> dict:
+    """The trained (EMA) model's tapped state on the held-out ``readout`` = (latents, raw target tokens): for each t
+    of ``cfg.freq_ts``, RMSC and directional profile of block k's tokens and their cosine to the target
+    (:func:`smlib.metrics.alignment.hidden_readout`), JSON-ready."""
+    ema = copy.deepcopy(fitted["model"]).eval()               # backbone + head, then the EMA of both
+    ckpt = torch.load(resolve_repo_path(fitted["checkpoint"]), map_location="cpu", weights_only=True, mmap=True)
+    ema.load_state_dict(ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"])
+    del ckpt
+    device = next(ema.parameters()).device
+    x0, raw = (t.to(device) for t in readout)
+    out = hidden_readout(ema, fitted["formulation"], x0, raw, cfg.freq_ts, seed=seed)
+    return {str(t): {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in r.items()}
+            for t, r in out.items()}
+
+
 __all__ = ["as_config", "LatentDiffusionTask", "num_classes_of", "task_config", "fit_latent_diffusion",
-           "obtain_autoencoder", "run_dir", "decoder_floor", "run_variant"]
+           "obtain_autoencoder", "run_dir", "decoder_floor", "run_variant", "alignment_readouts"]
