@@ -3,6 +3,7 @@
     python -m smlib autoencoder --preset small --variant all --results results/autoencoders/small.json
     python -m smlib diffusion --preset small --variant all --seeds 0 1
     python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
+    python -m smlib repa --preset small --arm all --seeds 0 1 2
     torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \\
         --autoencoder runs/autoencoders/paper/dsm-<key>
 
@@ -132,6 +133,23 @@ def dctdiff(args) -> None:
                      else f"stopped at step {r['steps']} of {r['config_steps']}"))
 
 
+def repa(args) -> None:
+    from smlib.device import resolve_device
+    from smlib.experiments import repa as rp
+    from smlib.train.distributed import init_distributed
+
+    cfg = rp.RepaConfig.at(args.preset, **_overrides(args))
+    rows = rp.run_sweep(cfg, _variants(args, rp.ARMS), args.seeds, results_dir=args.results,
+                        data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
+                        max_steps_this_call=args.max_steps_this_call, progress=args.progress)
+    if init_distributed().is_main:
+        for r in rows:
+            final = r.get("final") or {}
+            print(f"{r['arm_label']:26s} seed {r['seed']}: "
+                  + (f"{final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}" if final.get("fid_label")
+                     else f"step {r['steps']} of {r['config_steps']}") + (f"  [{r['encoder']}]" if "encoder" in r else ""))
+
+
 def gpu_check(args) -> None:
     from smlib import gpu_check as check
 
@@ -148,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
     from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
+    from smlib.experiments.repa.config import ARMS as REPA_ARMS
 
     parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="recipe", metavar="<recipe>")
@@ -176,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--setting", default=None, choices=tuple(DCT_SETTINGS), help="paper preset: which dataset")
     dc.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
     dc.set_defaults(run=dctdiff)
+    rp = sub.add_parser("repa", help="REPA, iREPA and DoG-REPA on one latent diffusion recipe (chapter 6)",
+                        description="Every (arm, seed) is resumable and writes results/repa/<preset>/<arm>-seed<k>.json "
+                                    "when it completes; committed runs are skipped.")
+    _common(rp, ", ".join(REPA_ARMS))
+    rp.set_defaults(variant=["all"])
+    rp.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(REPA_ARMS)}")
+    rp.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    rp.set_defaults(run=repa)
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
                         description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
                                     "measured, the benchmarks on the GPU and a 2-step torchrun; writes "

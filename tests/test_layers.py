@@ -28,7 +28,7 @@ LAYERS = [
     {"cli", "__main__", "gpu_check"},
 ]
 MAX_LINES = 450
-CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04",
+CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04", "repa": "06",
             "diffusability": "05", "dctdiff": "07"}
 
 

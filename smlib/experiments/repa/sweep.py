@@ -1,0 +1,84 @@
+"""Chapter 6's sweep: every (arm, seed) run, each committed as its own results file as it finishes.
+
+    python -m smlib repa --preset small --arm all --seeds 0 1 2     # -> results/repa/small/<arm>-seed<k>.json
+
+A run whose shard is committed (same run identity and step count) is skipped, so a fresh clone continues a sweep
+where the last sitting stopped; an interrupted run resumes from its checkpoint in ``runs/``. :func:`load_sweep`
+gathers the shards into the per-arm table the chapter reads, and names the planned runs that are missing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from smlib.device import resolve_device
+from smlib.experiments.repa.config import ARMS, RepaConfig
+from smlib.experiments.repa.recipe import as_config, run_arm
+from smlib.results import committed_shard, read_shards, relative_paths, shard_path, write_result
+from smlib.train.checkpoint import canonical_config
+from smlib.train.distributed import init_distributed
+
+CHAPTER = "repa"
+
+
+def shard_name(arm: str, seed: int) -> str:
+    return f"{arm}-seed{seed}"
+
+
+def run_sweep(cfg: RepaConfig | str = "small", arms=None, seeds=None, *, results_dir=None, data_root=None,
+              device="auto", runs_dir=None, features=None, max_steps_this_call: int | None = None,
+              progress: bool = False, autoencoder_checkpoint=None) -> list[dict]:
+    """Every (arm, seed) not yet committed, with :func:`run_arm`, writing ``results/repa/<preset>/<arm>-seed<k>.json``
+    for each completed run (rank 0). Defaults: the config's arms and seeds. Returns every run's result in order
+    (committed ones read back)."""
+    cfg = as_config(cfg)
+    device = resolve_device(device)
+    arms = list(arms or cfg.arms)
+    for a in arms:
+        cfg.alignment(a)   # an unknown arm fails before anything runs
+    seeds = list(cfg.seeds if seeds is None else seeds)
+    identity = canonical_config(cfg.run_identity())
+    rows = []
+    for s in seeds:        # seed-major: a sweep cut short still covers every arm
+        for a in arms:
+            path = shard_path(CHAPTER, cfg.preset, shard_name(a, s), results_dir)
+            done = committed_shard(path, identity, cfg.steps)
+            if done is not None:
+                rows.append(done)
+                continue
+            r = run_arm(a, cfg, seed=s, data_root=data_root, device=device, runs_dir=runs_dir, features=features,
+                        max_steps_this_call=max_steps_this_call, progress=progress,
+                        autoencoder_checkpoint=autoencoder_checkpoint)
+            rows.append(r)
+            if r.get("completed") and init_distributed().is_main:
+                write_result(path, relative_paths(r))
+    return rows
+
+
+def aggregate(rows: list[dict]) -> dict:
+    """Per arm, in the chapter's order: label, seeds, and mean / std (ddof 1) / values of the final gFID and KID."""
+    table = {}
+    for arm in ARMS:
+        rs = sorted((r for r in rows if r.get("arm") == arm and "fid" in (r.get("final") or {})),
+                    key=lambda r: r["seed"])
+        if not rs:
+            continue
+        entry = {"label": ARMS[arm].label, "seeds": [r["seed"] for r in rs], "fid_label": rs[0]["final"].get("fid_label")}
+        for key in ("fid", "kid"):
+            vals = np.array([r["final"][key] for r in rs], dtype=float)
+            entry[key] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+                          "values": vals.tolist()}
+        table[arm] = entry
+    return table
+
+
+def load_sweep(preset: str, cfg: RepaConfig | None = None, results_dir=None) -> dict:
+    """The committed shards of a preset: {"runs", "table": aggregate(runs), "missing": planned (arm, seed) without a
+    shard} (planned = ``cfg``'s arms x seeds, default the preset's)."""
+    cfg = cfg or RepaConfig.at(preset)
+    runs = read_shards(CHAPTER, preset, results_dir)
+    have = {(r.get("arm"), r.get("seed")) for r in runs}
+    missing = [shard_name(a, s) for s in cfg.seeds for a in cfg.arms if (a, s) not in have]
+    return {"preset": preset, "runs": runs, "table": aggregate(runs), "missing": missing}
+
+
+__all__ = ["CHAPTER", "shard_name", "run_sweep", "aggregate", "load_sweep"]
