@@ -128,7 +128,7 @@ class Formulation:
     def loss(self, model, x0: torch.Tensor, cond: torch.Tensor | None = None, *,
              generator: torch.Generator | None = None, t: torch.Tensor | None = None,
              eps: torch.Tensor | None = None, weight: torch.Tensor | None = None,
-             model_kwargs: dict | None = None) -> tuple[torch.Tensor, dict]:
+             model_kwargs: dict | None = None, return_x0_hat: bool = False) -> tuple[torch.Tensor, dict]:
         """Per-sample MSE between the model output and :meth:`target`.
 
         Args:
@@ -137,6 +137,8 @@ class Formulation:
             generator: for t and eps when they are not given. t: (B,) fixed times. eps: (B, ...) fixed noise.
             weight: optional elementwise weight broadcastable to x0 (e.g. DCTdiff's EBFR), applied inside the mean.
             model_kwargs: extra model arguments, e.g. ``dict(return_hidden=True)`` for REPA.
+            return_x0_hat: also return the model's x0 estimate *with* its graph (``logs["x0_hat"]``), for a loss
+                on it (chapter 8's spectral terms); off by default, so the graph is exactly the MSE's.
 
         Returns:
             loss (B,): mean over all non-batch dims of weight * (out - target)^2.
@@ -160,6 +162,8 @@ class Formulation:
         logs = {"t": t.detach(), "x_t": x_t.detach()}
         if hidden is not None:
             logs["hidden"] = hidden
+        if return_x0_hat:
+            logs["x0_hat"] = self.to_x0_eps(mean_part(result, x0), x_t, t)[0]
         return err.reshape(b, -1).mean(dim=1), logs
 
 
