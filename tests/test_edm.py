@@ -123,3 +123,23 @@ def test_a_vp_model_samples_through_edm_on_the_same_data_path():
     assert math.isclose(float(f.sigma(torch.tensor([0.5])) / f.alpha(torch.tensor([0.5]))),
                         float(torch.exp(-0.5 * f.path.log_snr(torch.tensor([0.5], dtype=torch.float64)))), rel_tol=1e-5)
     assert np.isfinite(x.numpy()).all()
+
+
+def test_an_edm_model_on_the_vp_path_is_a_formulation_whose_weighted_mse_is_edms_loss():
+    from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 3, 1)
+    backbone = lambda x, t, y: net(x) * (1 + t.view(-1, 1, 1, 1))  # noqa: E731
+    f = edm_formulation()
+    model = EDMPrecond(backbone, f.path)
+    x0, eps = torch.randn(4, 3, 5, 5), torch.randn(4, 3, 5, 5)
+    t = f.sample_t(4, torch.Generator().manual_seed(1))
+    sigma = f.sigma(t) / f.alpha(t)
+    # EDM's sigma of the sampled times is log-normal: the bisection maps them back exactly
+    sig = EDM_.sample_sigma(4, torch.Generator().manual_seed(1))
+    assert torch.allclose(sigma, sig, rtol=1e-4)
+    vp_loss, _ = f.loss(model, x0, t=t, eps=eps, weight=edm_weight(f, t).view(-1, 1, 1, 1))
+    edm_loss, _ = EDM_.loss(backbone, x0, sigma=sigma, noise=eps)     # x_EDM = x_VP / alpha = x0 + sigma eps
+    assert torch.allclose(vp_loss, edm_loss, rtol=1e-4)
+    x_t = f.add_noise(x0, t, eps)
+    assert torch.allclose(model(x_t, t), EDM_.denoise(backbone, x_t / f.alpha(t).view(-1, 1, 1, 1), sigma), atol=1e-5)

@@ -11,7 +11,7 @@
 
 Time convention: t = 0 is data, t = 1 is noise; models receive this t and scale it by 1000 themselves.
 """
-from smlib.diffusion.edm import EDM, sample_edm, vp_denoiser
+from smlib.diffusion.edm import EDM, EDMPrecond, EDMTimes, edm_formulation, edm_weight, sample_edm, vp_denoiser
 from smlib.diffusion.losses import (FORMULATIONS, PREDICTIONS, Formulation, ddpm, interpolant, make_formulation,
                                     mean_part)
 from smlib.diffusion.samplers import (SAMPLERS, Trajectory, ddim_noise_std, guided_output, logsnr_grid, sample,
@@ -27,5 +27,5 @@ __all__ = [
     "Formulation", "PREDICTIONS", "FORMULATIONS", "ddpm", "interpolant", "make_formulation", "mean_part",
     "Trajectory", "ddim_noise_std", "guided_output", "time_grid", "logsnr_grid", "sample", "sample_ddim",
     "sample_euler", "sample_heun", "sample_euler_maruyama", "sample_dpmpp_2m", "SAMPLERS",
-    "EDM", "sample_edm", "vp_denoiser",
+    "EDM", "EDMPrecond", "EDMTimes", "edm_formulation", "edm_weight", "sample_edm", "vp_denoiser",
 ]

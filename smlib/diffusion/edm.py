@@ -19,7 +19,9 @@ error over pixels (its loss scale), :meth:`EDM.loss` averages it, like every oth
 and our backbones embed their time input as sincos(1000 t), so they receive t = c_noise (about -1.6 ... 1.1).
 
 The same data path as VP diffusion: x_VP = alpha x_EDM with sigma_EDM = sigma_VP / alpha, so a VP model is an EDM
-denoiser through :func:`vp_denoiser` and the EDM sampler runs on it (tested).
+denoiser through :func:`vp_denoiser` and the EDM sampler runs on it, and an EDM model is a VP x0-predictor through
+:class:`EDMPrecond` with :func:`edm_formulation`, whose x0-MSE weighted by :func:`edm_weight` is EDM's loss to
+float rounding; the generation evaluators and samplers of smlib then need nothing EDM-specific (both tested).
 """
 from __future__ import annotations
 
@@ -154,4 +156,47 @@ def vp_denoiser(formulation: Formulation, model: nn.Module, cond: torch.Tensor |
     return denoise
 
 
-__all__ = ["EDM", "sample_edm", "vp_denoiser"]
+class EDMPrecond(nn.Module):
+    """A backbone preconditioned as EDM's denoiser but called like every smlib model, on a VP path's (x_t, t):
+    x = x_t / alpha(t) is EDM's sample at sigma = sigma(t) / alpha(t), and the output is D(x; sigma), the x0
+    estimate. With :func:`edm_formulation` (x0-prediction) it trains with EDM's loss and samples with every sampler
+    of :mod:`smlib.diffusion.samplers` (or :func:`sample_edm` through :func:`vp_denoiser`)."""
+
+    def __init__(self, backbone: nn.Module, path, edm: EDM | None = None):
+        super().__init__()
+        self.backbone, self.path, self.edm = backbone, path, edm or EDM()
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, **kwargs):
+        t = torch.as_tensor(t, device=x_t.device, dtype=torch.float32).expand(x_t.shape[0])
+        a = self.path.alpha(t)
+        return self.edm.denoise(self.backbone, x_t / _bc(a, x_t), self.path.sigma(t) / a, y, **kwargs)
+
+
+class EDMTimes:
+    """A VP path whose training times are EDM's: ln(sigma / alpha) ~ N(p_mean, p_std^2), mapped to t by bisection on
+    the path's log SNR (clipped to its range). Everything else is the wrapped path's."""
+
+    def __init__(self, path, edm: EDM | None = None):
+        self.path, self.edm = path, edm or EDM()
+
+    def __getattr__(self, name):
+        return getattr(self.path, name)
+
+    def sample_t(self, batch: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        sigma = self.edm.sample_sigma(batch, generator, "cpu" if generator is None else generator.device)
+        return time_at_log_snr(self.path, -2 * sigma.double().log()).to(device=device, dtype=torch.float32)
+
+
+def edm_formulation(path: str = "vp-continuous", edm: EDM | None = None, **path_kwargs) -> Formulation:
+    """EDM as a formulation of smlib: a VP path with EDM's training times and x0-prediction (the model being an
+    :class:`EDMPrecond`); weight its MSE per sample by :func:`edm_weight` to get EDM's loss."""
+    from smlib.diffusion.schedules import make_path
+    return Formulation(EDMTimes(make_path(path, **path_kwargs), edm), "x0")
+
+
+def edm_weight(formulation: Formulation, t: torch.Tensor, edm: EDM | None = None) -> torch.Tensor:
+    """lambda_EDM at each time's EDM noise level sigma(t) / alpha(t), (B,)."""
+    return (edm or EDM()).loss_weight(formulation.sigma(t) / formulation.alpha(t))
+
+
+__all__ = ["EDM", "sample_edm", "vp_denoiser", "EDMPrecond", "EDMTimes", "edm_formulation", "edm_weight"]
