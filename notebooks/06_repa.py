@@ -224,7 +224,7 @@ if not book["runs"]:
     print(f"no committed runs under results/repa/{book_preset}/ yet ({len(book['missing'])} planned): run "
           f"`python -m smlib repa --preset {book_preset} --arm all` (each run writes its own file) and commit them")
 else:
-    print(results.provenance_lines(book["runs"][0], runs=book["runs"]))
+    print(results.provenance_lines(book["runs"][0], runs=book["runs"], label=lambda r: f"{r['arm']} seed {r['seed']}"))
     if book["missing"]:
         print(f"planned runs not yet committed: {', '.join(book['missing'])}")
     table = book["table"]

@@ -283,7 +283,7 @@ if not book["runs"]:
     print(f"no committed runs under results/dctdiff/{book_preset}/ yet: run "
           f"`python -m smlib dctdiff --preset {book_preset} --arm all` (each run writes its own file) and commit them")
 else:
-    print(results.provenance_lines(book["runs"][0], runs=book["runs"]))
+    print(results.provenance_lines(book["runs"][0], runs=book["runs"], label=lambda r: f"{r['arm']} seed {r['seed']}"))
     table = book["table"]
     display(results.html_table(
         [{"arm": e["label"], "seeds": ", ".join(map(str, e["seeds"])),
