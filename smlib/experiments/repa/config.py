@@ -93,13 +93,15 @@ register_presets(
         encoder_input_size=128, projector_hidden=64, steps=40, batch_size=32, warmup_steps=5, n_fid=0,
         n_freq=64, arms=("none", "repa", "irepa-g1", "dog-0.5-2"), seeds=(0,)),
     # the book's numbers: the lab's small SD-VAE latents (8x8x4), a DiT 128x6 with patch 1 (64 tokens, tap after
-    # block 2), EfficientNet-Lite2 blocks.4 at 128 px (8x8x120), 7 arms x 3 seeds (sized in the chapter by
-    # measured step cost)
+    # block 2), EfficientNet-Lite2 blocks.4 at 128 px (8x8x120), 7 arms x 3 seeds. Sized by measured costs on 2 CPU
+    # cores (results/benchmarks/alignment_overhead.json): a step of batch 64 takes ~0.21 s without alignment and
+    # ~0.23-0.25 s with a cached target, a gFID-250 evaluation ~30 s, so 1,500 steps + 3 evaluations + readouts are
+    # ~8 min a run and the 21 runs ~3 h (plus the small SD-VAE, ~8 min, and the caches, once)
     small=RepaConfig(
         ae_preset="small", ae_seed=0, n_images=10000,
         model=dict(arch="dit", hidden_size=128, depth=6, num_heads=4, patch_size=1),
         encoder_input_size=128, projector_hidden=512,
-        steps=2000, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
+        steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
         n_fid=250, n_reference=1000, kid_subset=250, n_freq=512, seeds=(0, 1, 2)),
     # REPA's protocol (notes §2.1): ImageNet 256, SiT-B/2 on 32x32x4 latents (16x16 tokens), DINOv2-B/14 at 224 px
     # (16x16), tap after block 4, MLP 2048, batch 256, AdamW 1e-4, 400k steps, SDE Euler-Maruyama 250, FID-50k
