@@ -178,11 +178,12 @@ print(f"preset {preset!r}: DiT {cfg.model}, {cfg.formulation}; {cfg.steps} steps
 live_dir = results.runs_root() / "repa-notebook"
 live = X.run_sweep(cfg, arms, seeds, results_dir=live_dir, data_root=data_root, device=device)
 display(results.html_table(
-    [{"arm": r["arm"], "seed": r["seed"], "params": r["num_params"], "loss": r["curve"]["loss"][-1][1],
+    [{"arm": r["arm"], "seed": r["seed"], "params": r["num_params"],
+      "loss": r["curve"]["loss_diffusion" if "alignment" in r else "loss"][-1][1],
       "cos": r.get("train_logs", {}).get("align_cos"),
       "rmsc": r["readouts"]["0.5"]["rmsc"] if "readouts" in r else None,
       "fid": (r.get("final") or {}).get("fid")} for r in live],
-    {"arm": "arm", "seed": "seed", "params": "backbone parameters", "loss": "last logged loss",
+    {"arm": "arm", "seed": "seed", "params": "backbone parameters", "loss": "diffusion loss (last window)",
      "cos": "alignment cosine (train)", "rmsc": "tapped state RMSC (t = 0.5)", "fid": "gFID"},
     caption=f"live runs, preset {preset!r}", digits=3))
 
