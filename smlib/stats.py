@@ -189,6 +189,22 @@ def judge(values: Mapping[str, Sequence[float]], comparisons: Sequence[Compariso
     return rows
 
 
+def seed_summary(values: Sequence[float]) -> dict:
+    """One arm's scores over seeds: {"mean", "std" (ddof 1; None for a single seed), "values"}."""
+    v = _arr(values)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None, "values": v.tolist()}
+
+
+def judge_table(table: Mapping[str, Mapping], comparisons: Sequence[Comparison], key: str = "fid", *,
+                test: str = "pooled-t", alpha: float = 0.05) -> list[dict]:
+    """:func:`judge` of the declared pairs on a sweep's per-arm table ({arm: {key: {"values": [...]}}}, as the
+    chapters' ``aggregate`` builds it with :func:`seed_summary`). Every arm of the table enters the pooled seed
+    variance; pairs with an arm not (yet) in the table are left out of the family."""
+    values = {arm: _arr(e[key]["values"]) for arm, e in table.items()}
+    present = [c for c in comparisons if c.better in values and c.worse in values]
+    return judge(values, present, alpha=alpha, test=test)
+
+
 # ------------------------------------------------------------------------------------ noise of one score
 def paired_comparisons(values: Mapping[str, Sequence[float]], comparisons: Sequence[Comparison], *,
                        alpha: float = 0.05, lower_is_better: bool = True, level: float = 0.95) -> list[dict]:
@@ -249,5 +265,6 @@ def bootstrap_kid(sample_features: np.ndarray, reference_features: np.ndarray, *
 
 
 __all__ = ["SOURCES", "VERDICTS", "Comparison", "pooled_std", "pooled_t_test", "permutation_test",
-           "smallest_permutation_p", "holm", "minimum_detectable_difference", "judge", "paired_comparisons",
+           "smallest_permutation_p", "holm", "minimum_detectable_difference", "judge", "judge_table",
+           "seed_summary", "paired_comparisons",
            "bootstrap_fid", "bootstrap_kid"]

@@ -157,3 +157,13 @@ def test_paired_comparisons_match_scipy_ttest_rel_and_holm():
     assert rows[0]["verdict"] == "holds" and rows[0]["difference"] == pytest.approx(0.5, abs=0.1)
     with pytest.raises(ValueError, match="same items"):
         stats.paired_comparisons({"a": [1.0, 2.0], "b": [1.0]}, [Comparison("a", "b", "our inference")])
+
+
+def test_judge_table_is_judge_on_the_tables_values_and_drops_pairs_with_missing_arms():
+    from smlib.stats import Comparison, judge, judge_table, seed_summary
+    values = {"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 7.0], "c": [2.0, 2.5, 2.0]}
+    table = {k: {"fid": seed_summary(v)} for k, v in values.items()}
+    assert table["b"]["fid"]["mean"] == pytest.approx(16 / 3) and table["b"]["fid"]["std"] == pytest.approx(np.std([4, 5, 7], ddof=1))
+    assert seed_summary([3.0])["std"] is None
+    pairs = [Comparison("a", "b", "our inference"), Comparison("c", "missing", "our inference")]
+    assert judge_table(table, pairs) == judge(values, pairs[:1])

@@ -16,9 +16,7 @@ reversed order is reported as such. Lower gFID is better.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from smlib.stats import Comparison, judge
+from smlib.stats import Comparison, judge_table
 
 DECLARED = (
     Comparison("ebfr", "pixel", "second-hand note", "DCTdiff beats pixel U-ViT at 64 tokens (paper table, [S])"),
@@ -32,11 +30,9 @@ DECLARED = (
 
 def judge_ladder(table: dict, key: str = "fid", comparisons=DECLARED, test: str = "pooled-t",
                  alpha: float = 0.05) -> list[dict]:
-    """:func:`smlib.stats.judge` of the declared pairs on :func:`.sweep.aggregate`'s table (every arm of the table
-    enters the pooled seed variance). Pairs whose arms are missing are left out of the family."""
-    values = {arm: np.asarray(e[key]["values"], dtype=float) for arm, e in table.items()}
-    present = [c for c in comparisons if c.better in values and c.worse in values]
-    return judge(values, present, alpha=alpha, test=test)
+    """The declared pairs on :func:`.sweep.aggregate`'s table, judged by :func:`smlib.stats.judge_table` (one
+    family, Holm; pairs with a missing arm are left out)."""
+    return judge_table(table, comparisons, key, test=test, alpha=alpha)
 
 
 __all__ = ["DECLARED", "judge_ladder"]

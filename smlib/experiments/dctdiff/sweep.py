@@ -9,12 +9,11 @@ the shards into the per-arm table the chapter reads.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from smlib.device import resolve_device
 from smlib.experiments.dctdiff.config import ARMS, DCTdiffConfig
 from smlib.experiments.dctdiff.recipe import arm_of, as_config, run_arm
 from smlib.results import read_shards, relative_paths, shard_path, write_result
+from smlib.stats import seed_summary
 from smlib.train.distributed import init_distributed
 
 CHAPTER = "dctdiff"
@@ -57,9 +56,7 @@ def aggregate(rows: list[dict]) -> dict:
         entry = {"label": ARMS[arm].label, "seeds": [r["seed"] for r in rs], "tokens": rs[0]["tokens"],
                  "fid_label": rs[0]["final"].get("fid_label"), "num_params": rs[0]["num_params"]}
         for key in ("fid", "kid"):
-            vals = np.array([r["final"][key] for r in rs], dtype=float)
-            entry[key] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                          "values": vals.tolist()}
+            entry[key] = seed_summary([r["final"][key] for r in rs])
         table[arm] = entry
     return table
 

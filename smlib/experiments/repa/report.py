@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 
-from smlib.stats import Comparison, judge
+from smlib.stats import Comparison, judge_table
 
 DECLARED = (
     Comparison("repa", "none", "abstract", "REPA's abstract: alignment to a frozen encoder helps"),
@@ -34,11 +34,9 @@ DECLARED = (
 
 def judge_arms(table: dict, key: str = "fid", comparisons=DECLARED, test: str = "pooled-t",
                alpha: float = 0.05) -> list[dict]:
-    """:func:`smlib.stats.judge` of the declared pairs on :func:`.sweep.aggregate`'s table; pairs with a missing
-    arm are left out of the family."""
-    values = {arm: np.asarray(e[key]["values"], dtype=float) for arm, e in table.items()}
-    present = [c for c in comparisons if c.better in values and c.worse in values]
-    return judge(values, present, alpha=alpha, test=test)
+    """The declared pairs on :func:`.sweep.aggregate`'s table, judged by :func:`smlib.stats.judge_table` (one
+    family, Holm; pairs with a missing arm are left out)."""
+    return judge_table(table, comparisons, key, test=test, alpha=alpha)
 
 
 def energy_gain_correlation(spectra: dict, table: dict, key: str = "fid") -> dict | None:

@@ -8,12 +8,11 @@ gathers the shards into the per-arm table the chapter reads, and names the plann
 """
 from __future__ import annotations
 
-import numpy as np
-
 from smlib.device import resolve_device
 from smlib.experiments.repa.config import ARMS, RepaConfig
 from smlib.experiments.repa.recipe import as_config, run_arm
 from smlib.results import committed_shard, read_shards, relative_paths, shard_path, write_result
+from smlib.stats import seed_summary
 from smlib.train.checkpoint import canonical_config
 from smlib.train.distributed import init_distributed
 
@@ -64,9 +63,7 @@ def aggregate(rows: list[dict]) -> dict:
             continue
         entry = {"label": ARMS[arm].label, "seeds": [r["seed"] for r in rs], "fid_label": rs[0]["final"].get("fid_label")}
         for key in ("fid", "kid"):
-            vals = np.array([r["final"][key] for r in rs], dtype=float)
-            entry[key] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                          "values": vals.tolist()}
+            entry[key] = seed_summary([r["final"][key] for r in rs])
         table[arm] = entry
     return table
 
