@@ -37,6 +37,7 @@
 
 # %% tags=["parameters", "hide-cell"]
 preset = "ci"            # "ci" (minutes on 2 CPU cores), "small" (the book's sweep), "paper" (torchrun, GPUs)
+dataset = None           # None: the preset's (CIFAR-10 at 32 px for ci/small; the encoder size matches 32 px)
 data_root = None         # None: $SMLIB_DATA, then ~/.cache/smlib/data
 device = "auto"
 arms = None              # None: the preset's arms; or a list such as ["none", "repa", "dog-0.5-2"]
@@ -55,8 +56,8 @@ from smlib import results
 from smlib.experiments import repa as X
 from smlib.spectral import dog_dct_gain
 
-cfg = X.RepaConfig.at(preset, steps=steps)
-book_cfg = X.RepaConfig.at(book_preset)
+cfg = X.RepaConfig.at(preset, dataset=dataset, steps=steps)
+book_cfg = X.RepaConfig.at(book_preset, dataset=dataset)
 seeds = [seed] if seed is not None and seeds is None else seeds
 n_spectra = n_spectra or (256 if preset == "ci" else 2000)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
