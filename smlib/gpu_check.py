@@ -155,6 +155,22 @@ def dctdiff_probe(setting: str | None, preset: str, world_size: int = 1, n_batch
                   "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
 
 
+def spectral_reg_probe(preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
+    """Chapter 8's EDM arm with the weighted amplitude-and-phase term (its FFTs in every step) at ``preset``, on
+    synthetic CIFAR-sized images; the paper preset's U-ViT-M/2 from a random initialisation (no ``init_from``)."""
+    from smlib.experiments.spectral_regularisation import SpectralRegConfig, build_run
+
+    cfg = SpectralRegConfig.at(preset)
+    g = torch.Generator().manual_seed(0)
+    n = n_batches * cfg.batch_size
+    images = torch.rand(n, 3, cfg.resolution, cfg.resolution, generator=g) * 2 - 1
+    task = build_run("edm-ap-1", cfg, images[:1], seed=0)
+    return Probe(f"spectral-reg/{preset}", task, (images, torch.full((n,), -1)), max(1, cfg.batch_size // world_size),
+                 ["random initialisation instead of a fine-tuned checkpoint"] if preset == "paper" else [],
+                 {"preset": preset, "arm": "edm-ap-1", "model": dict(cfg.model), "global_batch": cfg.batch_size,
+                  "steps_in_preset": cfg.steps, "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
+
+
 def probes(preset: str, world_size: int = 1) -> list:
     """Every recipe at ``preset`` (factories, so a failing build is recorded, not fatal)."""
     out = [(f"autoencoder/{v}", lambda v=v: autoencoder_probe(v, preset, world_size)) for v in AUTOENCODER_VARIANTS]
@@ -164,6 +180,7 @@ def probes(preset: str, world_size: int = 1) -> list:
     else:
         out.append((f"diffusion/{preset}", lambda: diffusion_probe(None, preset, world_size)))
         out.append((f"dctdiff/{preset}", lambda: dctdiff_probe(None, preset, world_size)))
+    out.append((f"spectral-reg/{preset}", lambda: spectral_reg_probe(preset, world_size)))
     return out
 
 

@@ -74,6 +74,31 @@ def committed_shard(path: str | os.PathLike, run_config: Mapping, steps: int) ->
     return done if done.get("completed") and done.get("config_steps") == steps else None
 
 
+def run_sharded(chapter: str, preset: str, arms: Sequence[str], seeds: Sequence[int], run, identity: Mapping,
+                steps: int, *, results_dir=None, is_main: bool = True) -> list[dict]:
+    """A sweep in shards: for every (seed, arm), seed-major so that a sweep cut short still covers every arm, the
+    committed shard ``<arm>-seed<k>`` when it holds this ``identity`` and ``steps`` (:func:`committed_shard`), else
+    ``run(arm, seed)``, whose completed result is written as that shard at once (by the main rank, paths made
+    repo-relative). Returns every run's result in order."""
+    rows = []
+    for s in seeds:
+        for a in arms:
+            path = shard_path(chapter, preset, f"{a}-seed{s}", results_dir)
+            done = committed_shard(path, identity, steps)
+            if done is None:
+                done = run(a, s)
+                if done.get("completed") and is_main:
+                    write_result(path, relative_paths(done))
+            rows.append(done)
+    return rows
+
+
+def missing_shards(runs: Iterable[Mapping], arms: Sequence[str], seeds: Sequence[int]) -> list[str]:
+    """The planned ``<arm>-seed<k>`` (seed-major) that no run in ``runs`` covers."""
+    have = {(r.get("arm"), r.get("seed")) for r in runs}
+    return [f"{a}-seed{s}" for s in seeds for a in arms if (a, s) not in have]
+
+
 def mean_curve(runs: Sequence[Mapping], key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(steps (T,), mean (T,), per-run values (S, T)) of a metric curve (``run["curve"][key]``, [step, value]
     rows) over runs, typically the seeds of one arm, on the steps every run evaluated."""
@@ -193,6 +218,19 @@ def html_table(rows: Sequence[Mapping], columns: Mapping[str, str] | Sequence[st
     return _Table(list(columns.values()), body, caption)
 
 
+def judgement_table(rows: Sequence[Mapping], title: str, digits: int = 3):
+    """:func:`html_table` of declared comparisons as :func:`smlib.stats.judge` returns them: one row per pair with
+    its source, difference (positive = as declared), 95% interval, p, Holm p, verdict and, when present, the
+    minimum detectable difference."""
+    columns = {"pair": "declared: better than", "source": "source", "difference": "difference (as declared > 0)",
+               "ci": "95% CI", "p": "p", "p_holm": "p (Holm)", "verdict": "verdict"}
+    if rows and "mdd" in rows[0]:
+        columns["mdd"] = "min. detectable"
+    fmt = [{**r, "pair": f"{r['better']} better than {r['worse']}", "ci": f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"}
+           for r in rows]
+    return html_table(fmt, columns, caption=title, digits=digits)
+
+
 class _Table:
     def __init__(self, header: list[str], body: list[list[str]], caption: str | None):
         self.header, self.body, self.caption = header, body, caption
@@ -212,7 +250,7 @@ class _Table:
 
 
 __all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "committed_shard",
-           "mean_curve",
+           "run_sharded", "missing_shards", "mean_curve",
            "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
-           "provenance_lines", "html_table", "resolve_repo_path", "repo_relative"]
+           "provenance_lines", "html_table", "judgement_table", "resolve_repo_path", "repo_relative"]

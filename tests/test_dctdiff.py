@@ -91,7 +91,7 @@ def test_the_sweep_writes_one_shard_per_run_and_reads_them_back(tmp_path):
     where = dict(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
                  features=PixelFeatures())
     rows = X.run_sweep(cfg, ["pixel", "ebfr"], [0, 1], **where)
-    assert [(r["arm"], r["seed"]) for r in rows] == [("pixel", 0), ("pixel", 1), ("ebfr", 0), ("ebfr", 1)]
+    assert [(r["arm"], r["seed"]) for r in rows] == [("pixel", 0), ("ebfr", 0), ("pixel", 1), ("ebfr", 1)]
     shards = read_shards("dctdiff", "ci", tmp_path / "results")
     assert sorted((s["arm"], s["seed"]) for s in shards) == [("ebfr", 0), ("ebfr", 1), ("pixel", 0), ("pixel", 1)]
     assert all(s["completed"] and "git_commit" in s["provenance"] and s["grid"].endswith("grid.pt") for s in shards)

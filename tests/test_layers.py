@@ -29,7 +29,7 @@ LAYERS = [
 ]
 MAX_LINES = 450
 CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04", "repa": "06",
-            "diffusability": "05", "dctdiff": "07"}
+            "diffusability": "05", "dctdiff": "07", "spectral_regularisation": "08"}
 
 
 def layer_of(top: str) -> int:

@@ -180,6 +180,9 @@ class EDMTimes:
         self.path, self.edm = path, edm or EDM()
 
     def __getattr__(self, name):
+        # only called for names not found on self; "path" itself is absent while copy/pickle rebuild the object
+        if name.startswith("__") or name in ("path", "edm"):
+            raise AttributeError(name)
         return getattr(self.path, name)
 
     def sample_t(self, batch: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:

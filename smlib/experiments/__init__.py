@@ -5,5 +5,7 @@
 - :mod:`~smlib.experiments.latent_spectra`  chapter 3, latent spectra
 - :mod:`~smlib.experiments.autoencoders`    chapter 4, the autoencoder lab
 - :mod:`~smlib.experiments.diffusability`   chapter 5, diffusability
+- :mod:`~smlib.experiments.repa`            chapter 6, REPA, iREPA and DoG-REPA
 - :mod:`~smlib.experiments.dctdiff`         chapter 7, DCTdiff and the ladder from pixels to DCT tokens
+- :mod:`~smlib.experiments.spectral_regularisation`  chapter 8, Fourier and wavelet terms on the diffusion loss
 """

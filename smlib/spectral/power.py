@@ -220,6 +220,21 @@ def radial_psd(x: torch.Tensor, window: str | None = None, reduce: bool = True) 
     return freqs, (psd.mean(dim=0) if reduce else psd)
 
 
+def psd_log_error(x: torch.Tensor, reference: torch.Tensor, window: str | None = None, floor: float = 0.0) -> dict:
+    """How far the radial PSD of images x is from a reference set's, ring by ring, in decades.
+
+    x, reference: (B, C, H, W), (B', C, H, W). Returns ``freqs`` (K,), ``log_ratio`` (K,) = log10 PSD_x / PSD_ref
+    per ring (positive: too much power at that frequency) and ``error`` = the mean of |log_ratio| over the rings,
+    as plain lists and a float. ``floor`` (a fraction of the reference's largest ring) is added to both spectra
+    first, for references with empty rings (a checkerboard's spectrum is a few lines): it caps the dynamic range
+    at -log10(floor) decades."""
+    freqs, p = radial_psd(x.double(), window)
+    _, q = radial_psd(reference.double(), window)
+    eps = max(floor * float(q.max()), 1e-30)
+    log_ratio = torch.log10((p + eps) / (q + eps))
+    return {"freqs": freqs.tolist(), "log_ratio": log_ratio.tolist(), "error": float(log_ratio.abs().mean())}
+
+
 # ----------------------------------------------------------------------------------------------- power law
 @dataclass(frozen=True)
 class PowerLawFit:

@@ -4,7 +4,8 @@
 
 A run is cached and resumable in its run folder (:func:`.recipe.run_arm`); its shard (the run's result without
 the machine's paths, with provenance) is written the moment it completes, so an interrupted sweep keeps every
-finished run, the same command continues it, and each shard can be committed alone. :func:`load_sweep` gathers
+finished run, the same command continues it, and each shard can be committed alone. A run whose shard is
+committed (same run identity and step count) is skipped, so a fresh clone continues where the last sitting stopped. :func:`load_sweep` gathers
 the shards into the per-arm table the chapter reads.
 """
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from smlib.device import resolve_device
 from smlib.experiments.dctdiff.config import ARMS, DCTdiffConfig
 from smlib.experiments.dctdiff.recipe import arm_of, as_config, run_arm
-from smlib.results import read_shards, relative_paths, shard_path, write_result
+from smlib.results import read_shards, run_sharded
 from smlib.stats import seed_summary
+from smlib.train.checkpoint import canonical_config
 from smlib.train.distributed import init_distributed
 
 CHAPTER = "dctdiff"
@@ -26,23 +28,22 @@ def shard_name(arm: str, seed: int) -> str:
 def run_sweep(cfg: DCTdiffConfig | str = "small", arms=None, seeds=None, *, results_dir=None, data_root=None,
               device="auto", runs_dir=None, features=None, max_steps_this_call: int | None = None,
               progress: bool = False) -> list[dict]:
-    """Every (arm, seed) with :func:`run_arm`, writing ``results/dctdiff/<preset>/<arm>-seed<k>.json`` for each
-    completed run (rank 0). Defaults: the config's arms and seeds. Returns the runs' results in order."""
+    """Every (arm, seed) not yet committed, seed-major, with :func:`run_arm`, writing
+    ``results/dctdiff/<preset>/<arm>-seed<k>.json`` for each completed run (rank 0; :func:`smlib.results.run_sharded`).
+    Defaults: the config's arms and seeds. Returns every run's result in order (committed ones read back)."""
     cfg = as_config(cfg)
     device = resolve_device(device)
     arms = list(arms or cfg.arms)
     for a in arms:
         arm_of(a)   # an unknown arm fails before anything runs
     seeds = list(cfg.seeds if seeds is None else seeds)
-    rows = []
-    for a in arms:
-        for s in seeds:
-            r = run_arm(a, cfg, seed=s, data_root=data_root, device=device, runs_dir=runs_dir, features=features,
-                        max_steps_this_call=max_steps_this_call, progress=progress)
-            rows.append(r)
-            if r.get("completed") and init_distributed().is_main:
-                write_result(shard_path(CHAPTER, cfg.preset, shard_name(a, s), results_dir), relative_paths(r))
-    return rows
+
+    def run(arm: str, seed: int) -> dict:
+        return run_arm(arm, cfg, seed=seed, data_root=data_root, device=device, runs_dir=runs_dir, features=features,
+                       max_steps_this_call=max_steps_this_call, progress=progress)
+
+    return run_sharded(CHAPTER, cfg.preset, arms, seeds, run, canonical_config(cfg.run_identity()), cfg.steps,
+                       results_dir=results_dir, is_main=init_distributed().is_main)
 
 
 def aggregate(rows: list[dict]) -> dict:

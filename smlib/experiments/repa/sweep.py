@@ -11,7 +11,7 @@ from __future__ import annotations
 from smlib.device import resolve_device
 from smlib.experiments.repa.config import ARMS, RepaConfig
 from smlib.experiments.repa.recipe import as_config, run_arm
-from smlib.results import committed_shard, read_shards, relative_paths, shard_path, write_result
+from smlib.results import missing_shards, read_shards, run_sharded
 from smlib.stats import seed_summary
 from smlib.train.checkpoint import canonical_config
 from smlib.train.distributed import init_distributed
@@ -35,22 +35,14 @@ def run_sweep(cfg: RepaConfig | str = "small", arms=None, seeds=None, *, results
     for a in arms:
         cfg.alignment(a)   # an unknown arm fails before anything runs
     seeds = list(cfg.seeds if seeds is None else seeds)
-    identity = canonical_config(cfg.run_identity())
-    rows = []
-    for s in seeds:        # seed-major: a sweep cut short still covers every arm
-        for a in arms:
-            path = shard_path(CHAPTER, cfg.preset, shard_name(a, s), results_dir)
-            done = committed_shard(path, identity, cfg.steps)
-            if done is not None:
-                rows.append(done)
-                continue
-            r = run_arm(a, cfg, seed=s, data_root=data_root, device=device, runs_dir=runs_dir, features=features,
-                        max_steps_this_call=max_steps_this_call, progress=progress,
-                        autoencoder_checkpoint=autoencoder_checkpoint)
-            rows.append(r)
-            if r.get("completed") and init_distributed().is_main:
-                write_result(path, relative_paths(r))
-    return rows
+
+    def run(arm: str, seed: int) -> dict:
+        return run_arm(arm, cfg, seed=seed, data_root=data_root, device=device, runs_dir=runs_dir, features=features,
+                       max_steps_this_call=max_steps_this_call, progress=progress,
+                       autoencoder_checkpoint=autoencoder_checkpoint)
+
+    return run_sharded(CHAPTER, cfg.preset, arms, seeds, run, canonical_config(cfg.run_identity()), cfg.steps,
+                       results_dir=results_dir, is_main=init_distributed().is_main)
 
 
 def aggregate(rows: list[dict]) -> dict:
@@ -73,9 +65,7 @@ def load_sweep(preset: str, cfg: RepaConfig | None = None, results_dir=None) -> 
     shard} (planned = ``cfg``'s arms x seeds, default the preset's)."""
     cfg = cfg or RepaConfig.at(preset)
     runs = read_shards(CHAPTER, preset, results_dir)
-    have = {(r.get("arm"), r.get("seed")) for r in runs}
-    missing = [shard_name(a, s) for s in cfg.seeds for a in cfg.arms if (a, s) not in have]
-    return {"preset": preset, "runs": runs, "table": aggregate(runs), "missing": missing}
+    return {"preset": preset, "runs": runs, "table": aggregate(runs), "missing": missing_shards(runs, cfg.arms, cfg.seeds)}
 
 
 __all__ = ["CHAPTER", "shard_name", "run_sweep", "aggregate", "load_sweep"]

@@ -1,0 +1,158 @@
+"""Chapter 8's knobs (spectral regularisation), declared once, its arms, and the three presets.
+
+An arm is a formulation (DDPM or EDM) and, optionally, one spectral term with its scale:
+
+    L = L_base + lam * w(sigma) * L_S(x0, x0_hat)        w = lambda_EDM(sigma) ("weighted") or 1 ("unweighted")
+
+lam = 1 is the seed paper's own form (Eq. 17: lambda = lambda_EDM(sigma) or 1) under our reduction, where both the
+base loss and L_S are per-element means (``smlib.diffusion.spectral_loss``); smaller lam are the same term weaker.
+The paper gives no scale beyond that, and an L1 term has none of its own. Measured on the ci model at
+initialisation (chapter 8 prints it again): the unweighted amp-phase term on DDPM's x0_hat is about 40x the
+eps-MSE (x0_hat = (x_t - sigma eps_hat) / alpha amplifies the error by sigma / alpha, up to 156 at t = T), the
+lambda_EDM-weighted one on EDM's D about 9x EDM's loss; hence lam in {0.01, 0.1, 1} for DDPM (0.4x to 40x the base
+loss) and {0.1, 1} for EDM (1x and 9x). Our sweep, not the paper's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from smlib.diffusion.spectral_loss import SpectralLossSpec
+from smlib.experiments.config import ChapterConfig, ConfigError, register_presets
+
+FORMULATIONS = ("ddpm", "edm")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: ``formulation`` "ddpm" (linear-beta VP, 1000 steps, eps-prediction, eps-MSE) or "edm" (EDM's
+    preconditioned denoiser and lambda_EDM-weighted loss); ``term`` a spectral loss name or None; ``lam`` its scale;
+    ``weighted``: multiply it by lambda_EDM(sigma) (the paper's "weighted" form) or by 1; ``options``: the rest of
+    the :class:`SpectralLossSpec` (wavelet, levels, phase, ...)."""
+
+    label: str
+    formulation: str = "ddpm"
+    term: str | None = None
+    lam: float = 0.0
+    weighted: bool = False
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.formulation not in FORMULATIONS:
+            raise ConfigError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {self.formulation!r}.")
+        if self.term is not None:
+            SpectralLossSpec(self.term, **self.options)   # an unknown loss or option fails here, in one line
+
+    @property
+    def regularised(self) -> bool:
+        """Whether the spectral term is computed at all (lam = 0 skips it: training is then the plain one)."""
+        return self.term is not None and self.lam != 0
+
+    def spec(self, signal_dims: int = 2) -> SpectralLossSpec | None:
+        return SpectralLossSpec(self.term, signal_dims=signal_dims, **self.options) if self.term else None
+
+
+AP = "fourier-amplitude-phase"
+ARMS: dict[str, Arm] = {
+    "ddpm": Arm("DDPM, eps-MSE"),
+    "ddpm-ap-0.01": Arm("DDPM + 0.01 amp-phase", "ddpm", AP, 0.01),
+    "ddpm-ap-0.1": Arm("DDPM + 0.1 amp-phase", "ddpm", AP, 0.1),
+    "ddpm-ap-1": Arm("DDPM + amp-phase (paper's unweighted)", "ddpm", AP, 1.0),
+    "edm": Arm("EDM, lambda_EDM-weighted MSE", "edm"),
+    "edm-ap-0.1": Arm("EDM + 0.1 lambda_EDM amp-phase", "edm", AP, 0.1, weighted=True),
+    "edm-ap-1": Arm("EDM + lambda_EDM amp-phase (paper's weighted)", "edm", AP, 1.0, weighted=True),
+    "edm-wavelet-1": Arm("EDM + lambda_EDM Haar L1 (paper's weighted)", "edm", "wavelet", 1.0, weighted=True,
+                         options=dict(wavelet="haar", levels=3, include_ll=True)),
+}
+
+
+@dataclass(frozen=True)
+class SpectralRegConfig(ChapterConfig):
+    """Pixel diffusion on CIFAR-10 with and without a spectral term. Training knobs share their names with
+    TrainConfig."""
+
+    # data
+    dataset: str = "cifar10"
+    split: str = "train"
+    resolution: int = 32
+    n_images: int = 512                      # a seeded subset of the split (random h-flip every step)
+    subset_seed: int = 0
+    hflip: bool = True
+    # model: a U-ViT on the image itself (patch 4: 64 tokens of 4x4x3 pixels, as chapter 7's pixel rung)
+    model: dict = field(default_factory=lambda: dict(arch="uvit", hidden_size=64, depth=2, num_heads=4,
+                                                     patch_size=4))
+    init_from: str | None = None             # a state_dict (.pt, loaded weights_only) to fine-tune from (paper)
+    # sampling: one sampler for every arm (EDM's model is an x0-predictor on the same VP path)
+    sampler: str = "dpmpp_2m"
+    sample_steps: int = 25
+    # optimisation (TrainConfig names)
+    steps: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = 1.0
+    warmup_steps: int = 10
+    ema_decay: float | None = 0.98
+    eval_every: int | None = None            # gFID-N every this many steps (None: at the end only)
+    ckpt_every: int | None = None
+    log_every: int = 10
+    parallel: str = "ddp"
+    # evaluation: the final step's EMA model
+    n_fid: int = 32
+    n_reference: int = 64
+    kid_subset: int = 32
+    n_grid: int = 16
+    # the checkerboard toy (the seed paper's own toy; its period, steps and lam are not given: ours)
+    toy_size: int = 32
+    toy_squares: tuple[int, ...] = (4, 8)    # square sides in pixels; a board has one, at a random offset
+    toy_images: int = 512
+    toy_steps: int = 150
+    toy_lam: float = 1.0
+    toy_samples: int = 64
+    toy_seeds: tuple[int, ...] = (0, 1, 2)
+    # the sweep
+    arms: tuple[str, ...] = tuple(ARMS)
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self):
+        unknown = [a for a in self.arms if a not in ARMS]
+        if unknown:
+            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}.")
+
+    def run_identity(self) -> dict:
+        """What determines one run's result: every knob but the step count, the sweep's lists, the toy and the
+        parallelism."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in ("steps", "arms", "seeds", "preset", "parallel") and not k.startswith("toy_")}
+
+    @classmethod
+    def at(cls, preset: str = "ci", **overrides: Any) -> SpectralRegConfig:
+        return super().at(preset, **overrides)
+
+
+register_presets(
+    SpectralRegConfig,
+    # a few minutes on 2 CPU cores for all arms: a smoke test of the pipeline
+    ci=SpectralRegConfig(),
+    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores (sized from chapter 7's pixel rung, the same U-ViT and
+    # token count: about 0.3 s a step and 25 s a gFID-250 evaluation there; the spectral terms' cost is measured in
+    # results/benchmarks/spectral_loss_overhead.json)
+    small=SpectralRegConfig(
+        n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=4),
+        steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
+        n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2),
+        toy_images=2048, toy_steps=1000, toy_samples=256),
+    # the seed paper's CIFAR-10 protocol (its Table 3: EDM's optimiser, batch 16, lr 2e-4, "Duration 0.5" = 0.5 Mimg
+    # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``.
+    # EDM's own DDPM++/NCSN++ networks are not in smlib (their .pkl files are pickled code, which a weights_only
+    # load refuses): the backbone is smlib's U-ViT-M/2 and ``init_from`` its state_dict. Launched with torchrun.
+    paper=SpectralRegConfig(
+        n_images=50000, model=dict(arch="uvit", name="M/2"), steps=31250, batch_size=16, lr=2e-4, warmup_steps=0,
+        ema_decay=0.9999, eval_every=None, ckpt_every=2500, log_every=100, sampler="edm", sample_steps=18,
+        n_fid=50000, n_reference=50000, kid_subset=1000, seeds=(0, 1, 2),
+        arms=("edm", "edm-ap-1", "edm-wavelet-1"),
+        toy_size=64, toy_images=4096, toy_steps=5000, toy_samples=1000),
+)
+
+__all__ = ["FORMULATIONS", "Arm", "ARMS", "AP", "SpectralRegConfig"]

@@ -1,0 +1,135 @@
+"""The seed paper's own toy (its §4, [P]): grayscale checkerboards, DDPM eps-MSE with and without the
+amplitude-and-phase term, and the radial PSD of the samples against the data's.
+
+The paper gives 64x64 boards and says the architecture and optimiser are the same for both arms; the period, the
+number of steps and lam are not given (``../shared/reference/next-chapters.md`` §4.2), so ours are stated in the
+config (``toy_*`` knobs). A board is a +-0.8 checkerboard of one square side (``toy_squares``), shifted by a
+uniform random offset, so the data are a small, exactly known family whose spectrum is a few lines.
+
+    runs = run_toy(cfg)        # {"ddpm": [seed results], "ddpm-ap": [...]}, each with its PSD ring by ring
+    python -m smlib spectral-reg --preset small --toy     # -> results/spectral_regularisation/small/toy-*.json
+"""
+from __future__ import annotations
+
+
+import torch
+
+from smlib.device import resolve_device
+from smlib.diffusion import sample
+from smlib.experiments.spectral_regularisation.config import AP, Arm, SpectralRegConfig
+from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, formulation_for
+from smlib.models.factory import build_backbone
+from smlib.provenance import provenance
+from smlib.results import pack_uint8, read_shards, run_sharded, runs_root, unpack_uint8
+from smlib.train.checkpoint import canonical_config
+from smlib.spectral.power import psd_log_error
+from smlib.train import fit
+
+CHAPTER = "spectral_regularisation"
+
+TOY_FLOOR = 1e-3        # PSD floor of the toy's error: 3 decades below the boards' strongest ring
+TOY_MODEL = dict(arch="uvit", hidden_size=64, depth=2, num_heads=4, patch_size=4)
+
+
+def checkerboards(n: int, size: int = 32, squares=(4, 8), amplitude: float = 0.8, seed: int = 0) -> torch.Tensor:
+    """n grayscale checkerboards (n, 1, size, size): square side drawn from ``squares``, offsets uniform in
+    [0, 2 side) on each axis, values +-``amplitude``."""
+    g = torch.Generator().manual_seed(int(seed))
+    sides = torch.tensor(squares)[torch.randint(len(squares), (n,), generator=g)]
+    ox = (torch.rand(n, generator=g) * 2 * sides).long()
+    oy = (torch.rand(n, generator=g) * 2 * sides).long()
+    r = torch.arange(size)
+    row = ((r[None, :] + oy[:, None]) // sides[:, None]) % 2          # (n, size)
+    col = ((r[None, :] + ox[:, None]) // sides[:, None]) % 2
+    board = (row[:, :, None] ^ col[:, None, :]).float() * 2 - 1        # (n, size, size) in {-1, 1}
+    return (amplitude * board)[:, None]
+
+
+def toy_arms(cfg: SpectralRegConfig) -> dict[str, Arm]:
+    """The toy's two arms: DDPM eps-MSE, and the same with ``toy_lam`` x the amplitude-and-phase term (unweighted,
+    as the paper's DDPM form)."""
+    return {"ddpm": Arm("DDPM eps-MSE"), "ddpm-ap": Arm(f"+ {cfg.toy_lam:g} amp-phase", "ddpm", AP, cfg.toy_lam)}
+
+
+class ToyEvaluator:
+    """``(model, step) -> {"psd_error"}`` for :func:`smlib.train.fit` (so it sees the EMA model): ``n`` samples with
+    a fixed seed, their radial PSD against the data's; the latest samples and PSD are kept on the object."""
+
+    def __init__(self, formulation, data: torch.Tensor, n: int, sampler: str, steps: int, seed: int):
+        self.formulation, self.data, self.n, self.sampler, self.steps, self.seed = (formulation, data, n, sampler,
+                                                                                    steps, seed)
+        self.samples: torch.Tensor | None = None
+        self.psd: dict | None = None
+
+    def __call__(self, model, step: int) -> dict:
+        device = next(model.parameters()).device
+        self.samples = sample(model, self.formulation, (self.n, *self.data.shape[1:]), sampler=self.sampler,
+                              steps=self.steps, seed=self.seed, device=device).cpu().clamp(-1, 1)
+        self.psd = psd_log_error(self.samples, self.data, floor=TOY_FLOOR)
+        return {"psd_error": self.psd["error"]}
+
+
+def run_toy_arm(arm_name: str, cfg: SpectralRegConfig, seed: int, *, device="auto", runs_dir=None,
+                progress: bool = False) -> dict:
+    """One toy arm and seed: train (resumable, in ``runs/spectral_regularisation/toy/<preset>/<arm>/seed<k>``),
+    sample ``toy_samples`` boards from the final EMA model with the chapter's sampler, and compare their radial
+    PSD with the data's."""
+    arm = toy_arms(cfg)[arm_name]
+    dev = resolve_device(device)
+    data = checkerboards(cfg.toy_images, cfg.toy_size, cfg.toy_squares, seed=0)
+    torch.manual_seed(int(seed))
+    model = build_backbone(TOY_MODEL, tuple(data.shape[1:]))
+    formulation = formulation_for(arm)
+    config = {"toy": arm_name, "lam": arm.lam, "model": TOY_MODEL, "size": cfg.toy_size,
+              "squares": list(cfg.toy_squares), "images": cfg.toy_images}
+    evaluator = ToyEvaluator(formulation, data, cfg.toy_samples, cfg.sampler, cfg.sample_steps, 1000 + int(seed))
+    task = SpectralRegTask(model, formulation, arm, config, hflip=False, evaluator=evaluator)
+    out = runs_root(runs_dir) / "spectral_regularisation" / "toy" / cfg.preset / arm_name / f"seed{seed}"
+    train = cfg.train_config(seed=seed, device=dev, out_dir=out, steps=cfg.toy_steps, eval_every=None,
+                             ckpt_every=None, batch_size=min(cfg.batch_size, cfg.toy_images))
+    fitted = fit(task, train, (data, torch.zeros(len(data), dtype=torch.long)), progress=progress)
+    return {"arm": arm_name, "label": arm.label, "seed": seed, "psd_error": evaluator.psd["error"],
+            "psd": evaluator.psd, "samples": evaluator.samples[:8], "steps": fitted.step}
+
+
+def toy_identity(cfg: SpectralRegConfig) -> dict:
+    """What determines a toy run's result: the toy's knobs, the optimiser's and the sampler's."""
+    keys = ("lr", "weight_decay", "betas", "grad_clip", "warmup_steps", "ema_decay", "batch_size", "sampler",
+            "sample_steps", "toy_size", "toy_squares", "toy_images", "toy_lam", "toy_samples")
+    return canonical_config({"model": TOY_MODEL, **{k: getattr(cfg, k) for k in keys}})
+
+
+def run_toy(cfg: SpectralRegConfig, seeds=None, *, results_dir=None, **kwargs) -> dict[str, list[dict]]:
+    """Both toy arms for every seed (default ``cfg.toy_seeds``), each committed as its own shard
+    ``results/spectral_regularisation/<preset>/toy-<arm>-seed<k>.json`` (8 samples packed as uint8) and skipped
+    when committed: {arm: [result per seed]}."""
+    seeds = list(cfg.toy_seeds if seeds is None else seeds)
+
+    def run(name: str, seed: int) -> dict:
+        r = run_toy_arm(name.removeprefix("toy-"), cfg, seed, **kwargs)
+        return {**r, "arm": name, "samples": pack_uint8(r["samples"]), "completed": True,
+                "config_steps": cfg.toy_steps, "config": toy_identity(cfg), "provenance": provenance()}
+
+    names = [f"toy-{a}" for a in toy_arms(cfg)]
+    rows = run_sharded(CHAPTER, cfg.preset, names, seeds, run, toy_identity(cfg), cfg.toy_steps,
+                       results_dir=results_dir)
+    return {a: [r for r in rows if r["arm"] == f"toy-{a}"] for a in toy_arms(cfg)}
+
+
+def load_toy(preset: str, results_dir=None) -> dict[str, list[dict]]:
+    """The committed toy shards of a preset: {arm: [result per seed]} ({} when none)."""
+    out: dict[str, list[dict]] = {}
+    for r in read_shards(CHAPTER, preset, results_dir):
+        if str(r.get("arm", "")).startswith("toy-"):
+            out.setdefault(r["arm"].removeprefix("toy-"), []).append(r)
+    return {a: sorted(rs, key=lambda r: r["seed"]) for a, rs in out.items()}
+
+
+def toy_samples(result: dict) -> torch.Tensor:
+    """A toy result's kept samples (n, 1, S, S) in [-1, 1], from a live run or a committed shard."""
+    s = result["samples"]
+    return s if isinstance(s, torch.Tensor) else torch.from_numpy(unpack_uint8(s).copy()).float() / 127.5 - 1
+
+
+__all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "toy_arms", "ToyEvaluator", "run_toy_arm", "toy_identity",
+           "run_toy", "load_toy", "toy_samples"]

@@ -1,0 +1,282 @@
+"""Chapter 8's recipe: the arms, lam = 0 leaving training bit-identical, the term's gradient through the network,
+a bit-exact EDM resume, the paper preset for 2 steps, the EDM sampler on a VP formulation, the per-frequency
+analysis against closed forms, the toy's data, the sweep's shards and the declared comparisons."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from smlib.diffusion import sample
+from smlib.diffusion.edm import EDM, sample_edm, vp_denoiser
+from smlib.diffusion.spectral_loss import SpectralLossSpec
+from smlib.experiments import spectral_regularisation as SR
+from smlib.experiments.spectral_regularisation import analysis
+from smlib.results import read_shards
+from smlib.stats import minimum_detectable_difference
+from smlib.train import fit, load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = dict(arch="uvit", hidden_size=16, depth=2, num_heads=2, patch_size=4)
+
+
+class PixelFeatures:
+    """A cheap stand-in for Inception: the first 12 pixels of each image, as float64."""
+
+    feature_id = "pixels12"
+
+    def __call__(self, x):
+        return x.flatten(1)[:, :12].double().numpy()
+
+
+def images(n=8, seed=0, size=16):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=g) * 2 - 1, torch.full((n,), -1)
+
+
+def tiny(**kw):
+    knobs = dict(model=TINY, steps=4, batch_size=4, ckpt_every=2, log_every=1, warmup_steps=0, n_fid=0)
+    return SR.SpectralRegConfig.at("ci", **{**knobs, **kw})
+
+
+def train(arm: SR.Arm, cfg, x, y, out, seed=3, **kw):
+    torch.manual_seed(seed)
+    from smlib.models.factory import build_backbone
+
+    f = SR.formulation_for(arm)
+    model = SR.model_for(arm, build_backbone(cfg.model, tuple(x.shape[1:])), f)
+    task = SR.SpectralRegTask(model, f, arm, {"arm": arm.label})
+    return fit(task, cfg.train_config(seed=seed, device="cpu", out_dir=out), (x, y), progress=False, **kw)
+
+
+def weights(result):
+    return load_checkpoint(result.checkpoint)["model"]
+
+
+# -- the arms and the loss --------------------------------------------------------------------------------------
+
+def test_arms_declare_their_formulation_term_and_scale():
+    assert {a: (arm.formulation, arm.term, arm.lam, arm.weighted) for a, arm in SR.ARMS.items()
+            if a in ("ddpm", "ddpm-ap-1", "edm", "edm-ap-1", "edm-wavelet-1")} == {
+        "ddpm": ("ddpm", None, 0.0, False), "ddpm-ap-1": ("ddpm", SR.AP, 1.0, False), "edm": ("edm", None, 0.0, False),
+        "edm-ap-1": ("edm", SR.AP, 1.0, True), "edm-wavelet-1": ("edm", "wavelet", 1.0, True)}
+    assert SR.formulation_for(SR.ARMS["ddpm"]).prediction == "eps"
+    assert SR.formulation_for(SR.ARMS["edm"]).prediction == "x0"
+    with pytest.raises(ValueError, match="unknown spectral loss 'fourier-phase'"):
+        SR.Arm("bad", "ddpm", "fourier-phase", 1.0)
+    with pytest.raises(ValueError, match="formulation must be one of ddpm, edm"):
+        SR.Arm("bad", "ve")
+
+
+@pytest.mark.parametrize("formulation", ["ddpm", "edm"])
+def test_lam_zero_leaves_training_bit_identical(tmp_path, formulation):
+    cfg = tiny()
+    x, y = images()
+    plain = train(SR.Arm("plain", formulation), cfg, x, y, tmp_path / "plain")
+    zero = train(SR.Arm("zero", formulation, SR.AP, 0.0, weighted=True), cfg, x, y, tmp_path / "zero")
+    a, b = weights(plain), weights(zero)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and a non-zero lam does change it (so the comparison above could have failed)
+    on = train(SR.Arm("on", formulation, SR.AP, 1.0, weighted=True), cfg, x, y, tmp_path / "on")
+    assert not all(torch.equal(a[k], weights(on)[k]) for k in a)
+
+
+@pytest.mark.parametrize("arm", ["ddpm-ap-1", "edm-wavelet-1"])
+def test_the_spectral_term_reaches_the_network(arm):
+    cfg = tiny()
+    x, _ = images(4)
+    task = SR.build_run(arm, cfg, x, seed=0)
+    torch.manual_seed(0)
+    base, term = task.terms(x)
+    grads = torch.autograd.grad(term.sum(), [p for p in task.model.parameters()], allow_unused=True)
+    assert term.shape == (4,) and (term > 0).all()
+    assert sum(float(g.abs().sum()) for g in grads if g is not None) > 0
+    # EDM's loss is lambda_EDM-weighted: the base term is lambda(sigma) * MSE(D, x0), not the plain MSE
+    edm = SR.build_run("edm", cfg, x, seed=0)
+    torch.manual_seed(1)
+    per_sample, logs = edm.formulation.loss(edm.model, x, None)
+    torch.manual_seed(1)
+    weighted, none = edm.terms(x)
+    sigma = edm.formulation.sigma(logs["t"]) / edm.formulation.alpha(logs["t"])
+    assert none is None and torch.allclose(weighted, EDM().loss_weight(sigma) * per_sample, rtol=1e-5)
+
+
+def test_a_one_step_ddim_to_zero_returns_the_eq5_x0_hat():
+    """The paper's audio recipe takes x0_hat from a deterministic DDIM update; to t = 0 that is Eq. 5 exactly."""
+    f = SR.formulation_for(SR.ARMS["ddpm"])
+    eps_model = lambda x, t, y=None: 0.3 * x + 0.1        # noqa: E731 - any eps-prediction will do
+    x_t = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = 0.4
+    ddim = sample(eps_model, f, x_t.shape, sampler="ddim", steps=1, x_init=x_t, grid=[t, 0.0], device="cpu")
+    tt = torch.full((2,), t)
+    eq5 = (x_t - f.sigma(tt)[0] * eps_model(x_t, tt)) / f.alpha(tt)[0]
+    assert torch.allclose(ddim, eq5, atol=1e-5)
+
+
+# -- runs ---------------------------------------------------------------------------------------------------------
+
+def test_an_edm_run_with_its_term_resumes_bit_identical(tmp_path):
+    cfg = tiny(steps=6, ema_decay=0.9)
+    x, y = images()
+    arm = SR.ARMS["edm-ap-1"]
+    full = train(arm, cfg, x, y, tmp_path / "full")
+    assert train(arm, cfg, x, y, tmp_path / "part", max_steps_this_call=3).step == 3
+    torch.manual_seed(99)            # a disturbed global RNG must not matter: the checkpoint holds the RNG states
+    resumed = train(arm, cfg, x, y, tmp_path / "part")
+    assert resumed.completed and resumed.step == 6
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
+    for part in ("model",):
+        assert all(torch.equal(t, b[part][k]) for k, t in a[part].items())
+    assert all(torch.equal(t, b["ema"]["shadow"][k]) for k, t in a["ema"]["shadow"].items())
+
+
+def test_paper_preset_trains_two_steps_from_a_given_checkpoint(tmp_path):
+    cfg = SR.SpectralRegConfig.at("paper")
+    assert (cfg.batch_size, cfg.lr, cfg.steps, cfg.sampler, cfg.sample_steps, cfg.n_fid) == \
+        (16, 2e-4, 31250, "edm", 18, 50000)
+    assert cfg.arms == ("edm", "edm-ap-1", "edm-wavelet-1") and cfg.seeds == (0, 1, 2)
+    x, y = images(4, size=32)
+    # "the checkpoint a user gives": here a random initialisation of the same backbone, saved as a state_dict
+    from smlib.models.factory import build_backbone
+
+    torch.manual_seed(7)
+    start = build_backbone(cfg.model, (3, 32, 32))
+    torch.save(start.state_dict(), tmp_path / "start.pt")
+    run_cfg = cfg.replace(init_from=str(tmp_path / "start.pt"), batch_size=2, steps=2, ckpt_every=None, log_every=1,
+                          n_fid=0)
+    task = SR.build_run("edm-ap-1", run_cfg, x, seed=0)
+    assert all(torch.equal(p, q) for p, q in zip(task.model.backbone.state_dict().values(),
+                                                 start.state_dict().values()))
+    assert sum(p.numel() for p in task.model.parameters()) == pytest.approx(131e6, rel=0.05)   # U-ViT-M/2
+    out = fit(task, run_cfg.train_config(seed=0, device="cpu", out_dir=tmp_path / "run"), (x, y), progress=False)
+    assert out.completed and out.step == 2 and math.isfinite(out.train_logs["loss"])
+    assert "loss/spectral" in out.train_logs
+    torch.save({"not": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="does not fit the configured backbone"):
+        SR.build_run("edm", run_cfg.replace(init_from=str(tmp_path / "other.pt")), x)
+
+
+def test_edm_sampler_on_a_vp_formulation_is_sample_edm_through_vp_denoiser():
+    f = SR.formulation_for(SR.ARMS["edm"])
+    torch.manual_seed(0)
+    from smlib.diffusion.edm import EDMPrecond
+
+    net = EDMPrecond(lambda x, t, y=None: torch.tanh(x) * 0.5, f.path)
+    noise = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    ours = sample(net, f, noise.shape, sampler="edm", steps=6, x_init=noise, device="cpu")
+    ref = sample_edm(vp_denoiser(f, net), noise, 6)
+    assert torch.allclose(ours, ref, atol=1e-5)
+
+
+def test_the_sweep_writes_shards_with_psd_readouts_and_skips_committed_runs(tmp_path):
+    cfg = SR.SpectralRegConfig.at("ci", dataset="deadleaves", n_images=16, n_reference=8, n_fid=4, kid_subset=4,
+                                  n_grid=2, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
+                                  model=dict(TINY), sample_steps=2, seeds=(0,), arms=("ddpm", "edm-ap-1"))
+    where = dict(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                 features=PixelFeatures())
+    rows = SR.run_sweep(cfg, **where)
+    assert [(r["arm"], r["seed"]) for r in rows] == [("ddpm", 0), ("edm-ap-1", 0)]
+    shards = read_shards("spectral_regularisation", "ci", tmp_path / "results")
+    assert all(s["completed"] and "git_commit" in s["provenance"] and s["psd"]["freqs"] for s in shards)
+    assert all(0 <= s["final"]["psd_error"] < 10 for s in shards)
+    assert [v for _, v in rows[1]["curve"]["loss/spectral"]] and not rows[0]["curve"]["loss/spectral"]
+    sweep = SR.load_sweep("ci", cfg.replace(seeds=(0, 1)), tmp_path / "results")
+    assert list(sweep["table"]) == ["ddpm", "edm-ap-1"] and sweep["missing"] == ["ddpm-seed1", "edm-ap-1-seed1"]
+    # a rerun takes the committed shards without running (no runs folder: nothing to resume from)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    again = SR.run_sweep(cfg, **where)
+    assert [r["final"]["fid"] for r in again] == [r["final"]["fid"] for r in rows]
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
+        SR.run_sweep(cfg.replace(n_fid=3), **where)
+
+
+def test_the_toy_boards_and_one_toy_run(tmp_path):
+    boards = SR.checkerboards(6, 16, (2, 4), seed=0)
+    assert boards.shape == (6, 1, 16, 16) and torch.equal(boards.abs().unique(), torch.tensor([0.8]))
+    for b in boards[:, 0]:                     # a board is periodic with twice its square side, and not constant
+        side = next(s for s in (2, 4) if torch.equal(b.roll(2 * s, 0), b) and torch.equal(b.roll(2 * s, 1), b)
+                    and torch.equal(b.roll(s, 0), -b))
+        assert side in (2, 4)
+    cfg = SR.SpectralRegConfig.at("ci", toy_size=16, toy_images=16, toy_steps=2, toy_samples=4, batch_size=8,
+                                  sample_steps=2, toy_seeds=(0,))
+    where = dict(results_dir=tmp_path / "results", device="cpu", runs_dir=tmp_path / "runs")
+    runs = SR.run_toy(cfg, **where)
+    assert set(runs) == {"ddpm", "ddpm-ap"} and all(len(v) == 1 for v in runs.values())
+    assert all(r["steps"] == 2 and math.isfinite(r["psd_error"]) for v in runs.values() for r in v)
+    # each toy run is a committed shard, read back (samples included) and skipped by a rerun
+    committed = SR.load_toy("ci", tmp_path / "results")
+    assert {a: [r["psd_error"] for r in v] for a, v in committed.items()} == \
+        {a: [r["psd_error"] for r in v] for a, v in runs.items()}
+    assert SR.toy_samples(committed["ddpm"][0]).shape == (4, 1, 16, 16)
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    assert SR.run_toy(cfg, **where)["ddpm-ap"][0]["psd_error"] == runs["ddpm-ap"][0]["psd_error"]
+    assert not (tmp_path / "runs").exists()
+    assert SR.load_sweep("ci", cfg, tmp_path / "results")["table"] == {}       # toy shards are not sweep arms
+
+
+# -- the analysis -------------------------------------------------------------------------------------------------
+
+def test_fourier_l2_pulls_like_the_mse_and_amplitude_l1_pulls_flat():
+    x0, _ = images(2, size=8)
+    x0 = x0.double()
+    x0_hat = x0 + 0.3 * torch.randn(x0.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    fns = analysis.loss_functions({"amp": SpectralLossSpec("fourier-amplitude")})
+    _, mse = analysis.gradient_spectrum(fns["MSE"], x0, x0_hat)
+    _, l2 = analysis.gradient_spectrum(fns["Fourier L2"], x0, x0_hat)
+    assert torch.allclose(mse, l2, rtol=1e-9)                       # Parseval
+    # amplitude L1: |F[grad]| = 1 / n (n = C H W) at every coefficient, so the ring means are all 1 / n^2
+    x = x0_hat.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(fns["amp"](x0, x).sum(), x)
+    coeff = torch.fft.fft2(g, norm="ortho").abs()
+    assert torch.allclose(coeff, torch.full_like(coeff, 1 / (3 * 8 * 8)), rtol=1e-6)
+
+
+def test_wiener_estimate_and_term_profile():
+    x, _ = images(16, size=8)
+    mean, power = analysis.data_power(x)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(analysis.wiener_estimate(x, 1e-6, mean, power, g), x.double(), atol=1e-5)
+    far = analysis.wiener_estimate(x, 1e6, mean, power, g)          # all noise: the estimate is the mean
+    assert torch.allclose(far, mean.expand_as(far), atol=1e-4)
+    prof = analysis.term_profile(x, [0.01, 0.1, 1.0], {"amp": SpectralLossSpec("fourier-amplitude")})
+    ratio = prof["amp"] / prof["base"]
+    assert ratio[0] > ratio[1] > ratio[2]                          # the weighted L1 dominates as sigma -> 0
+
+
+def test_psd_error_is_zero_on_itself_and_counts_decades():
+    from smlib.spectral import psd_log_error
+
+    x, _ = images(8)
+    same = psd_log_error(x, x)
+    assert same["error"] == pytest.approx(0.0, abs=1e-12)
+    louder = psd_log_error(2 * x, x)          # 4x the power in every ring = log10(4) decades
+    assert louder["error"] == pytest.approx(math.log10(4), rel=1e-9)
+    assert all(v == pytest.approx(math.log10(4), rel=1e-9) for v in louder["log_ratio"])
+
+
+def test_seeds_needed_is_the_first_n_whose_mdd_reaches_the_gap():
+    sd, delta = 3.0, 2.0
+    n = SR.seeds_needed(delta, sd)
+    assert minimum_detectable_difference(sd, n, n, 2 * n - 2) <= delta
+    assert minimum_detectable_difference(sd, n - 1, n - 1, 2 * n - 4) > delta
+    assert SR.seeds_needed(0.0, sd) is None
+
+
+def test_the_declared_family_and_bad_input(capsys):
+    assert [(c.better, c.worse) for c in SR.DECLARED][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
+                                                              ("edm-wavelet-1", "edm")]
+    assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in SR.DECLARED)
+    table = {a: {"fid": {"values": [10.0 + 3 * i, 10.5 + 3 * i, 11.0 + 3 * i]}} for i, a in enumerate(("ddpm", "edm"))}
+    assert SR.judge_sweep(table) == []                              # no declared pair is present
+    from smlib.cli import main
+
+    assert main(["spectral-reg", "--arm", "fourier", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown arm 'fourier'") and "\n" not in err
