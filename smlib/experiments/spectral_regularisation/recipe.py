@@ -28,17 +28,18 @@ import torch
 from torch import nn
 
 from smlib.atomic import atomic_path
-from smlib.data import image_subset
 from smlib.data.latents import LatentNormalizer
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, make_formulation
 from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
 from smlib.diffusion.spectral_loss import spectral_loss
+# the same seeded training subset and Inception reference cache as chapter 7 (same knobs, same cache key), so the
+# two chapters' pixel-diffusion scores are against one reference
+from smlib.experiments.dctdiff.recipe import reference_for, training_images
 from smlib.experiments.spectral_regularisation.config import ARMS, Arm, SpectralRegConfig
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
 from smlib.metrics.inception import shared_inception
-from smlib.metrics.reference import ReferenceSet, reference_set
 from smlib.models.factory import build_backbone, count_parameters
 from smlib.provenance import provenance, repo_relative
 from smlib.results import runs_root, write_result
@@ -138,17 +139,6 @@ class SpectralRegTask:
 def run_dir(runs_dir, preset: str, dataset: str, arm: str, seed: int) -> Path:
     """<runs>/spectral_regularisation/<preset>/<dataset>/<arm>/seed<k>."""
     return runs_root(runs_dir) / "spectral_regularisation" / preset / dataset / arm / f"seed{seed}"
-
-
-def training_images(cfg: SpectralRegConfig, data_root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The seeded subset every arm trains on: (n_images, 3, R, R) in [-1, 1], labels (n_images,)."""
-    return image_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
-
-
-def reference_for(cfg: SpectralRegConfig, images: torch.Tensor, features) -> ReferenceSet:
-    """The first ``n_reference`` training images as Inception features (the one reference cache)."""
-    return reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference, lambda: images[: cfg.n_reference],
-                         features, subset=f"subset{cfg.subset_seed}")
 
 
 def build_run(arm_name: str, cfg: SpectralRegConfig, images: torch.Tensor, *, seed: int = 0, reference=None,
