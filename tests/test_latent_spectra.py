@@ -62,3 +62,20 @@ def test_descriptor_is_not_scale_invariant_but_kl_is_zero_at_its_own_scale():
 
 def test_high_band_mass_of_a_uniform_distribution():
     assert ls.high_band_mass(np.full(16, 1 / 16)) == pytest.approx(0.5)
+
+
+def test_fit_scale_and_noise_recovers_a_planted_pair_and_reports_its_spread():
+    mu = field()
+    scales, ratios = np.array([0.5, 1.0, 2.0, 4.0]), np.array([0.0, 0.1, 0.3, 1.0, 3.0])
+    z = ls.noisy_posterior(mu, 0.3, torch.Generator().manual_seed(5))
+    planted = latent_distribution(2.0 * z, remove_dc=False).mean(0).numpy()
+    fit = ls.fit_scale_and_noise(mu, planted, scales, ratios, remove_dc=False, seed=5)
+    assert (fit["scale"], fit["ratio"]) == (2.0, 0.3) and fit["l1"] < 1e-12
+    assert fit["l1_grid"].shape == (4, 5) and fit["near_ratios"] == (0.3, 0.3)     # an exact fit: nothing is near
+    # the s = 1 column is fit_noise_ratio's search
+    alone = ls.fit_noise_ratio(mu, planted, ratios, remove_dc=False, seed=5)
+    assert np.allclose(fit["l1_grid"][1], alone["l1_all"])
+    # a loose tolerance admits the cells the data cannot tell apart (another noise draw: the best L1 is not 0)
+    loose = ls.fit_scale_and_noise(mu, planted, scales, ratios, remove_dc=False, seed=6, tol=1e9)
+    assert 0 < loose["l1"] < 0.05
+    assert loose["near_ratios"] == (0.0, 3.0) and loose["near_scales"] == (0.5, 4.0)

@@ -78,6 +78,29 @@ def fit_noise_ratio(mu: torch.Tensor, reference, ratios, remove_dc: bool = False
     return {"ratio": float(ratios[i]), "l1": float(l1[i]), "ratios": np.asarray(ratios, float), "l1_all": l1}
 
 
+def fit_scale_and_noise(mu: torch.Tensor, reference, scales, ratios, remove_dc: bool = False, seed: int = 0,
+                        tol: float = 0.1) -> dict:
+    """Scale s and noise-to-signal ratio r fitted together: the (s, r) whose ``s * noisy_posterior(mu, r)`` has
+    the batch-mean distribution closest (L1) to ``reference``, on the grid ``scales`` x ``ratios``.
+
+    The descriptor is not scale-invariant, so :func:`fit_noise_ratio` (s = 1, a unit-std latent) can trade a
+    scale for noise. Returns {"scale", "ratio", "l1", "l1_grid" (S, R), "near_scales", "near_ratios"}: the last two
+    are the (min, max) of s and r over every cell within ``tol`` (relative) of the best L1, the spread the data
+    cannot tell apart. A ratio span much wider than the grid step means r is not identifiable from this curve."""
+    ref = np.asarray(reference, dtype=np.float64)
+    scales, ratios = np.asarray(scales, float), np.asarray(ratios, float)
+    grid = np.empty((len(scales), len(ratios)))
+    for j, r in enumerate(ratios):
+        z = noisy_posterior(mu, r, torch.Generator().manual_seed(seed))
+        for i, sc in enumerate(scales):
+            grid[i, j] = np.abs(latent_distribution(sc * z, remove_dc=remove_dc).mean(0).numpy() - ref).sum()
+    i, j = np.unravel_index(int(np.argmin(grid)), grid.shape)
+    near = np.argwhere(grid <= grid[i, j] * (1 + tol))
+    return {"scale": float(scales[i]), "ratio": float(ratios[j]), "l1": float(grid[i, j]), "l1_grid": grid,
+            "near_scales": (float(scales[near[:, 0]].min()), float(scales[near[:, 0]].max())),
+            "near_ratios": (float(ratios[near[:, 1]].min()), float(ratios[near[:, 1]].max()))}
+
+
 def delta_targets(x: torch.Tensor, size: tuple[int, int], deltas, remove_dc: bool = True) -> np.ndarray:
     """ESM's image target p_x^delta (batch mean) for each delta. x: (B, C, H, W) -> (len(deltas), 16)."""
     return np.stack([image_target_distribution(x, size, d, remove_dc=remove_dc).mean(0).numpy() for d in deltas])
@@ -96,5 +119,6 @@ def high_band_mass(p, first_bin: int = 8) -> float:
     return float(np.asarray(p)[..., first_bin:].sum(axis=-1).mean())
 
 
-__all__ = ["LatentSpectraConfig", "ideal_latent", "noisy_posterior", "whitening_curve", "fit_noise_ratio", "delta_targets",
+__all__ = ["LatentSpectraConfig", "ideal_latent", "noisy_posterior", "whitening_curve", "fit_noise_ratio",
+           "fit_scale_and_noise", "delta_targets",
            "scale_sensitivity", "high_band_mass"]
