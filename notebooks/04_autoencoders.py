@@ -212,7 +212,8 @@ if book is not None:
 # **Scale Equivariance is a DSM mask.** Scale Equivariance decodes $\mathrm{down}(z)$ to $\mathrm{down}(x)$.
 # Truncating the orthonormal DCT to its lowest $h/f \times w/f$ coefficients is a downsampling whose output holds
 # exactly the low-passed content, so with that resize the loss is DSM with one square mask over the whole grid.
-# The bilinear resize the method uses is close to it (PSNR between the two, measured live on test images below).
+# Whether the bilinear resize the method uses is close to it is measured live on test images below, at both factors
+# the lab trains with (PSNR between the two; bar: 30 dB).
 # The claim is the paper's (§3.4 prose: downsampling "is equivalent to applying a particular low-pass spectral
 # mask", detailed in its Appendix A.4, which we could not read); the DCT-truncation argument here is ours.
 #
@@ -229,7 +230,10 @@ for m, a in agree.items():
     print(f"{m:9s} downsampling vs exact DCT truncation: x2 {a[2]:.1f} dB, x4 {a[4]:.1f} dB")
 
 # %% tags=["nbval-check-output"]
-print(f"bilinear x2 resize within 30 dB of the DCT-truncation low-pass: {agree['bilinear'][2] > 30}")
+# the bar, 30 dB, is stated before the measurement; the lab's Scale Equivariance trains with factors 2 and 4
+for f in (2, 4):
+    print(f"bilinear x{f} resize within 30 dB of the DCT-truncation low-pass: {agree['bilinear'][f] > 30}; "
+          f"antialiased: {agree['antialias'][f] > 30}")
 if book is not None:
     m = {n: r["metrics"] for n, r in runs.items()}
     target_mass = ls.high_band_mass(first["p_target"])
@@ -287,9 +291,11 @@ else:
 #   full-band reconstruction (lower PSNR, higher rFID than plain) at this budget. Its latent is *not* pulled towards
 #   the flattened target: it keeps roughly the image's own slope. At our scale DSM shapes the decoder, not the latent
 #   spectrum.
-# - **Scale Equivariance as a DSM mask: holds as algebra, not in this test.** Its bilinear resize is, to the PSNR
-#   printed in §4.4 (above 30 dB at factor 2), the exact DCT-truncation low-pass, so its loss is DSM with one square
-#   mask over the whole grid. But a decoder trained that way gains nothing on DSM's own test (block-DCT masks on
+# - **Scale Equivariance as a DSM mask: holds as algebra at factor 2, not at 4, and not in this test.** Its bilinear
+#   resize is, to the PSNR printed in §4.4 (above 30 dB at factor 2), the exact DCT-truncation low-pass, so at that
+#   factor its loss is DSM with one square mask over the whole grid. At factor 4, which it also trains with, plain
+#   bilinear samples two pixels of every four and aliases: it falls below the bar, so half of its pairs are a DSM
+#   mask only approximately (an antialiased resize would pass; §4.4 prints both). But a decoder trained that way gains nothing on DSM's own test (block-DCT masks on
 #   $8\times 8$ blocks): its PSNR loss equals the plain AE's and its low-pass rFID (§4.3) is the worst. The
 #   correspondence it learns is for its own mask. Its latent is steeper than the image's: it suppresses high latent
 #   frequencies, as its authors intended.
