@@ -189,10 +189,13 @@ print(f"t* at the lowest / highest ring: {t_star[0]:.2f} / {t_star[-1]:.2f}")
 # - the **Wiener filter**, the Gaussian-optimal linear denoiser, run on the same noisy test images. It checks the
 #   formula itself: its measured error must equal the prediction up to sampling noise.
 #
-# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. We state two
-# numbers and a bar for each, fixed before the run: the **log-error correlation** over all cells (does the trained
-# error follow the predicted one across the four decades it spans? bar 0.95) and the **share of cells within a
-# factor of 2** (bar 90%).
+# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. **The bar,
+# fixed before the run: at least 90% of the cells within a factor of 1.5 of the prediction**
+# (`smlib.experiments.spectral_bias.BAR`). A bar must be one that a plausible wrong model fails, so we apply it
+# first to two of them: an error 2.5 times the prediction everywhere, and the common heuristic
+# $\min(S, \sigma^2/\alpha^2)$, which is right far from the crossing $\SNR = 1$ and twice too large at it. (An
+# earlier version of this chapter used the log-error correlation over all cells; both wrong models pass it, since
+# it is 1 for any constant factor, so it is no test.) We also report the share within a factor of 2, as before.
 
 # %%
 luma = sb.to_luma(image_batch(dataset, cfg.n_train + cfg.n_test, cfg.resolution, seed=seed + 1, root=data_root))
@@ -202,6 +205,9 @@ fit_kw = dict(steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr, width
 model, curve = sb.train_denoiser(train, cfg.sigmas, **fit_kw)
 errors = sb.band_errors(model, train, test, cfg.sigmas)
 agreement = errors.agreement(factor=2.0)
+print(f"the bar against the wrong models and the references (share of cells within x{sb.BAR['factor']}): " + ", ".join(
+    f"{name} {sb.within_share(e, errors.predicted, sb.BAR['factor']):.0%}"
+    for name, e in {**errors.wrong_models(), "Wiener filter": errors.wiener, "trained": errors.trained}.items()))
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.8))
@@ -229,21 +235,55 @@ print(f"Wiener filter matches the closed form within 15% in every cell: {bool(np
 print(f"training loss decreased: {curve[-1][1] < curve[0][1]}")
 ratio = errors.trained / errors.predicted
 outside = (ratio < 0.5) | (ratio > 2)
-print(f"log-error correlation over all cells: {agreement['log_corr']:.2f}; at least 0.95: {agreement['log_corr'] >= 0.95}")
-print(f"cells with trained error within a factor of 2 of the prediction: {agreement['within_factor']:.0%}; "
-      f"at least 90%: {agreement['within_factor'] >= 0.9}")
+for name, wrong in errors.wrong_models().items():
+    print(f"wrong model '{name}' fails the bar: {not sb.meets_bar(wrong, errors.predicted)}")
+print(f"the Wiener filter meets the bar: {sb.meets_bar(errors.wiener, errors.predicted)}")
+print(f"the trained denoiser meets the bar (>= {sb.BAR['share']:.0%} of cells within x{sb.BAR['factor']}): "
+      f"{agreement['meets_bar']} ({agreement['within_bar']:.0%})")
+print(f"cells with trained error within a factor of 2 of the prediction: {agreement['within_factor']:.0%}")
 print("cells outside x2 per noise level: " + ", ".join(f"sigma {s:.2f}: {n}" for s, n in zip(errors.sigmas, outside.sum(1))))
 print(f"low bands learned far better than high bands at sigma={errors.sigmas[1]:.2f}: "
       f"{lf_t[1, :3].mean() - lf_t[1, -3:].mean() > 0.5}")
 
 # %% [markdown]
-# The trained error follows the prediction in shape (the correlation bar is met) but misses the stricter bar of 90%
-# of cells within a factor of 2 at this preset. The misses sit in two places, and both are shortfalls of a short
-# training run rather than of the theory. In the top bands at low-to-moderate noise the network's error exceeds
-# $S(f)$ several times: it adds high-frequency error where outputting nothing would have been better, which a few
-# hundred steps never learn. And at the lowest noise level its error in the lowest ring, where the prediction is
-# tiny, is several times too large. Elsewhere, at low and mid frequencies and moderate noise, it does slightly
-# *better* than the best linear denoiser: it exploits non-Gaussian structure such as edges.
+# Both wrong models fail the bar and the Wiener filter meets it, so the bar can tell them apart (the heuristic by
+# the narrowest margin: its share is printed above, below the bar's 90%). The denoiser trained on 16-px crops misses
+# it (its share is printed too). Its misses sit in two places. In the top bands at low-to-moderate noise the
+# network's error exceeds $S(f)$ several times: it adds high-frequency error where outputting nothing would have been
+# better, which a few hundred steps never learn. And at the lowest noise level its error in the lowest ring, where
+# the prediction is tiny, is several times too large. Elsewhere, at low and mid frequencies and moderate noise, it
+# does slightly *better* than the best linear denoiser: it exploits non-Gaussian structure such as edges.
+#
+# **Is the lowest ring's miss the crop's doing?** The denoiser above trains on random 16-px crops (four times
+# cheaper), and a 16-px crop cannot hold the lowest ring of a 32-px image, 1/32 cycles per pixel: that frequency
+# never appears in a training input, only at test time. So we train the same network for the same steps on the
+# full 32-px images and compare, ring by ring, at the lowest ring (declared before the run: if the crop is the cause,
+# the full-image model's lowest-ring error is within a factor of 2 of the prediction at every noise level where the
+# cropped model's is not).
+
+# %%
+full_model, _ = sb.train_denoiser(train, cfg.sigmas, **{**fit_kw, "crop": None})
+full = sb.band_errors(full_model, train, test, cfg.sigmas)
+runs = {"16-px crops": errors, "full 32-px images": full}
+lowest = {name: e.trained[:, 0] / e.predicted[:, 0] for name, e in runs.items()}
+for name, e in runs.items():
+    print(f"{name:18s} lowest-ring error / prediction per sigma: " + ", ".join(f"{v:.2f}" for v in lowest[name])
+          + f"; cells within x{sb.BAR['factor']}: {e.agreement()['within_bar']:.0%}")
+
+# %% tags=["nbval-check-output"]
+missed = np.abs(np.log(lowest["16-px crops"])) > np.log(2)
+fixed = np.abs(np.log(lowest["full 32-px images"][missed])) <= np.log(2)
+print(f"noise levels where the cropped model misses the lowest ring by more than x2: "
+      f"{', '.join(f'{s:.2f}' for s in errors.sigmas[missed]) or 'none'}")
+print(f"the full-image model is within x2 there: {bool(missed.any() and fixed.all())}")
+print(f"the full-image model meets the bar: {full.agreement()['meets_bar']}")
+
+# %% [markdown]
+# It is (the lines above): trained on the full images for the same number of steps, the network's lowest-ring error
+# at the noise level where the cropped model missed comes within a factor of 2 of the prediction, and the full-image
+# model meets the bar. A 16-px crop never shows the network the 1/32 cycles-per-pixel frequency, so nothing in
+# training pulls its error there towards the optimum. The cheaper cropped run stays as the first experiment of this
+# section, since it is the one the figures show; the claim rests on the full-image run.
 #
 # ## 1.4 Control: with a flat spectrum the bias disappears
 #
@@ -274,9 +314,15 @@ plt.show()
 # %% tags=["nbval-check-output"]
 print(f"white control: recovered share varies across bands by < 0.1 at every sigma: {spread(white) < 0.1}")
 print(f"images: recovered share varies across bands by > 0.5 at some sigma: {spread(errors) > 0.5}")
-print(f"white control matches the Gaussian prediction (>= 90% cells within x2): {white.agreement()['within_factor'] >= 0.9}")
+w = white.agreement()
+print(f"white control meets the bar against the Gaussian prediction: {w['meets_bar']} ({w['within_bar']:.0%} of cells "
+      f"within x{sb.BAR['factor']}); within x2: {w['within_factor']:.0%}")
 
 # %% [markdown]
+# The white-noise model, trained a quarter as long, stays close to the prediction but not everywhere within the
+# bar's factor of 1.5 (the shares above); the control's point, a recovered share that is flat across frequency,
+# does not depend on that.
+#
 # ## 1.5 Coarse to fine, in pictures
 #
 # The trained denoiser's estimate $\hat x_0$ at decreasing noise levels shows the reverse process at work: first
@@ -310,11 +356,12 @@ with torch.no_grad():
 #
 # - **Held.** On CIFAR-10 and the CelebA subset the PSD is close to a straight line in log–log over each band. The
 #   per-frequency Gaussian theory predicts the measured error of the Wiener filter to within sampling noise, and the
-#   error of an MSE-trained denoiser follows it in shape (log-error correlation above 0.95). The trained denoiser
-#   recovers low bands at noise levels where high bands are lost, and the bias disappears for a flat spectrum.
-# - **Not met at this preset.** The stricter bar, 90% of (noise, band) cells within a factor of 2 of the
-#   prediction, is missed (the share is printed above): the short run leaves excess error in the top bands and in
-#   the lowest ring at the lowest noise.
+#   error of an MSE-trained denoiser, trained on full images, meets the bar fixed before the run (90% of the
+#   (noise, band) cells within a factor of 1.5 of the prediction), a bar that an error 2.5 times off and the
+#   heuristic $\min(S, \sigma^2/\alpha^2)$ both fail. The trained denoiser recovers low bands at noise levels where
+#   high bands are lost, and the bias disappears for a flat spectrum.
+# - **The crop, not the theory.** Trained on 16-px crops, the same network misses the bar, most visibly in the lowest
+#   ring at the lowest noise, a frequency a 16-px crop never contains (§1.3 prints both runs).
 # - **Differs from the expected numbers.** CIFAR-10's exponent is classical over the low band but steeper over the
 #   mid band, and the CelebA faces are steeper still (§1.1 prints the values): these small images fall off faster
 #   than the $\approx 2$ of natural scenes. The argument only needs a decaying power law, so the conclusion stands.

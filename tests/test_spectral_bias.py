@@ -86,3 +86,25 @@ def test_white_control_statistics():
     like = torch.randn(64, 1, 8, 8) * 0.3 + 1.0
     w = sb.white_control(like)
     assert w.shape == like.shape and abs(w.std().item() - like.std().item()) < 0.05
+
+
+@pytest.mark.parametrize("sigmas", [(0.1, 0.3, 0.6, 0.9), (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)])
+def test_the_bar_rejects_both_plausible_wrong_models_and_accepts_the_prediction(sigmas):
+    """On a power-law spectrum like CIFAR-10's (32 px, exponent 2.5) and the presets' noise levels: the bar passes the
+    prediction itself and fails an error 2.5x the prediction and the heuristic min(S, sigma^2/alpha^2), both of which
+    the log-error correlation alone would pass."""
+    from smlib import spectral, theory
+
+    f = spectral.radial_frequency_grid(32, 32)
+    power2d = 0.01 * f.clamp(min=1 / 32) ** -2.5
+    predicted, heuristic = [], []
+    for s in sigmas:
+        a = sb.vp_alpha(s)
+        predicted.append(spectral.radial_average(theory.residual_power(power2d, a, s))[1].numpy())
+        heuristic.append(spectral.radial_average(power2d.clamp(max=s ** 2 / a ** 2))[1].numpy())
+    predicted, heuristic = np.stack(predicted), np.stack(heuristic)
+    assert sb.meets_bar(predicted, predicted) and sb.meets_bar(0.8 * predicted, predicted)
+    e = sb.BandErrors(np.arange(16.0), np.asarray(sigmas), np.ones(16), predicted, predicted, predicted, heuristic)
+    for name, wrong in e.wrong_models().items():
+        assert not sb.meets_bar(wrong, predicted), name
+        assert np.corrcoef(np.log(wrong).ravel(), np.log(predicted).ravel())[0, 1] > 0.95, name
