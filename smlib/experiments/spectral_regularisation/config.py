@@ -135,9 +135,10 @@ register_presets(
     SpectralRegConfig,
     # a few minutes on 2 CPU cores for all arms: a smoke test of the pipeline
     ci=SpectralRegConfig(),
-    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores (sized from chapter 7's pixel rung, the same U-ViT and
-    # token count: about 0.3 s a step and 25 s a gFID-250 evaluation there; the spectral terms' cost is measured in
-    # results/benchmarks/spectral_loss_overhead.json)
+    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores. Sized from chapter 7's pixel rung, the same U-ViT width and
+    # depth and token count (0.30-0.34 s a step, about 25 s a gFID-250 evaluation, ~5.5 min a run there): about
+    # 2.5 h for the 24 runs, plus the toy. An estimate carried over, to be re-measured on this recipe before its
+    # sweep; the spectral terms' own cost is results/benchmarks/spectral_loss_overhead.json.
     small=SpectralRegConfig(
         n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=4),
         steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
@@ -147,6 +148,8 @@ register_presets(
     # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``.
     # EDM's own DDPM++/NCSN++ networks are not in smlib (their .pkl files are pickled code, which a weights_only
     # load refuses): the backbone is smlib's U-ViT-M/2 and ``init_from`` its state_dict. Launched with torchrun.
+    # Not reproduced: EDM's 10-Mimg linear LR ramp (under it a 0.5-Mimg fine-tune never exceeds 5% of the nominal
+    # LR, next-chapters.md §4.2), its dropout and augmentation.
     paper=SpectralRegConfig(
         n_images=50000, model=dict(arch="uvit", name="M/2"), steps=31250, batch_size=16, lr=2e-4, warmup_steps=0,
         ema_decay=0.9999, eval_every=None, ckpt_every=2500, log_every=100, sampler="edm", sample_steps=18,

@@ -11,7 +11,6 @@ uniform random offset, so the data are a small, exactly known family whose spect
 """
 from __future__ import annotations
 
-
 import torch
 
 from smlib.device import resolve_device
@@ -21,9 +20,9 @@ from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, fo
 from smlib.models.factory import build_backbone
 from smlib.provenance import provenance
 from smlib.results import pack_uint8, read_shards, run_sharded, runs_root, unpack_uint8
-from smlib.train.checkpoint import canonical_config
 from smlib.spectral.power import psd_log_error
 from smlib.train import fit
+from smlib.train.checkpoint import canonical_config
 
 CHAPTER = "spectral_regularisation"
 
