@@ -62,16 +62,6 @@ seeds = [seed] if seed is not None and seeds is None else seeds
 n_spectra = n_spectra or (256 if preset == "ci" else 2000)
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
 
-
-def show_judgement(rows, title, digits=3):
-    """Declared comparisons as judged by smlib.stats: one row per pair."""
-    columns = {"pair": "declared: better than", "source": "source", "difference": "difference (as declared > 0)",
-               "ci": "95% CI", "p": "p", "p_holm": "p (Holm)", "verdict": "verdict", "mdd": "min. detectable"}
-    fmt = [{**r, "pair": f"{r['better']} better than {r['worse']}", "ci": f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"}
-           for r in rows]
-    return results.html_table(fmt, columns, caption=title, digits=digits)
-
-
 # %% [markdown]
 # ## 6.1 The arms and the target
 #
@@ -239,7 +229,7 @@ else:
         {"arm": "arm", "seeds": "seeds", "fid": next(iter(table.values()))["fid_label"], "kid": "KID x1e3"},
         caption=f"{book_preset} preset, mean ± std over seeds", digits=2))
     judged = X.judge_arms(table)
-    display(show_judgement(judged, "declared comparisons, final gFID (one family, Holm)"))
+    display(results.judgement_table(judged, "declared comparisons, final gFID (one family, Holm)"))
     corr = X.energy_gain_correlation(spectra, table)
 
 # %% tags=["hide-input"]
