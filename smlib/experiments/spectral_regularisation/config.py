@@ -135,10 +135,10 @@ register_presets(
     SpectralRegConfig,
     # a few minutes on 2 CPU cores for all arms: a smoke test of the pipeline
     ci=SpectralRegConfig(),
-    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores. Sized from chapter 7's pixel rung, the same U-ViT width and
-    # depth and token count (0.30-0.34 s a step, about 25 s a gFID-250 evaluation, ~5.5 min a run there): about
-    # 2.5 h for the 24 runs, plus the toy. An estimate carried over, to be re-measured on this recipe before its
-    # sweep; the spectral terms' own cost is results/benchmarks/spectral_loss_overhead.json.
+    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores. Measured on this recipe before the sweep (2 threads,
+    # 2026-12-04): a training step 154 ms (DDPM) to 166 ms (EDM + Haar term), a gFID-250 evaluation 14-17 s, so
+    # ~5 min a run with its three evaluations and about 2 h for the 24 runs, plus the toy; the spectral terms' own
+    # cost is results/benchmarks/spectral_loss_overhead.json.
     small=SpectralRegConfig(
         n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=4),
         steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
