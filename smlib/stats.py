@@ -22,7 +22,7 @@ dependence between the tests, and is uniformly more powerful than Bonferroni.
 **Effect and power.** Each pair reports the difference of means with its confidence interval (pooled t) and the
 minimum detectable difference: the true gap that this test, at these seeds and this pooled variance, would
 detect with probability ``power`` (noncentral t). A gap well below it is not evidence of no effect: it is a sweep
-too small to say.
+too small to say. :func:`seeds_needed` turns it around: the seeds per arm at which a given gap would be detected.
 
 **The sampling noise of one score.** FID-N and KID computed from N samples vary with the samples drawn.
 :func:`bootstrap_fid` and :func:`bootstrap_kid` resample the N feature rows to give that spread for one run;
@@ -140,6 +140,25 @@ def minimum_detectable_difference(sd: float, n_a: int, n_b: int, df: int, alpha:
     while _power(hi, sd, n_a, n_b, df, alpha) < power:
         hi *= 2
     return float(scipy.optimize.brentq(lambda d: _power(d, sd, n_a, n_b, df, alpha) - power, 0.0, hi, xtol=1e-10))
+
+
+def seeds_needed(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 100_000) -> int | None:
+    """The fewest seeds per arm with which a two-arm pooled t-test (df = 2n - 2) detects a true gap ``delta`` with
+    probability ``power`` at level ``alpha``, given a per-run spread ``sd``; None beyond ``max_seeds``."""
+    if not (math.isfinite(sd) and sd > 0 and delta > 0):
+        return None
+    lo, hi = 2, 2
+    while minimum_detectable_difference(sd, hi, hi, 2 * hi - 2, alpha, power) > delta:
+        if hi >= max_seeds:
+            return None
+        lo, hi = hi, min(2 * hi, max_seeds)
+    while lo < hi:                   # the smallest n in (lo, hi] that reaches delta
+        mid = (lo + hi) // 2
+        if minimum_detectable_difference(sd, mid, mid, 2 * mid - 2, alpha, power) > delta:
+            lo = mid + 1
+        else:
+            hi = mid
+    return hi
 
 
 def judge(values: Mapping[str, Sequence[float]], comparisons: Sequence[Comparison], *, alpha: float = 0.05,
@@ -265,6 +284,6 @@ def bootstrap_kid(sample_features: np.ndarray, reference_features: np.ndarray, *
 
 
 __all__ = ["SOURCES", "VERDICTS", "Comparison", "pooled_std", "pooled_t_test", "permutation_test",
-           "smallest_permutation_p", "holm", "minimum_detectable_difference", "judge", "judge_table",
+           "smallest_permutation_p", "holm", "minimum_detectable_difference", "seeds_needed", "judge", "judge_table",
            "seed_summary", "paired_comparisons",
            "bootstrap_fid", "bootstrap_kid"]

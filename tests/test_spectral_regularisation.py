@@ -14,7 +14,6 @@ from smlib.diffusion.spectral_loss import SpectralLossSpec
 from smlib.experiments import spectral_regularisation as SR
 from smlib.experiments.spectral_regularisation import analysis
 from smlib.results import read_shards
-from smlib.stats import minimum_detectable_difference
 from smlib.train import fit, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -259,14 +258,6 @@ def test_psd_error_is_zero_on_itself_and_counts_decades():
     louder = psd_log_error(2 * x, x)          # 4x the power in every ring = log10(4) decades
     assert louder["error"] == pytest.approx(math.log10(4), rel=1e-9)
     assert all(v == pytest.approx(math.log10(4), rel=1e-9) for v in louder["log_ratio"])
-
-
-def test_seeds_needed_is_the_first_n_whose_mdd_reaches_the_gap():
-    sd, delta = 3.0, 2.0
-    n = SR.seeds_needed(delta, sd)
-    assert minimum_detectable_difference(sd, n, n, 2 * n - 2) <= delta
-    assert minimum_detectable_difference(sd, n - 1, n - 1, 2 * n - 4) > delta
-    assert SR.seeds_needed(0.0, sd) is None
 
 
 def test_the_declared_family_and_bad_input(capsys):

@@ -80,6 +80,17 @@ def test_minimum_detectable_difference_has_the_stated_power():
     assert stats.minimum_detectable_difference(sd, 10, 10, 40) < mdd
 
 
+
+def test_seeds_needed_is_the_first_n_whose_mdd_reaches_the_gap():
+    sd, delta = 3.0, 2.0
+    n = stats.seeds_needed(delta, sd)
+    assert stats.minimum_detectable_difference(sd, n, n, 2 * n - 2) <= delta
+    assert stats.minimum_detectable_difference(sd, n - 1, n - 1, 2 * n - 4) > delta
+    # the normal approximation n = 2 (z_a/2 + z_b)^2 sd^2 / delta^2 is a lower bound the t-test needs a seed or two over
+    z = scipy.stats.norm.ppf(0.975) + scipy.stats.norm.ppf(0.8)
+    assert math.ceil(2 * z ** 2 * sd ** 2 / delta ** 2) <= n <= math.ceil(2 * z ** 2 * sd ** 2 / delta ** 2) + 2
+    assert stats.seeds_needed(0.0, sd) is None and stats.seeds_needed(1.0, float("nan")) is None
+
 def test_judge_on_the_committed_chapter5_sweep_reproduces_the_hand_computation():
     """The issue's recomputation from results/diffusability/small.json: ESM < SD-VAE p 0.014 (0.10 after Holm over
     the seven declared pairs), Scale Equivariance < SD-VAE p 0.05 (0.29)."""

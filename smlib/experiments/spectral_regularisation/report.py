@@ -8,9 +8,8 @@ inference). Lower is better for both scores; the tests are two-sided, so a rever
 """
 from __future__ import annotations
 
-import math
 
-from smlib.stats import Comparison, judge, judge_table, minimum_detectable_difference
+from smlib.stats import Comparison, judge, judge_table, seeds_needed
 
 DECLARED = (
     Comparison("ddpm-ap-1", "ddpm", "paper prose", "Table 1: the unweighted amp-phase term helps DDPM"),
@@ -39,25 +38,6 @@ def judge_toy(runs: dict[str, list[dict]], alpha: float = 0.05) -> list[dict]:
     values = {arm: [r["psd_error"] for r in rs] for arm, rs in runs.items()}
     return judge(values, TOY_DECLARED, alpha=alpha) if all(c.better in values and c.worse in values
                                                           for c in TOY_DECLARED) else []
-
-
-def seeds_needed(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 100_000) -> int | None:
-    """The fewest seeds per arm with which a two-arm pooled t-test (df = 2n - 2) detects a true gap ``delta`` with
-    probability ``power`` at level ``alpha``, given a per-run spread ``sd``; None beyond ``max_seeds``."""
-    if not (math.isfinite(sd) and sd > 0 and delta > 0):
-        return None
-    lo, hi = 2, 2
-    while minimum_detectable_difference(sd, hi, hi, 2 * hi - 2, alpha, power) > delta:
-        if hi >= max_seeds:
-            return None
-        lo, hi = hi, min(2 * hi, max_seeds)
-    while lo < hi:                   # the smallest n in (lo, hi] that reaches delta
-        mid = (lo + hi) // 2
-        if minimum_detectable_difference(sd, mid, mid, 2 * mid - 2, alpha, power) > delta:
-            lo = mid + 1
-        else:
-            hi = mid
-    return hi
 
 
 __all__ = ["DECLARED", "TOY_DECLARED", "PAPER_GAINS", "judge_sweep", "judge_toy", "seeds_needed"]
