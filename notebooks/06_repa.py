@@ -233,6 +233,21 @@ else:
     corr = X.energy_gain_correlation(spectra, table)
 
 # %% tags=["hide-input"]
+if book["runs"]:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, key, scale, name in ((axes[0], "eval/fid", 1.0, next(iter(table.values()))["fid_label"]),
+                                 (axes[1], "eval/kid", 1e3, "KID x1e3")):
+        for i, arm in enumerate(table):
+            steps_, mean, per_seed = results.mean_curve([r for r in book["runs"] if r["arm"] == arm], key)
+            ax.plot(steps_, scale * per_seed.T, color=f"C{i}", lw=0.6, alpha=0.35)
+            ax.plot(steps_, scale * mean, "o-", ms=3, color=f"C{i}", label=f"{arm} ({len(per_seed)} seeds)")
+        ax.set(xlabel="training step", ylabel=name, title=f"{name} during training, mean and each seed")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    display(fig)           # only when the sweep is committed
+    plt.close(fig)
+
+# %% tags=["hide-input"]
 if book["runs"] and corr is not None:
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.scatter(corr["mid_band_share"], corr["gain"])
@@ -252,6 +267,10 @@ if book["runs"]:
               f"p_holm {r['p_holm']:.3f}, min. detectable {r['mdd']:.1f})")
     if corr is not None:
         print(f"mid-band share vs gain: rho {corr['rho']:.2f}, exact permutation p {corr['p']:.3f} over {corr['n']} arms")
+    for step in results.mean_curve(book["runs"], "eval/fid")[0]:
+        means = {a: results.mean_curve([r for r in book["runs"] if r["arm"] == a], "eval/fid") for a in table}
+        order = sorted(table, key=lambda a: means[a][1][list(means[a][0]).index(step)])
+        print(f"order by mean gFID at step {step}: {' < '.join(order)}")
     decided = [r for r in judged if r["verdict"] in ("holds", "reversed")]
     largest = max(judged, key=lambda r: abs(r["difference"]))
     need = stats.seeds_needed(abs(largest["difference"]), largest["sd"])
@@ -294,8 +313,9 @@ else:
 #   gFID-250 than no alignment, and the mid-band DoG arms the lowest, so most declared pairs lean the way the abstract
 #   says; but no declared gap is as large as the smallest gap three seeds per arm can detect, none survives
 #   Holm, and the rank correlation between an arm's target mid-band share and its gain, positive, is far from
-#   significant over six arms. The cell prints how many seeds per arm the largest observed gap would need: that,
-#   not a verdict, is what this sweep measures. The margin the paper reports second-hand between DoG-REPA and iREPA
+#   significant over six arms. The order changes with the budget (the cell prints it at every evaluated step): the
+#   two (0.5, 2) DoG arms lead at each step while the others reorder. The cell also prints how many seeds per arm
+#   the largest observed gap would need: that, not a verdict, is what this sweep measures. The margin the paper reports second-hand between DoG-REPA and iREPA
 #   at ImageNet scale (0.09 gFID, papers.md §4) is smaller still.
 # - **What was not resolved and why.** The gaps between arms are about a point of gFID-250 or less, against a seed
 #   spread of the same size: a 1,500-step DiT on 8x8x4 latents, whose samples are still far from the data (§6.5's
