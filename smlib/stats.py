@@ -127,7 +127,13 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 def _power(delta: float, sd: float, n_a: int, n_b: int, df: int, alpha: float) -> float:
     nc = delta / (sd * math.sqrt(1 / n_a + 1 / n_b))
     crit = scipy.stats.t.ppf(1 - alpha / 2, df)
-    return float(scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.cdf(-crit, df, nc))
+    upper, lower = scipy.stats.nct.sf(crit, df, nc), scipy.stats.nct.cdf(-crit, df, nc)
+    # scipy's noncentral t returns nan far in a tail (e.g. df 510, nc 22): there the normal limit is exact enough
+    if not np.isfinite(upper):
+        upper = scipy.stats.norm.sf(crit - nc)
+    if not np.isfinite(lower):
+        lower = scipy.stats.norm.cdf(-crit - nc)
+    return float(upper + lower)
 
 
 def minimum_detectable_difference(sd: float, n_a: int, n_b: int, df: int, alpha: float = 0.05,
