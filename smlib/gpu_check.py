@@ -8,7 +8,8 @@ Stages, each recorded in the results file, each skipped (and said so) once the t
 
 1. **environment** - GPU names and memory, driver, torch / CUDA / cuDNN versions.
 2. **recipes** - every recipe's ``paper`` configuration (the autoencoder lab's variants; latent diffusion in both
-   paper settings; DCTdiff on CIFAR-10 and FFHQ-256) trains for ``--steps`` steps through :func:`smlib.train.fit`
+   paper settings; chapter 6's REPA and DoG-REPA on the SiT-B/2 latents with DINOv2-shaped targets; DCTdiff on
+   CIFAR-10 and FFHQ-256; chapter 8's EDM with its spectral term) trains for ``--steps`` steps through :func:`smlib.train.fit`
    in bf16 on synthetic data of the paper's shapes and per-GPU batch (the machine holds no ImageNet or CelebA).
    Recorded: median seconds per step after warm-up, images per second per GPU, peak ``torch.cuda.max_memory_allocated``, checkpoint size and time.
    Offline substitutions are the same as everywhere in the library and are labelled in the record: LPIPS off
@@ -44,6 +45,7 @@ RESULTS = REPO_ROOT / "results" / "benchmarks" / "gpu.json"
 AUTOENCODER_VARIANTS = ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "vf")
 DIFFUSION_SETTINGS = ("imagenet256", "celebahq256")
 DCTDIFF_SETTINGS = ("cifar10", "ffhq256")
+REPA_ARMS = ("repa", "dog-0.5-2")     # the MLP projector on raw tokens; the conv projector on DoG-filtered ones
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -106,9 +108,14 @@ def autoencoder_probe(variant: str, preset: str, world_size: int = 1, n_batches:
                   "train": train_config(cfg, 0, "cpu", ".").to_dict()})
 
 
-def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
+def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_batches: int = 2,
+                    arm: str | None = None) -> Probe:
     """The latent diffusion recipe at ``preset`` (paper: ``setting``) on synthetic posterior moments of the latent
-    shape that preset's autoencoder produces."""
+    shape that preset's autoencoder produces.
+
+    ``arm`` (a chapter 6 arm, e.g. ``"repa"``): chapter 6's preset instead, with that arm's alignment head and loss;
+    the target tokens are synthetic, of the width and grid of the preset's encoder (built with random weights, so
+    no download: the frozen encoder runs once per image before training, never in a step)."""
     from smlib.data.latents import LatentNormalizer
     from smlib.diffusion import make_formulation
     from smlib.experiments.autoencoders import AutoencoderConfig
@@ -117,7 +124,11 @@ def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_bat
     from smlib.experiments.diffusability.recipe import LatentDiffusionTask
     from smlib.models.factory import build_backbone
 
-    cfg = DiffusabilityConfig.at(preset, setting=setting)
+    if arm is None:
+        cfg = DiffusabilityConfig.at(preset, setting=setting)
+    else:
+        from smlib.experiments.repa import RepaConfig
+        cfg = RepaConfig.at(preset)
     ae = model_config(AutoencoderConfig.at(cfg.ae_preset).replace(resolution=cfg.resolution))
     d, side = ae.latent_channels, cfg.resolution // ae.factor
     classes = cfg.num_classes if cfg.class_conditional else 0
@@ -125,17 +136,32 @@ def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_bat
     model = build_backbone(cfg.model, (d, side, side), classes)
     formulation = make_formulation(cfg.formulation, **dict(cfg.formulation_kwargs))
     normalizer = LatentNormalizer(shift=(0.0,), scale=(1.0,))
-    task = LatentDiffusionTask(model, formulation, normalizer, "moments", {"synthetic": True,
-                               "model": dict(cfg.model), "latent": [d, side, side]}, classes > 0)
     g = torch.Generator().manual_seed(0)
     n = n_batches * cfg.batch_size
+    targets, subs, extra = None, [], {}
+    if arm is not None:
+        from smlib.data.targets import TargetCache
+        from smlib.diffusion.alignment import build_aligned
+        from smlib.models.encoders import build_encoder
+
+        enc = build_encoder(cfg.encoder, pretrained=False, device="cpu", input_size=cfg.encoder_input_size,
+                            layer=cfg.encoder_layer or None)
+        targets = TargetCache(torch.randn(n, enc.grid[0] * enc.grid[1], enc.out_dim, generator=g),
+                              torch.arange(n), torch.zeros(n, dtype=torch.bool), enc.grid)
+        model = build_aligned(model, cfg.alignment(arm), targets.dim)
+        subs = [f"synthetic target tokens of {cfg.encoder}'s shape ({enc.out_dim} x {enc.grid[0]}x{enc.grid[1]})"]
+        extra = {"arm": arm, "encoder": cfg.encoder, "target_grid": list(enc.grid), "target_dim": enc.out_dim,
+                 "tap_depth": model.alignment.depth}
+    task = LatentDiffusionTask(model, formulation, normalizer, "moments", {"synthetic": True,
+                               "model": dict(cfg.model), "latent": [d, side, side]}, classes > 0, targets=targets)
     moments = torch.cat([torch.randn(n, d, side, side, generator=g), torch.full((n, d, side, side), -4.0)], 1)
     labels = torch.randint(0, max(classes, 1), (n,), generator=g)
-    name = f"diffusion/{setting or preset}"
-    return Probe(name, task, (moments, labels), max(1, cfg.batch_size // world_size), [],
+    data = (moments, labels) if arm is None else (moments, labels, torch.arange(n))
+    name = f"diffusion/{setting or preset}" if arm is None else f"repa/{arm}/{preset}"
+    return Probe(name, task, data, max(1, cfg.batch_size // world_size), subs,
                  {"preset": preset, "setting": setting, "model": dict(cfg.model), "latent": [d, side, side],
                   "global_batch": cfg.batch_size, "formulation": cfg.formulation, "steps_in_preset": cfg.steps,
-                  "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
+                  **extra, "train": cfg.train_config(seed=0, device="cpu", out_dir=".").to_dict()})
 
 
 def dctdiff_probe(setting: str | None, preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
@@ -180,6 +206,7 @@ def probes(preset: str, world_size: int = 1) -> list:
     else:
         out.append((f"diffusion/{preset}", lambda: diffusion_probe(None, preset, world_size)))
         out.append((f"dctdiff/{preset}", lambda: dctdiff_probe(None, preset, world_size)))
+    out += [(f"repa/{a}/{preset}", lambda a=a: diffusion_probe(None, preset, world_size, arm=a)) for a in REPA_ARMS]
     out.append((f"spectral-reg/{preset}", lambda: spectral_reg_probe(preset, world_size)))
     return out
 

@@ -66,3 +66,13 @@ def test_benchmark_subprocesses_are_folded_in_and_failures_recorded(tmp_path):
     assert out["bad"]["error"] == ["no peer installed"]
     late = gpu_check.run_benchmarks("cuda", tmp_path / "out", time.time(), bench_dir=bench)
     assert late == {"bad": {"skipped": "time budget spent"}, "good": {"skipped": "time budget spent"}}
+
+
+@pytest.mark.parametrize("arm", gpu_check.REPA_ARMS)
+def test_repa_probe_trains_the_alignment_term_on_targets_of_the_encoders_shape(arm):
+    probe = gpu_check.diffusion_probe(None, "paper", arm=arm, n_batches=1)
+    assert probe.config["target_grid"] == [16, 16] and probe.config["target_dim"] == 768   # DINOv2-B/14 at 224 px
+    assert probe.config["tap_depth"] == 4                                                    # SiT-B/2: block 4 of 12
+    small = gpu_check.diffusion_probe(None, "ci", arm=arm, n_batches=1)
+    _, logs = small.task.loss(tuple(t[:2] for t in small.data), 1)
+    assert {"loss_diffusion", "loss_align"} <= set(logs) and logs["loss_align"] != 0
