@@ -36,11 +36,15 @@ OUTPUT_DIRS = ("results",)
 def git_commit(cwd: str | Path | None = None) -> tuple[str | None, bool | None]:
     """(HEAD commit hash, whether tracked files outside :data:`OUTPUT_DIRS` have uncommitted changes) of the
     repository holding ``cwd`` (default: the one holding smlib); (None, None) outside a git checkout or without git.
+
+    A copy of a checkout without its ``.git`` (a lent GPU machine receives the working tree only) may name its
+    commit in ``SMLIB_GIT_COMMIT``; it is used only when git finds no repository, and cleanliness is then unknown
+    (None), since nothing there can check it.
     """
     cwd = Path(cwd) if cwd is not None else REPO_ROOT
     commit = _git("rev-parse", "HEAD", cwd=cwd)
     if commit is None:
-        return None, None
+        return os.environ.get("SMLIB_GIT_COMMIT") or None, None
     excluded = [f":(exclude,top){d}" for d in OUTPUT_DIRS]
     status = _git("status", "--porcelain", "--untracked-files=no", "--", ":/", *excluded, cwd=cwd)
     return commit, (bool(status) if status is not None else None)

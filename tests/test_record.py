@@ -58,3 +58,15 @@ def test_a_rewritten_result_does_not_make_the_code_dirty(tmp_path):
     assert git_commit(tmp_path)[1] is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path)[1] is True
+
+
+def test_a_copy_without_git_takes_its_commit_from_the_environment_and_leaves_cleanliness_unknown(tmp_path,
+                                                                                              monkeypatch):
+    from smlib.provenance import git_commit
+
+    monkeypatch.delenv("SMLIB_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) == (None, None)                 # tmp_path is no checkout
+    monkeypatch.setenv("SMLIB_GIT_COMMIT", "f" * 40)
+    assert git_commit(tmp_path) == ("f" * 40, None)
+    here, _ = git_commit()                                      # inside a checkout git's answer wins
+    assert here != "f" * 40
