@@ -230,6 +230,9 @@ def train_probe(probe: Probe, device: torch.device, steps: int, out_dir: Path, p
     tc = TrainConfig.from_dict(train)
     times: list[float] = []
     if device.type == "cuda":
+        # a fresh process (a torchrun rank) has no CUDA allocator yet, and resetting its statistics then fails
+        # with "Invalid device argument" (seen on an H200, torch 2.11): one allocation creates it
+        torch.zeros(1, device=device)
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     result = fit(probe.task, tc, probe.data, resume=False, progress=False,
