@@ -77,9 +77,18 @@ def autoencoder(args) -> None:
     cfg = lab.AutoencoderConfig.at(args.preset, **_overrides(args))
     device = resolve_device(args.device)
     seeds = args.seeds or [0]
-    if args.results and len(seeds) > 1:
-        raise ValueError("--results takes one seed at a time; run each seed with its own --results file.")
     variants = _variants(args, lab.ALL_VARIANTS)
+    if args.shards:
+        from smlib.experiments.autoencoders import shards
+        rows = shards.run_shards(cfg, variants, seeds, results_dir=args.results, data_root=args.data_root,
+                                 device=device, runs_dir=args.runs_dir, progress=args.progress)
+        for row in shards.seed_rows([r for r in rows if r.get("completed")]):
+            print(f"{row['variant']:20s} seeds {row['seeds']}: PSNR {row['psnr']:.2f}"
+                  + (f" +- {row['psnr_std']:.2f}" if row.get("psnr_std") is not None else ""))
+        return
+    if args.results and len(seeds) > 1:
+        raise ValueError("--results takes one seed at a time; run each seed with its own --results file "
+                         "(or --shards: one committed file per variant and seed).")
     for seed in seeds:
         if args.regularizer is not None:
             spec = _value(args.regularizer)
@@ -104,6 +113,20 @@ def diffusion(args) -> None:
 
     cfg = diff.DiffusabilityConfig.at(args.preset, setting=args.setting, **_overrides(args))
     variants = _variants(args, diff.VARIANTS)
+    if args.ae_seeds is not None or cfg.ae_seeds:
+        if args.autoencoder:
+            raise ValueError("--autoencoder names one autoencoder; a sweep over --ae-seeds trains its own.")
+        rows = diff.run_shards(cfg, variants, args.ae_seeds, args.seeds, results_dir=args.results,
+                               data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
+                               max_steps_this_call=args.max_steps_this_call, progress=args.progress)
+        if init_distributed().is_main:
+            for r in rows:
+                final = r.get("final") or {}
+                print(f"{r['label']:20s} ae {r['ae_seed']} seed {r['seed']}: "
+                      + (f"{final['fid_label']} = {final['fid']:.2f}" if final.get("fid_label")
+                         else f"step {r['steps']} of {r['config_steps']}")
+                      + (f", floor {r['floor']['fid']:.2f}" if "floor" in r else ""))
+        return
     if args.autoencoder and (variants is None or len(variants) != 1):
         raise ValueError("--autoencoder needs exactly one --variant (its name labels the results).")
     out = diff.run_sweep(cfg, variants, args.seeds, results_path=args.results, data_root=args.data_root,
@@ -202,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="custom recipe instead of a variant: comma-separated regularizer names, or a JSON spec "
                          "like '{\"esm\": {\"delta\": 0.6}}'")
     ae.add_argument("--force", action="store_true", help="retrain from scratch and re-evaluate")
+    ae.add_argument("--shards", action="store_true",
+                    help="one committed file per (variant, seed) under results/autoencoders/<preset>/ "
+                         "(--results: another results root); a committed one is skipped")
     ae.set_defaults(run=autoencoder)
     df = sub.add_parser("diffusion", help="train / sample / score latent diffusion on each AE (chapter 5)",
                         description="Every stage is cached and resumable: the same command continues where it stopped.")
@@ -210,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     df.add_argument("--autoencoder", default=None,
                     help="a lab run folder (runs/autoencoders/...) to use instead of training (one variant)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    df.add_argument("--ae-seeds", type=int, nargs="+", default=None,
+                    help="autoencoder seeds: one committed shard per (variant, AE seed, seed) under "
+                         "results/diffusability/<preset>/ (default: the preset's, if it has any)")
     df.set_defaults(run=diffusion)
     dc = sub.add_parser("dctdiff", help="the ladder from pixel to DCT-space diffusion (chapter 7)",
                         description="Every (arm, seed) is resumable and writes results/dctdiff/<preset>/<arm>-seed<k>"

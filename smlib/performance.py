@@ -99,6 +99,30 @@ def gpu_rows(record: Mapping) -> list[dict]:
     return rows
 
 
+def gpu_stage_lines(record: Mapping) -> list[str]:
+    """The stages of a ``gpu-check`` record beyond the recipes, one line each: ``torch.compile`` per probe (speed-up
+    or the error), the ``torchrun`` start (world size and seconds per step, or the error) and the benchmarks
+    (which ran, which were skipped or failed, and why)."""
+    lines = []
+    for name, r in record.get("compile", {}).items():
+        lines.append(f"compile {name}: " + (f"x{r['speedup']:.2f} after {r['compile_s']} s of compilation"
+                                            if "speedup" in r else str(r.get("error") or r.get("skipped"))))
+    t = record.get("torchrun", {})
+    lines.append(f"torchrun: world {t['world_size']}, {t['sec_per_step']:.3f} s/step, checkpoint written "
+                 f"{t.get('checkpoint_written')}" if "world_size" in t else f"torchrun: {t.get('error')}")
+    bench = record.get("benchmarks", {})
+    if "skipped" in bench and len(bench) == 1:
+        lines.append(f"benchmarks: {bench['skipped']}")
+    else:
+        ran = [n for n, r in bench.items() if "error" not in r and "skipped" not in r]
+        lines.append(f"benchmarks run: {', '.join(ran) or 'none'}")
+        for n, r in bench.items():
+            if n not in ran:
+                why = r.get("error") or r.get("skipped")
+                lines.append(f"  {n}: {why[-1] if isinstance(why, list) and why else why}")
+    return lines
+
+
 # ------------------------------------------------------------------------------------------------ scaling facts
 def esm_scaling_facts(record: Mapping) -> dict:
     """From the ESM scaling sweep: the speedup at each latent side, whether it grows with the side at every step,
@@ -178,5 +202,5 @@ def plot_fid_vs_n(record: Mapping, ax) -> None:
 
 
 __all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows",
-           "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
+           "gpu_stage_lines", "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
            "plot_fid_vs_n"]

@@ -74,17 +74,18 @@ def committed_shard(path: str | os.PathLike, run_config: Mapping, steps: int) ->
     return done if done.get("completed") and done.get("config_steps") == steps else None
 
 
-def run_sharded(chapter: str, preset: str, arms: Sequence[str], seeds: Sequence[int], run, identity: Mapping,
+def run_sharded(chapter: str, preset: str, arms: Sequence[str], seeds: Sequence[int], run, identity,
                 steps: int, *, results_dir=None, is_main: bool = True) -> list[dict]:
     """A sweep in shards: for every (seed, arm), seed-major so that a sweep cut short still covers every arm, the
     committed shard ``<arm>-seed<k>`` when it holds this ``identity`` and ``steps`` (:func:`committed_shard`), else
     ``run(arm, seed)``, whose completed result is written as that shard at once (by the main rank, paths made
-    repo-relative). Returns every run's result in order."""
+    repo-relative). ``identity``: one run identity for every shard, or a callable ``(arm, seed) -> identity`` where
+    arms differ in a knob that is part of it (chapter 5's autoencoder seed). Returns every run's result in order."""
     rows = []
     for s in seeds:
         for a in arms:
             path = shard_path(chapter, preset, f"{a}-seed{s}", results_dir)
-            done = committed_shard(path, identity, steps)
+            done = committed_shard(path, identity(a, s) if callable(identity) else identity, steps)
             if done is None:
                 done = run(a, s)
                 if done.get("completed") and is_main:

@@ -73,6 +73,42 @@ def wiener_denoise(x_t: torch.Tensor, power2d: torch.Tensor, alpha: float, sigma
     return torch.fft.ifft2(spec * gain).real
 
 
+def cross_power(x: torch.Tensor) -> torch.Tensor:
+    """Cross-channel periodogram of each image's centred channels, averaged over the batch.
+
+    x: (B, C, H, W) -> (H, W, C, C) complex, Hermitian at each frequency: S_cd(f) = E[X_c(f) conj(X_d(f))] / (H W),
+    the convention of :func:`smlib.spectral.fft_power`, so the diagonal is each channel's periodogram."""
+    b, _, h, w = x.shape
+    spec = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True))
+    return torch.einsum("bchw,bdhw->hwcd", spec, spec.conj()) / (b * h * w)
+
+
+def _joint_solve(cross: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
+    """(alpha^2 S + sigma^2 I)^-1 S at each frequency, (H, W, C, C); the two factors commute (both are functions
+    of the same Hermitian S), so this is also S (alpha^2 S + sigma^2 I)^-1. Needs sigma > 0 where S is singular."""
+    eye = torch.eye(cross.shape[-1], dtype=cross.dtype, device=cross.device)
+    return torch.linalg.solve(alpha**2 * cross + sigma**2 * eye, cross)
+
+
+def wiener_denoise_multichannel(x_t: torch.Tensor, cross: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
+    """The Gaussian-optimal linear x_0 estimate with the channels taken jointly at each FFT frequency.
+
+    x_t: (B, C, H, W) centred; cross: (H, W, C, C) from :func:`cross_power`. At frequency f,
+    X0_hat(f) = alpha S(f) (alpha^2 S(f) + sigma^2 I)^-1 X_t(f): the MMSE estimate when the latent is a stationary
+    Gaussian field whose channels may correlate. With a diagonal S it is :func:`wiener_denoise`."""
+    gain = alpha * _joint_solve(cross, alpha, sigma)
+    out = torch.einsum("hwcd,bdhw->bchw", gain, torch.fft.fft2(x_t).to(gain.dtype))
+    return torch.fft.ifft2(out).real
+
+
+def residual_power_multichannel(cross: torch.Tensor, alpha: float, sigma: float) -> torch.Tensor:
+    """Per-channel MMSE error of :func:`wiener_denoise_multichannel`, (C, H, W): the diagonal of the error
+    covariance S - alpha^2 S (alpha^2 S + sigma^2 I)^-1 S = sigma^2 S (alpha^2 S + sigma^2 I)^-1. Never above
+    :func:`residual_power` of the diagonal, since the joint estimate also reads the other channels."""
+    err = sigma**2 * _joint_solve(cross, alpha, sigma)
+    return torch.diagonal(err, dim1=-2, dim2=-1).real.permute(2, 0, 1)
+
+
 def rmsc_identity_terms(x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The three sides of Prop. 3.2 for a token field x: (B, C, H, W) -> dict of (B,) tensors.
 

@@ -353,7 +353,7 @@ def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_reci
     where = dict(device="cpu", runs_dir=tmp_path / "runs", autoencoder_checkpoint=resolve_repo_path(ae_run["run_dir"]),
                  features=PixelFeatures())
     cfg = D.DiffusabilityConfig.at(
-        "ci", dataset="deadleaves", n_images=20, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10, n_freq=8,
+        "ci", dataset="deadleaves", n_images=24, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10, n_freq=8,
         n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
         model=dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), sample_steps=2)
     results = tmp_path / "sweep.json"
@@ -365,8 +365,9 @@ def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_reci
     assert [s for s, _ in run["curve"]["eval/fid"]] == [2, 4]            # periodic FID-6 during training
     assert run["final_during_training"]["n_samples"] == 6 and run["final"]["n_samples"] == 10
     assert set(run["frequency_summary"]) >= {"unrecovered_trained", "unrecovered_predicted"}
-    # the decoder floor: 6 reconstructions of images outside the reference set, scored like the samples
-    assert out["floors"]["plain"]["n_samples"] == 6 and out["floors"]["plain"]["n_reference"] == 12
+    # the decoder floor: reconstructions of images outside the reference set, scored like the samples and at the
+    # final gFID's N (FID-N is biased by N, so the floor is taken at the N it is subtracted from)
+    assert out["floors"]["plain"]["n_samples"] == 10 and out["floors"]["plain"]["n_reference"] == 12
     assert entry["fid_above_floor"] == pytest.approx(entry["fid"]["mean"] - out["floors"]["plain"]["fid"])
     grids = read_grids(results)
     assert sorted(grids) == ["plain/seed0", "plain/seed1"] and grids["plain/seed0"].shape == (4, 3, 32, 32)

@@ -56,3 +56,23 @@ def test_grid_file_round_trips_the_uint8_samples(tmp_path):
     assert path == tmp_path / "small_grids.json"
     grids = read_grids(tmp_path / "small.json")
     assert list(grids) == ["esm/seed1"] and np.array_equal(grids["esm/seed1"], grid.numpy())
+
+
+def test_judge_by_step_reads_each_logged_step_per_autoencoder_and_names_pairs_whose_order_flips():
+    from smlib.experiments.diffusability.report import judge_by_step
+
+    def run(v, k, j, curve):
+        return {"variant": v, "ae_seed": k, "seed": j, "curve": {"eval/fid": [[s, f] for s, f in curve]}}
+
+    # esm leads sd-vae at step 1000 and trails at 2000; dsm leads throughout; two diffusion seeds of sd-vae ae0
+    runs = [run("esm", k, 0, [(1000, 10 + k), (2000, 30 + k)]) for k in range(3)]
+    runs += [run("sd-vae", k, 0, [(1000, 20 + k), (2000, 20 + k)]) for k in range(3)]
+    runs += [run("sd-vae", 0, 1, [(1000, 22), (2000, 22)]), run("dsm", 0, 0, [(1000, 5), (2000, 5), (3000, 4)])]
+    runs += [run("dsm", k, 0, [(1000, 5 + k), (2000, 5 + k)]) for k in (1, 2)]
+    out = judge_by_step(runs)
+    assert out["steps"] == [1000, 2000]                           # step 3000 is not in every run
+    by = {(r["better"], r["worse"]): r for r in out["rows"][1000]}
+    assert by["esm", "sd-vae"]["mean_worse"] == pytest.approx((21 + 21 + 22) / 3)   # ae0 = mean of its two seeds
+    assert by["esm", "sd-vae"]["n_worse"] == 3
+    assert out["order"][1000] == ["dsm", "esm", "sd-vae"] and out["order"][2000] == ["dsm", "sd-vae", "esm"]
+    assert out["sign_changes"] == ["esm < sd-vae"]

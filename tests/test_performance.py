@@ -57,6 +57,21 @@ def test_gpu_rows_say_why_a_recipe_has_no_number():
     assert rows[1]["images_per_s"] is None
 
 
+def test_gpu_stage_lines_name_each_stage_and_why_one_did_not_run():
+    rec = {"compile": {"diffusion/x": {"speedup": 1.68, "compile_s": 31.5}, "autoencoder/esm": {"error": "dtype"}},
+           "torchrun": {"error": "torchrun exited 1"},
+           "benchmarks": {"memory": {"results": {}}, "inception": {"error": ["No module named 'pytorch_fid'"]},
+                          "frechet": {"skipped": "time budget spent"}}}
+    lines = perf.gpu_stage_lines(rec)
+    assert lines[:3] == ["compile diffusion/x: x1.68 after 31.5 s of compilation", "compile autoencoder/esm: dtype",
+                         "torchrun: torchrun exited 1"]
+    assert lines[3] == "benchmarks run: memory"
+    assert lines[4:] == ["  inception: No module named 'pytorch_fid'", "  frechet: time budget spent"]
+    ok = perf.gpu_stage_lines({"torchrun": {"world_size": 2, "sec_per_step": 0.2, "checkpoint_written": True},
+                               "benchmarks": {"skipped": "dry mode"}})
+    assert ok == ["torchrun: world 2, 0.200 s/step, checkpoint written True", "benchmarks: dry mode"]
+
+
 def test_a_missing_record_reads_as_none():
     assert perf.load("no_such_benchmark") is None
 

@@ -185,13 +185,18 @@ def fit_latent_diffusion(cache: LatentCache, cfg, out_dir, *, device: str = "aut
 
 
 # ----------------------------------------------------------------------------------------------- data and AEs
+def lab_config(cfg: DiffusabilityConfig, dataset: str | None = None) -> AutoencoderConfig:
+    """The lab preset whose autoencoders these runs diffuse (``cfg.ae_preset``), on the runs' dataset."""
+    return AutoencoderConfig.at(cfg.ae_preset, dataset=dataset or cfg.dataset)
+
+
 def obtain_autoencoder(variant: str, cfg: DiffusabilityConfig, *, dataset: str, data_root, device, seed: int,
-                       checkpoint=None):
+                       checkpoint=None, runs_dir=None):
     """(autoencoder in eval mode, path of its weights file, info dict) for a variant.
 
     An explicit ``checkpoint`` (a lab run folder, or its ``result.json``) wins; otherwise the lab recipe
     :func:`smlib.experiments.autoencoders.fit_autoencoder` at ``cfg.ae_preset`` trains the variant or reuses the
-    finished run under ``runs/autoencoders/``. There is no substitute: an unknown variant is an error."""
+    finished run under ``<runs_dir>/autoencoders/`` (default ``runs/``). There is no substitute: an unknown variant is an error."""
     if checkpoint is not None:
         path = Path(checkpoint)
         result_file = path / "result.json" if path.is_dir() else path
@@ -200,8 +205,8 @@ def obtain_autoencoder(variant: str, cfg: DiffusabilityConfig, *, dataset: str, 
                                     f"(runs/autoencoders/<preset>/<variant>-<key>) or that result.json.")
         res, source = json.loads(result_file.read_text()), str(checkpoint)
     else:
-        res = lab.fit_autoencoder(variant, AutoencoderConfig.at(cfg.ae_preset, dataset=dataset), data_root=data_root,
-                                  device=device, seed=seed)
+        res = lab.fit_autoencoder(variant, lab_config(cfg, dataset), data_root=data_root, device=device, seed=seed,
+                                  runs_dir=runs_dir)
         source = "smlib.experiments.autoencoders"
     info = {k: v for k, v in res.items() if isinstance(v, (str, int, float, bool))}
     info.update(variant=variant, source=repo_relative(source) if checkpoint is not None else source,
@@ -221,41 +226,50 @@ def _reference(cfg: DiffusabilityConfig, images: torch.Tensor, features) -> Refe
                          features, subset=f"subset{cfg.subset_seed}")
 
 
+def final_n(cfg: DiffusabilityConfig) -> int:
+    """The sample count of a run's final gFID: ``n_final_fid`` when it exceeds ``n_fid``, else ``n_fid``."""
+    return int(cfg.n_final_fid) if cfg.n_final_fid and cfg.n_final_fid > cfg.n_fid else int(cfg.n_fid)
+
+
 def decoder_floor(variant: str, cfg: DiffusabilityConfig | str = "ci", *, seed: int = 0, data_root=None,
                   device="auto", runs_dir=None, autoencoder_checkpoint=None, features=None) -> dict:
     """gFID-N and KID of the autoencoder's own reconstructions, scored exactly like the diffusion samples.
 
-    N = ``n_fid`` training images that are not in the reference set (``images[n_reference : n_reference + N]``)
-    are encoded, one posterior sample each is drawn (seeded) and decoded. A diffusion model that matched the
-    latent distribution perfectly would score about this, so ``gFID - floor`` is the part of the gFID that the
-    diffusion model, not the decoder, is responsible for. Cached as ``floor-ae<k>.json`` beside the variant's
+    N = the final gFID's sample count (``n_final_fid`` when it is larger than ``n_fid``, else ``n_fid``: FID-N is
+    biased by N, so the floor is taken at the N it is subtracted from). N training images that are not in the
+    reference set (``images[n_reference : n_reference + N]``) are encoded, one posterior sample each is drawn
+    (seeded) and decoded. A diffusion model that matched the latent distribution perfectly would score about this,
+    so ``gFID - floor`` is the part of the gFID that the diffusion model, not the decoder, is responsible for. With
+    ``n_boot``, the floor carries its bootstrap interval. Cached as ``floor-ae<k>.json`` beside the variant's
     seed folders (k = the autoencoder's seed), keyed by the configuration."""
     cfg = as_config(cfg)
     ae_seed = seed if cfg.ae_seed is None else int(cfg.ae_seed)
+    n = final_n(cfg)
     path = run_dir(runs_dir, cfg.preset, cfg.dataset, variant, seed).parent / f"floor-ae{ae_seed}.json"
-    key = canonical_config({"n_images": cfg.n_images, "n_reference": cfg.n_reference, "n_fid": cfg.n_fid,
+    key = canonical_config({"n_images": cfg.n_images, "n_reference": cfg.n_reference, "n_fid": n,
                             "kid_subset": cfg.kid_subset, "subset_seed": cfg.subset_seed, "ae_preset": cfg.ae_preset,
-                            "resolution": cfg.resolution,
+                            "resolution": cfg.resolution, **({"n_boot": cfg.n_boot} if cfg.n_boot else {}),
                             "autoencoder": repo_relative(autoencoder_checkpoint) if autoencoder_checkpoint else "None"})
     if path.is_file():
         done = json.loads(path.read_text())
         if done.get("config") == key:
             return done
-    if cfg.n_images < cfg.n_reference + cfg.n_fid:
-        raise ValueError(f"the decoder floor needs n_images >= n_reference + n_fid ({cfg.n_reference} + "
-                         f"{cfg.n_fid}), got {cfg.n_images}.")
+    if cfg.n_images < cfg.n_reference + n:
+        raise ValueError(f"the decoder floor needs n_images >= n_reference + N ({cfg.n_reference} + "
+                         f"{n}), got {cfg.n_images}.")
     t0 = time.time()
     dev = resolve_device(device)
     images, _ = image_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
     ae, _, _ = obtain_autoencoder(variant, cfg, dataset=cfg.dataset, data_root=data_root, device=dev, seed=ae_seed,
-                                  checkpoint=autoencoder_checkpoint)
+                                  checkpoint=autoencoder_checkpoint, runs_dir=runs_dir)
     features = features if features is not None else shared_inception(str(dev))
     reference = _reference(cfg, images, features)
-    held_out = images[cfg.n_reference: cfg.n_reference + cfg.n_fid]
+    held_out = images[cfg.n_reference: cfg.n_reference + n]
     moments = encode_images(ae.to(dev), [held_out], flips=False, device=dev)[0]
     z = posterior_sample(moments, torch.Generator().manual_seed(int(seed)))
     recon = decode_latents(ae, z, LatentNormalizer((0.0,), (1.0,)))
-    scores = evaluate_generation(recon, reference, features, kid_subset=cfg.kid_subset, seed=int(seed))
+    scores = evaluate_generation(recon, reference, features, kid_subset=cfg.kid_subset, seed=int(seed),
+                                 n_boot=cfg.n_boot)
     out = {"variant": variant, "ae_seed": ae_seed, "config": key, **scores,
            "wall_time_s": round(time.time() - t0, 2), "provenance": provenance()}
     write_result(path, out)
@@ -296,7 +310,7 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
     images, labels = image_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
     ae_seed = seed if cfg.ae_seed is None else int(cfg.ae_seed)
     ae, ae_ckpt, ae_info = obtain_autoencoder(variant, cfg, dataset=cfg.dataset, data_root=data_root, device=dev,
-                                              seed=ae_seed, checkpoint=autoencoder_checkpoint)
+                                              seed=ae_seed, checkpoint=autoencoder_checkpoint, runs_dir=runs_dir)
     ae.to(dev).requires_grad_(False)
     cache_dir = runs_root(runs_dir) / "latents"
     common = dict(cache_dir=cache_dir, dataset=cfg.dataset, resolution=cfg.resolution, subset_seed=cfg.subset_seed,
@@ -358,9 +372,9 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
         result["final"] = dict(fitted["metrics"])
         evaluator = getattr(fitted["evaluator"], "inner", fitted["evaluator"])   # the gFID part (EMA backbone)
         n_final = int(cfg.n_final_fid or 0)
-        if evaluator is not None and n_final > evaluator.n:  # the paper's FID-50k, once, after training
+        if evaluator is not None and (n_final > evaluator.n or cfg.n_boot):  # the paper's FID-50k, after training
             result["final_during_training"] = result["final"]
-            result["final"] = evaluator(ema, fitted["step"], n=n_final)
+            result["final"] = evaluator(ema, fitted["step"], n=max(n_final, evaluator.n), n_boot=cfg.n_boot)
         if result["final"].get("n_samples"):
             result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
         keys = ("loss", "eval/fid", "eval/kid") + (("loss_diffusion", "loss_align", "align_cos", "eval/hidden_rmsc",
@@ -403,4 +417,4 @@ def alignment_readouts(fitted: dict, readout: tuple[torch.Tensor, torch.Tensor],
 
 
 __all__ = ["as_config", "LatentDiffusionTask", "num_classes_of", "task_config", "fit_latent_diffusion",
-           "obtain_autoencoder", "run_dir", "decoder_floor", "run_variant", "alignment_readouts"]
+           "lab_config", "obtain_autoencoder", "run_dir", "decoder_floor", "run_variant", "alignment_readouts"]

@@ -51,6 +51,40 @@ def judge_sweep(table: dict, key: str = "fid", above_floor: bool = False, compar
     return judge(values, comparisons, alpha=alpha, test=test)
 
 
+def curve_values(runs: list[dict], step: int, key: str = "eval/fid") -> dict[str, np.ndarray]:
+    """Per variant, the curve's ``key`` at ``step`` as one value per autoencoder seed (the mean over its diffusion
+    seeds: the unit of :func:`.shards.seed_table`); runs without that step are left out."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for r in runs:
+        at = dict((int(s), float(v)) for s, v in (r.get("curve") or {}).get(key, []))
+        if step in at:
+            out.setdefault(r["variant"], {}).setdefault(int(r.get("ae_seed", r["seed"])), []).append(at[step])
+    return {v: np.array([np.mean(x) for _, x in sorted(per_ae.items())]) for v, per_ae in out.items()}
+
+
+def judge_by_step(runs: list[dict], comparisons=DECLARED, key: str = "eval/fid", alpha: float = 0.05) -> dict:
+    """The declared comparisons at every step that every run evaluated: {"steps", "rows" (step -> judge rows),
+    "order" (step -> variants best first), "sign_changes" (the "better < worse" pairs whose observed difference
+    changes sign between steps: the order depends on the budget)}. Each step is its own Holm family."""
+    common = None
+    for r in runs:
+        steps = {int(s) for s, _ in (r.get("curve") or {}).get(key, [])}
+        common = steps if common is None else common & steps
+    steps = sorted(common or ())
+    rows, order = {}, {}
+    for step in steps:
+        values = curve_values(runs, step, key)
+        rows[step] = judge(values, [c for c in comparisons if c.better in values and c.worse in values], alpha=alpha)
+        order[step] = sorted(values, key=lambda v: values[v].mean())
+    changes = []
+    for c in comparisons:
+        signs = {np.sign(r["difference"]) for step in steps for r in rows[step]
+                 if (r["better"], r["worse"]) == (c.better, c.worse)}
+        if len(signs - {0.0}) > 1:
+            changes.append(f"{c.better} < {c.worse}")
+    return {"steps": steps, "rows": rows, "order": order, "sign_changes": changes}
+
+
 def ranking(table: dict, key: str = "fid") -> list[str]:
     """Variants ordered by their mean ``key`` over seeds, best (lowest) first."""
     return sorted(table, key=lambda v: table[v][key]["mean"])
@@ -70,4 +104,5 @@ def mean_curve(runs: list[dict], variant: str, key: str = "eval/fid") -> tuple[n
         raise KeyError(f"no {key!r} curve for variant {variant!r} in these runs.") from None
 
 
-__all__ = ["DECLARED", "seed_values", "judge_sweep", "ranking", "rank_correlation", "mean_curve"]
+__all__ = ["DECLARED", "seed_values", "judge_sweep", "curve_values", "judge_by_step", "ranking", "rank_correlation",
+           "mean_curve"]
