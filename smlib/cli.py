@@ -69,6 +69,17 @@ def _variants(args, known) -> list[str] | None:
     return None if names == ["all"] else names
 
 
+def _run_line(label: str, r: dict, extra: str = "") -> str:
+    """One printed line per run of a sweep: its final gFID and KID (and ``extra``), or how far an unfinished
+    run got."""
+    final = r.get("final") or {}
+    if final.get("fid_label"):
+        return f"{label}: {final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}{extra}"
+    if r.get("completed"):
+        return f"{label}: finished, not scored (n_fid = 0)"
+    return f"{label}: stopped at step {r['steps']} of {r['config_steps']}"
+
+
 # ------------------------------------------------------------------------------------------------ recipes
 def autoencoder(args) -> None:
     from smlib.device import resolve_device
@@ -121,11 +132,8 @@ def diffusion(args) -> None:
                                max_steps_this_call=args.max_steps_this_call, progress=args.progress)
         if init_distributed().is_main:
             for r in rows:
-                final = r.get("final") or {}
-                print(f"{r['label']:20s} ae {r['ae_seed']} seed {r['seed']}: "
-                      + (f"{final['fid_label']} = {final['fid']:.2f}" if final.get("fid_label")
-                         else f"step {r['steps']} of {r['config_steps']}")
-                      + (f", floor {r['floor']['fid']:.2f}" if "floor" in r else ""))
+                print(_run_line(f"{r['label']:20s} ae {r['ae_seed']} seed {r['seed']}", r,
+                                f", decoder floor {r['floor']['fid']:.2f}" if "floor" in r else ""))
         return
     if args.autoencoder and (variants is None or len(variants) != 1):
         raise ValueError("--autoencoder needs exactly one --variant (its name labels the results).")
@@ -151,10 +159,7 @@ def dctdiff(args) -> None:
                          max_steps_this_call=args.max_steps_this_call, progress=args.progress)
     if init_distributed().is_main:
         for r in rows:
-            final = r.get("final") or {}
-            print(f"{r['label']:20s} seed {r['seed']}: "
-                  + (f"{final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}" if final
-                     else f"stopped at step {r['steps']} of {r['config_steps']}"))
+            print(_run_line(f"{r['label']:20s} seed {r['seed']}", r))
 
 
 def repa(args) -> None:
@@ -168,10 +173,8 @@ def repa(args) -> None:
                         max_steps_this_call=args.max_steps_this_call, progress=args.progress)
     if init_distributed().is_main:
         for r in rows:
-            final = r.get("final") or {}
-            print(f"{r['arm_label']:26s} seed {r['seed']}: "
-                  + (f"{final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}" if final.get("fid_label")
-                     else f"step {r['steps']} of {r['config_steps']}") + (f"  [{r['encoder']}]" if "encoder" in r else ""))
+            print(_run_line(f"{r['arm_label']:26s} seed {r['seed']}", r)
+                  + (f"  [{r['encoder']}]" if "encoder" in r else ""))
 
 
 def spectral_reg(args) -> None:
@@ -190,11 +193,8 @@ def spectral_reg(args) -> None:
                         max_steps_this_call=args.max_steps_this_call, progress=args.progress)
     if init_distributed().is_main:
         for r in rows:
-            final = r.get("final") or {}
-            print(f"{r['label']:46s} seed {r['seed']}: "
-                  + (f"{final['fid_label']} = {final['fid']:.2f}, KID = {final['kid']:.4f}, "
-                     f"PSD error = {final['psd_error']:.3f}" if final.get("fid_label")
-                     else f"step {r['steps']} of {r['config_steps']}"))
+            psd = (r.get("final") or {}).get("psd_error")
+            print(_run_line(f"{r['label']:46s} seed {r['seed']}", r, f", PSD error = {psd:.3f}" if psd is not None else ""))
 
 
 def gpu_check(args) -> None:

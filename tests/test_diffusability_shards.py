@@ -123,3 +123,13 @@ def test_bad_arms_and_a_sweep_without_autoencoder_seeds_fail_in_one_line():
         shards.parse_arm("nope-ae1")
     with pytest.raises(ValueError, match="--ae-seeds"):
         shards.planned_arms(D.DiffusabilityConfig.at("ci"))
+
+
+def test_the_cli_prints_one_line_per_run_finished_scored_or_stopped():
+    from smlib.cli import _run_line
+
+    scored = {"final": {"fid_label": "FID-1000", "fid": 12.345, "kid": 0.01234}, "completed": True}
+    assert _run_line("esm ae 1 seed 0", scored, ", decoder floor 3.00") == \
+        "esm ae 1 seed 0: FID-1000 = 12.35, KID = 0.0123, decoder floor 3.00"
+    assert _run_line("x", {"completed": True, "final": {}}) == "x: finished, not scored (n_fid = 0)"
+    assert _run_line("x", {"completed": False, "steps": 40, "config_steps": 3000}) == "x: stopped at step 40 of 3000"
