@@ -68,6 +68,7 @@ def test_an_interrupted_sweep_resumed_in_a_fresh_session_equals_an_uninterrupted
         return [(r["final"]["fid"], r["final"]["kid"], r["floor"]["fid"], r["final"]["fid_low"]) for r in rows]
 
     assert scores(resumed) == scores(whole)
+    assert resumed[0]["samples"]["shape"] == [4, 3, 32, 32]                  # n_grid = 4 < N_SAMPLES
     assert shards.seed_table(resumed) == shards.seed_table(whole)
     assert shards.load_shards("ci", cfg, tmp_path / "cut")["missing"] == []
     # every autoencoder is also chapter 4's shard, with its evaluation, and the seed spread is read from them

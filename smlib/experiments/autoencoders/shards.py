@@ -29,7 +29,8 @@ def shard_record(result: dict, cfg: AutoencoderConfig) -> dict:
     """A lab result as a shard: without the example images (they stay in the run folder), with ``arm`` (the
     variant), ``config`` (:func:`identity`), ``config_steps`` and ``completed`` (trained and evaluated)."""
     metrics = {k: v for k, v in result.get("metrics", {}).items() if k != "examples"}
-    return {**{k: v for k, v in result.items() if k != "metrics"}, "metrics": metrics, "arm": result["variant"],
+    kept = {k: v for k, v in result.items() if k not in ("metrics", "cached", "wall_time_this_call_s")}  # per call
+    return {**kept, "metrics": metrics, "arm": result["variant"],
             "config": identity(cfg), "config_steps": int(cfg.steps),
             "completed": bool(result.get("completed") and metrics)}
 

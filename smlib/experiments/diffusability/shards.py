@@ -21,6 +21,7 @@ autoencoder are not two independent draws of the variant.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from smlib.device import resolve_device
 from smlib.experiments import autoencoders as lab
@@ -28,11 +29,14 @@ from smlib.experiments.autoencoders import shards as lab_shards
 from smlib.experiments.diffusability import recipe
 from smlib.experiments.diffusability.config import VARIANTS, DiffusabilityConfig
 from smlib.experiments.diffusability.recipe import as_config, decoder_floor, run_dir, run_variant
-from smlib.results import read_shards, run_sharded
+from smlib.provenance import resolve_repo_path
+from smlib.results import pack_uint8, read_shards, run_sharded
 from smlib.train.checkpoint import canonical_config
 from smlib.train.distributed import init_distributed
 
 CHAPTER = "diffusability"
+#: samples of the final EMA model kept in each shard (uint8, packed), for the book's figures
+N_SAMPLES = 8
 
 
 def arm_name(variant: str, ae_seed: int) -> str:
@@ -83,6 +87,9 @@ def run_shards(cfg: DiffusabilityConfig | str = "small", variants=None, ae_seeds
         r = run_variant(variant, c, seed=seed, out_dir=out, max_steps_this_call=max_steps_this_call,
                         progress=progress, **common)
         r.pop("models", None)
+        grid = resolve_repo_path(r["grid"]) if r.get("grid") else None
+        if grid is not None and grid.is_file():   # a few samples in the shard itself: runs/ is not committed
+            r["samples"] = pack_uint8(torch.load(grid, weights_only=True)[:N_SAMPLES])
         if r.get("completed") and init_distributed().is_main:
             if c.n_fid:   # the floor's posterior draw is seeded by the autoencoder alone: every seed shares it
                 floor = decoder_floor(variant, c, seed=0, **common)
