@@ -113,9 +113,8 @@ def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_bat
     """The latent diffusion recipe at ``preset`` (paper: ``setting``) on synthetic posterior moments of the latent
     shape that preset's autoencoder produces.
 
-    ``arm`` (a chapter 6 arm, e.g. ``"repa"``): chapter 6's preset instead, with that arm's alignment head and loss;
-    the target tokens are synthetic, of the width and grid of the preset's encoder (built with random weights, so
-    no download: the frozen encoder runs once per image before training, never in a step)."""
+    ``arm`` (a chapter 6 arm, e.g. ``"repa"``): chapter 6's preset, with that arm's alignment head and loss on
+    synthetic targets of its encoder's width and grid (the frozen encoder runs before training, never in a step)."""
     from smlib.data.latents import LatentNormalizer
     from smlib.diffusion import make_formulation
     from smlib.experiments.autoencoders import AutoencoderConfig
@@ -230,9 +229,8 @@ def train_probe(probe: Probe, device: torch.device, steps: int, out_dir: Path, p
     tc = TrainConfig.from_dict(train)
     times: list[float] = []
     if device.type == "cuda":
-        # a fresh process (a torchrun rank) has no CUDA allocator yet, and resetting its statistics then fails
-        # with "Invalid device argument" (seen on an H200, torch 2.11): one allocation creates it
-        torch.zeros(1, device=device)
+        # a fresh torchrun rank has no CUDA allocator yet: resetting its statistics then fails with "Invalid
+        torch.zeros(1, device=device)   # device argument" (seen on an H200, torch 2.11); one allocation creates it
         torch.cuda.reset_peak_memory_stats(device)
     t0 = time.perf_counter()
     result = fit(probe.task, tc, probe.data, resume=False, progress=False,

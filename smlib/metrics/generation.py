@@ -60,15 +60,13 @@ def decode_latents(autoencoder: nn.Module, u: torch.Tensor, normalizer: LatentNo
 
 def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, features=None, *,
                         sample_features: np.ndarray | None = None, kid_subset: int | None = None,
-                        with_precision_recall: bool = False, seed: int = 0, n_boot: int = 0) -> dict:
+                        with_precision_recall: bool = False, seed: int = 0) -> dict:
     """gFID-N and KID of generated images against a reference set; N is always in the result.
 
     images: (N, 3, H, W) in [-1, 1] (or pass ``sample_features`` (N, D) directly); features: the extractor used for
     the reference. Returns ``fid``, ``fid_label`` ("FID-N"), ``n_samples``, ``n_reference``, ``kid`` and
     ``kid_std`` over disjoint blocks of the *whole* reference set (:func:`~smlib.metrics.fid.kid_full_reference`,
-    blocks of ``kid_subset`` rows, default min(N, N_ref)), and ``precision``/``recall`` on request. With
-    ``n_boot`` > 0, also the 95% bootstrap intervals over the N samples (:func:`smlib.stats.bootstrap_fid` and
-    :func:`~smlib.stats.bootstrap_kid`): ``fid_low``, ``fid_high``, ``fid_boot_std``, ``kid_low``, ``kid_high``.
+    blocks of ``kid_subset`` rows, default min(N, N_ref)), and ``precision``/``recall`` on request.
     """
     if sample_features is None:
         if images is None or features is None:
@@ -83,13 +81,6 @@ def evaluate_generation(images: torch.Tensor | None, reference: ReferenceSet, fe
            "kid": kid_mean, "kid_std": kid_std, "kid_subset": subset}
     if with_precision_recall:
         out["precision"], out["recall"] = precision_recall(reference.features, feats)
-    if n_boot > 0:
-        from smlib.stats import bootstrap_fid, bootstrap_kid   # stats imports this package's FID; import late
-
-        f = bootstrap_fid(feats, reference.stats.mu, reference.stats.sigma, n_boot=n_boot, seed=seed)
-        k = bootstrap_kid(feats, reference.features, n_boot=n_boot, seed=seed, subset_size=subset)
-        out.update(fid_low=f["low"], fid_high=f["high"], fid_boot_std=f["std"], kid_low=k["low"], kid_high=k["high"],
-                   n_boot=int(n_boot))
     return out
 
 
@@ -122,9 +113,9 @@ class GenerationEvaluator:
         n = self.n if n is None else n
         return torch.arange(n) % self.num_classes if self.num_classes else None
 
-    def __call__(self, model, step: int, n: int | None = None, n_boot: int = 0) -> dict:
+    def __call__(self, model, step: int, n: int | None = None) -> dict:
         """Scores of ``n`` samples (default: the evaluator's N) of ``model``; the noise depends on the seed only.
-        ``n_boot`` > 0 adds the bootstrap intervals (:func:`evaluate_generation`)."""
+        The samples' features stay in ``last_features`` (N, D) for intervals computed after the call."""
         n = self.n if n is None else int(n)
         if self.rank != 0 or n <= 0 or self.ae is None or self.reference is None:
             return {}
@@ -138,9 +129,10 @@ class GenerationEvaluator:
             if room > 0:
                 kept.append(images[:room])
         self.last_images = torch.cat(kept)
-        scores = evaluate_generation(None, self.reference, sample_features=np.concatenate(feats),
+        self.last_features = np.concatenate(feats)
+        scores = evaluate_generation(None, self.reference, sample_features=self.last_features,
                                      kid_subset=self.kid_subset, with_precision_recall=self.with_precision_recall,
-                                     seed=self.seed, n_boot=n_boot)
+                                     seed=self.seed)
         return {k: v for k, v in scores.items() if isinstance(v, (int, float))}
 
 __all__ = ["iter_sample_latents", "sample_latents", "decode_latents", "evaluate_generation", "GenerationEvaluator"]

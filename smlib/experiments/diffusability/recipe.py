@@ -23,6 +23,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,6 +46,7 @@ from smlib.metrics.reference import ReferenceSet, reference_set
 from smlib.models.factory import build_backbone, count_parameters
 from smlib.provenance import provenance, repo_relative, resolve_repo_path
 from smlib.results import runs_root, write_result
+from smlib.stats import bootstrap_fid, bootstrap_kid
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.distributed import barrier, init_distributed
@@ -226,6 +228,20 @@ def _reference(cfg: DiffusabilityConfig, images: torch.Tensor, features) -> Refe
                          features, subset=f"subset{cfg.subset_seed}")
 
 
+def bootstrap_intervals(features: np.ndarray, reference: ReferenceSet, n_boot: int, kid_subset: int | None,
+                        seed: int = 0) -> dict:
+    """95% bootstrap intervals of gFID-N and KID over the N sample rows (:func:`smlib.stats.bootstrap_fid`,
+    :func:`~smlib.stats.bootstrap_kid`): ``fid_low``, ``fid_high``, ``fid_boot_std``, ``kid_low``, ``kid_high``,
+    ``n_boot``; {} when ``n_boot`` is 0."""
+    if not n_boot:
+        return {}
+    subset = min(kid_subset or len(features), reference.n)
+    f = bootstrap_fid(features, reference.stats.mu, reference.stats.sigma, n_boot=n_boot, seed=seed)
+    k = bootstrap_kid(features, reference.features, n_boot=n_boot, seed=seed, subset_size=subset)
+    return {"fid_low": f["low"], "fid_high": f["high"], "fid_boot_std": f["std"], "kid_low": k["low"],
+            "kid_high": k["high"], "n_boot": int(n_boot)}
+
+
 def final_n(cfg: DiffusabilityConfig) -> int:
     """The sample count of a run's final gFID: ``n_final_fid`` when it exceeds ``n_fid``, else ``n_fid``."""
     return int(cfg.n_final_fid) if cfg.n_final_fid and cfg.n_final_fid > cfg.n_fid else int(cfg.n_fid)
@@ -268,8 +284,9 @@ def decoder_floor(variant: str, cfg: DiffusabilityConfig | str = "ci", *, seed: 
     moments = encode_images(ae.to(dev), [held_out], flips=False, device=dev)[0]
     z = posterior_sample(moments, torch.Generator().manual_seed(int(seed)))
     recon = decode_latents(ae, z, LatentNormalizer((0.0,), (1.0,)))
-    scores = evaluate_generation(recon, reference, features, kid_subset=cfg.kid_subset, seed=int(seed),
-                                 n_boot=cfg.n_boot)
+    feats = features(recon)
+    scores = evaluate_generation(None, reference, sample_features=feats, kid_subset=cfg.kid_subset, seed=int(seed))
+    scores.update(bootstrap_intervals(feats, reference, cfg.n_boot, cfg.kid_subset, seed=int(seed)))
     out = {"variant": variant, "ae_seed": ae_seed, "config": key, **scores,
            "wall_time_s": round(time.time() - t0, 2), "provenance": provenance()}
     write_result(path, out)
@@ -374,7 +391,9 @@ def run_variant(variant: str, cfg: DiffusabilityConfig | str = "ci", *, data_roo
         n_final = int(cfg.n_final_fid or 0)
         if evaluator is not None and (n_final > evaluator.n or cfg.n_boot):  # the paper's FID-50k, after training
             result["final_during_training"] = result["final"]
-            result["final"] = evaluator(ema, fitted["step"], n=max(n_final, evaluator.n), n_boot=cfg.n_boot)
+            result["final"] = evaluator(ema, fitted["step"], n=max(n_final, evaluator.n))
+            result["final"].update(bootstrap_intervals(evaluator.last_features, evaluator.reference, cfg.n_boot,
+                                                       evaluator.kid_subset, seed=seed))
         if result["final"].get("n_samples"):
             result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
         keys = ("loss", "eval/fid", "eval/kid") + (("loss_diffusion", "loss_align", "align_cos", "eval/hidden_rmsc",
