@@ -10,8 +10,8 @@ from smlib.experiments.autoencoders.variants import VARIANTS as LAB_VARIANTS
 from smlib.experiments.config import ChapterConfig, ConfigError, register_presets
 
 #: variant -> label in tables. The names are the autoencoder lab's, so a run asks the lab for exactly the autoencoder
-#: chapter 4 trained. VA-VAE ("vf") is not in the default list: its frozen encoder is an EfficientNet-Lite2 stand-in
-#: for DINOv2 and the small sweep was sized for six arms (chapter 5 says so).
+#: chapter 4 trained. VA-VAE ("vf") aligns to a frozen EfficientNet-Lite2 here, a labelled offline stand-in for the
+#: DINOv2 of the paper's recipe.
 VARIANTS = {name: LAB_VARIANTS[name].label
             for name in ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "vf", "plain")}
 #: the ci smoke test's variants: all but VA-VAE, whose frozen encoder would double the ci cells' time
@@ -96,8 +96,8 @@ register_presets(
     DiffusabilityConfig,
     # ~2-3 min on 2 CPU cores for all six variants (AEs from the lab's ci runs): a smoke test of the pipeline
     ci=DiffusabilityConfig(),
-    # the book's numbers: 7 AEs x 3 autoencoder seeds x 1 diffusion seed, one committed shard each
-    # (.shards). Per shard on 2 CPU cores, measured: the lab's small AE trains in ~5 min and is evaluated in
+    # the book's numbers: 7 AEs x 3 autoencoder seeds x 1 diffusion seed, one committed shard each (.shards).
+    # Per shard on 2 CPU cores, from parts measured alone: the lab's small AE trains in ~5 min and is evaluated in
     # ~2.5 min (it is chapter 4's shard too); 3000 DiT 128x4 steps at batch 64 (~75 ms each) with gFID-250
     # every 1000 steps take ~6.5 min; the final gFID-1000 and the decoder floor at N = 1000 ~2.5 and ~3 min, and
     # their 50 bootstrap resamples ~1 min each: ~21 min a shard, ~7.5 h for the 21, in sittings of ~2 h. The

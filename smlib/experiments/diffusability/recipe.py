@@ -198,7 +198,8 @@ def obtain_autoencoder(variant: str, cfg: DiffusabilityConfig, *, dataset: str, 
 
     An explicit ``checkpoint`` (a lab run folder, or its ``result.json``) wins; otherwise the lab recipe
     :func:`smlib.experiments.autoencoders.fit_autoencoder` at ``cfg.ae_preset`` trains the variant or reuses the
-    finished run under ``<runs_dir>/autoencoders/`` (default ``runs/``). There is no substitute: an unknown variant is an error."""
+    finished run under ``<runs_dir>/autoencoders/`` (default ``runs/``). There is no substitute: an unknown variant
+    is an error."""
     if checkpoint is not None:
         path = Path(checkpoint)
         result_file = path / "result.json" if path.is_dir() else path
