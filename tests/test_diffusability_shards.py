@@ -105,6 +105,9 @@ def test_the_table_averages_diffusion_seeds_within_an_autoencoder_and_subtracts_
     assert table["plain"]["fid"]["std"] == pytest.approx(2 ** 0.5 * 4)
     assert table["plain"]["fid_above_floor_values"] == [11.0, 17.0] and table["plain"]["floor"]["fid"] == 2.0
     assert table["esm"]["fid"]["std"] is None and table["esm"]["ae_seeds"] == [0]
+    assert table["plain"]["fid_boot_std"] is None                      # these runs carry no intervals
+    runs[0]["final"]["fid_boot_std"], runs[1]["final"]["fid_boot_std"], runs[2]["final"]["fid_boot_std"] = 1, 2, 3
+    assert shards.seed_table(runs)["plain"]["fid_boot_std"] == 2.0
     planned = shards.planned_arms(D.DiffusabilityConfig.at("ci", ae_seeds=(0, 1)), ["plain", "esm"])
     assert shards.missing_runs(runs, planned, [0, 1]) == ["esm-ae1-seed0", "plain-ae1-seed1", "esm-ae0-seed1",
                                                           "esm-ae1-seed1"]

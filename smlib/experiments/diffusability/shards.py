@@ -114,7 +114,9 @@ def _summary(values) -> dict:
 def seed_table(runs: list[dict]) -> dict:
     """Per variant: the final gFID/KID, the floor and the gap above it, each as one value per autoencoder seed (the
     mean over that autoencoder's diffusion seeds) with mean, std (ddof 1), min, max; plus ``ae_seeds``,
-    ``n_runs`` and ``fid_label``. Shaped like :func:`.sweep.aggregate`'s table, so :mod:`.report` judges it."""
+    ``n_runs``, ``fid_label`` and ``fid_boot_std`` (the mean bootstrap std of one run's gFID: the sampling part of
+    the spread, None without intervals). Shaped like :func:`.sweep.aggregate`'s table, so :mod:`.report` judges
+    it."""
     table = {}
     for v in dict.fromkeys(r["variant"] for r in runs):
         rs = [r for r in runs if r["variant"] == v and r.get("final")]
@@ -126,11 +128,15 @@ def seed_table(runs: list[dict]) -> dict:
                  "fid_label": rs[0]["final"].get("fid_label")}
         for key in ("fid", "kid"):
             entry[key] = _summary([np.mean([r["final"][key] for r in per_ae[k]]) for k in ae_seeds])
+        boot = [r["final"]["fid_boot_std"] for r in rs if "fid_boot_std" in r["final"]]
+        entry["fid_boot_std"] = float(np.mean(boot)) if boot else None   # one run's sampling spread, for scale
         if all("floor" in r for r in rs):
             floors = {key: [per_ae[k][0]["floor"][key] for k in ae_seeds] for key in ("fid", "kid")}
             entry["floor"] = {key: float(np.mean(floors[key])) for key in ("fid", "kid")}
             entry["floor_values"] = floors
             entry["floor"]["n_samples"] = rs[0]["floor"]["n_samples"]
+            boot = [per_ae[k][0]["floor"].get("fid_boot_std") for k in ae_seeds]
+            entry["floor"]["fid_boot_std"] = float(np.mean(boot)) if all(b is not None for b in boot) else None
             for key in ("fid", "kid"):
                 gaps = [a - b for a, b in zip(entry[key]["values"], floors[key])]
                 entry[f"{key}_above_floor"] = float(np.mean(gaps))
