@@ -76,3 +76,20 @@ def test_judge_by_step_reads_each_logged_step_per_autoencoder_and_names_pairs_wh
     assert by["esm", "sd-vae"]["n_worse"] == 3
     assert out["order"][1000] == ["dsm", "esm", "sd-vae"] and out["order"][2000] == ["dsm", "sd-vae", "esm"]
     assert out["sign_changes"] == ["esm < sd-vae"]
+
+
+def test_table_rows_show_the_spread_over_autoencoders_the_floor_gap_and_both_gaussian_references():
+    from smlib.experiments.diffusability import shards
+
+    def run(k, fid, floor):
+        return {"variant": "esm", "ae_seed": k, "seed": 0,
+                "final": {"fid": fid, "kid": 0.002, "fid_label": "FID-1000", "fid_boot_std": 0.5},
+                "floor": {"fid": floor, "kid": 0.001, "n_samples": 1000, "fid_boot_std": 0.2},
+                "frequency_summary": {"unrecovered_trained": 0.3, "unrecovered_predicted": 0.4,
+                                      "unrecovered_predicted_mc": 0.35, "high_band_share": 0.1}}
+
+    rows = report.table_rows(shards.seed_table([run(0, 10.0, 2.0), run(1, 14.0, 3.0)]))
+    assert rows[0]["gfid"] == "12.0 ± 2.8" and rows[0]["per_ae"] == "10.0, 14.0" and rows[0]["boot"] == 0.5
+    assert rows[0]["above"] == "9.5 ± 2.1" and rows[0]["floor"] == 2.5 and rows[0]["kid"] == "2.0 ± 0.0"
+    assert (rows[0]["unrec_gauss"], rows[0]["unrec_mc"]) == (0.4, 0.35)
+    assert set(rows[0]) == set(report.TABLE_COLUMNS)

@@ -85,6 +85,39 @@ def judge_by_step(runs: list[dict], comparisons=DECLARED, key: str = "eval/fid",
     return {"steps": steps, "rows": rows, "order": order, "sign_changes": changes}
 
 
+def _pm(summary: dict | None, scale: float = 1.0) -> str:
+    if not summary:
+        return ""
+    std = summary.get("std")
+    return f"{scale * summary['mean']:.1f}" + (f" ± {scale * std:.1f}" if std is not None else "")
+
+
+#: the columns of :func:`table_rows`, as :func:`smlib.results.html_table` takes them
+TABLE_COLUMNS = {"variant": "variant", "gfid": "gFID", "per_ae": "per autoencoder", "boot": "one run's bootstrap std",
+                 "kid": "KID x1e3", "floor": "decoder floor", "above": "gFID above floor",
+                 "unrec_model": "unrecovered (model)", "unrec_gauss": "unrecovered (per-channel Gaussian)",
+                 "unrec_mc": "unrecovered (multichannel Gaussian)", "high_band": "high-band power"}
+
+
+def table_rows(table: dict) -> list[dict]:
+    """One display row per variant of a chapter 5 table (:func:`.sweep.aggregate` or :func:`.shards.seed_table`):
+    gFID and KID as mean ± std over the units (diffusion seeds, or autoencoders), each unit's value, a run's
+    bootstrap std where there is one, the decoder floor and the gap above it, and the unrecovered shares of the
+    trained model and of the two Gaussian references (:data:`TABLE_COLUMNS` names them)."""
+    rows = []
+    for e in table.values():
+        above = e.get("fid_above_floor_values")
+        rows.append({"variant": e["label"], "gfid": _pm(e["fid"]),
+                     "per_ae": ", ".join(f"{x:.1f}" for x in e["fid"]["values"]), "boot": e.get("fid_boot_std"),
+                     "kid": _pm(e["kid"], 1e3), "floor": (e.get("floor") or {}).get("fid"),
+                     "above": _pm({"mean": float(np.mean(above)),
+                                   "std": float(np.std(above, ddof=1)) if len(above) > 1 else None})
+                     if above else e.get("fid_above_floor"),
+                     "unrec_model": e.get("unrecovered_trained"), "unrec_gauss": e.get("unrecovered_predicted"),
+                     "unrec_mc": e.get("unrecovered_predicted_mc"), "high_band": e.get("high_band_share")})
+    return rows
+
+
 def ranking(table: dict, key: str = "fid") -> list[str]:
     """Variants ordered by their mean ``key`` over seeds, best (lowest) first."""
     return sorted(table, key=lambda v: table[v][key]["mean"])
@@ -104,5 +137,5 @@ def mean_curve(runs: list[dict], variant: str, key: str = "eval/fid") -> tuple[n
         raise KeyError(f"no {key!r} curve for variant {variant!r} in these runs.") from None
 
 
-__all__ = ["DECLARED", "seed_values", "judge_sweep", "curve_values", "judge_by_step", "ranking", "rank_correlation",
-           "mean_curve"]
+__all__ = ["DECLARED", "seed_values", "judge_sweep", "curve_values", "judge_by_step", "TABLE_COLUMNS", "table_rows",
+           "ranking", "rank_correlation", "mean_curve"]

@@ -37,6 +37,8 @@ from smlib.train.distributed import init_distributed
 CHAPTER = "diffusability"
 #: samples of the final EMA model kept in each shard (uint8, packed), for the book's figures
 N_SAMPLES = 8
+#: the per-frequency summaries (:meth:`smlib.metrics.frequency_errors.FrequencyErrors.summary`) the table carries
+FREQUENCY_KEYS = ("unrecovered_trained", "unrecovered_predicted", "unrecovered_predicted_mc", "high_band_share")
 
 
 def arm_name(variant: str, ae_seed: int) -> str:
@@ -114,9 +116,9 @@ def _summary(values) -> dict:
 def seed_table(runs: list[dict]) -> dict:
     """Per variant: the final gFID/KID, the floor and the gap above it, each as one value per autoencoder seed (the
     mean over that autoencoder's diffusion seeds) with mean, std (ddof 1), min, max; plus ``ae_seeds``,
-    ``n_runs``, ``fid_label`` and ``fid_boot_std`` (the mean bootstrap std of one run's gFID: the sampling part of
-    the spread, None without intervals). Shaped like :func:`.sweep.aggregate`'s table, so :mod:`.report` judges
-    it."""
+    ``n_runs``, ``fid_label``, ``fid_boot_std`` (the mean bootstrap std of one run's gFID: the sampling part of
+    the spread, None without intervals) and the run-averaged :data:`FREQUENCY_KEYS`. Shaped like
+    :func:`.sweep.aggregate`'s table, so :mod:`.report` judges it."""
     table = {}
     for v in dict.fromkeys(r["variant"] for r in runs):
         rs = [r for r in runs if r["variant"] == v and r.get("final")]
@@ -130,6 +132,9 @@ def seed_table(runs: list[dict]) -> dict:
             entry[key] = _summary([np.mean([r["final"][key] for r in per_ae[k]]) for k in ae_seeds])
         boot = [r["final"]["fid_boot_std"] for r in rs if "fid_boot_std" in r["final"]]
         entry["fid_boot_std"] = float(np.mean(boot)) if boot else None   # one run's sampling spread, for scale
+        for key in FREQUENCY_KEYS:     # chapter 5's per-frequency summaries, averaged over the runs
+            vals = [r["frequency_summary"][key] for r in rs if key in r.get("frequency_summary", {})]
+            entry[key] = float(np.mean(vals)) if vals else None
         if all("floor" in r for r in rs):
             floors = {key: [per_ae[k][0]["floor"][key] for k in ae_seeds] for key in ("fid", "kid")}
             entry["floor"] = {key: float(np.mean(floors[key])) for key in ("fid", "kid")}
