@@ -97,10 +97,10 @@ register_presets(
     # ~2-3 min on 2 CPU cores for all six variants (AEs from the lab's ci runs): a smoke test of the pipeline
     ci=DiffusabilityConfig(),
     # the book's numbers: 7 AEs x 3 autoencoder seeds x 1 diffusion seed, one committed shard each (.shards).
-    # Per shard on 2 CPU cores, from parts measured alone: the lab's small AE trains in ~5 min and is evaluated in
-    # ~2.5 min (it is chapter 4's shard too); 3000 DiT 128x4 steps at batch 64 (~75 ms each) with gFID-250
-    # every 1000 steps take ~6.5 min; the final gFID-1000 and the decoder floor at N = 1000 ~2.5 and ~3 min, and
-    # their 50 bootstrap resamples ~1 min each: ~21 min a shard, ~7.5 h for the 21, in sittings of ~2 h. The
+    # The first shard (SD-VAE, AE seed 0), measured alone on 2 CPU cores: the lab's small AE trained in 170 s and
+    # was evaluated in 84 s (it is chapter 4's shard too); 3000 DiT 128x4 steps at batch 64 with gFID-250 every
+    # 1000 steps took 184 s; the final gFID-1000 with 50 bootstrap resamples and the frequency analysis the rest of
+    # the run's 514 s; the decoder floor at N = 1000, 58 s. ~9.5 min a shard, ~3.4 h for the 21, two sittings. The
     # curve's gFID-250 is biased upwards (labelled); KID is over the whole 1000-image reference set. EMA 0.995:
     # a 200-step horizon, so the step-1000 evaluation is not the init.
     small=DiffusabilityConfig(
