@@ -93,3 +93,13 @@ def test_table_rows_show_the_spread_over_autoencoders_the_floor_gap_and_both_gau
     assert rows[0]["above"] == "9.5 ± 2.1" and rows[0]["floor"] == 2.5 and rows[0]["kid"] == "2.0 ± 0.0"
     assert (rows[0]["unrec_gauss"], rows[0]["unrec_mc"]) == (0.4, 0.35)
     assert set(rows[0]) == set(report.TABLE_COLUMNS)
+
+
+def test_above_the_floor_each_autoencoder_subtracts_its_own_floor():
+    from smlib.experiments.diffusability import shards
+
+    runs = [{"variant": "esm", "ae_seed": k, "seed": 0, "final": {"fid": fid, "kid": 0.0, "fid_label": "FID-10"},
+             "floor": {"fid": floor, "kid": 0.0, "n_samples": 10}} for k, fid, floor in ((0, 10.0, 1.0), (1, 14.0, 9.0))]
+    table = shards.seed_table(runs)
+    assert report.seed_values(table, "esm", above_floor=True).tolist() == [9.0, 5.0]     # not [10, 14] - 5
+    assert report.seed_values(table, "esm").tolist() == [10.0, 14.0]

@@ -37,10 +37,15 @@ DECLARED = (
 
 
 def seed_values(table: dict, variant: str, key: str = "fid", above_floor: bool = False) -> np.ndarray:
-    """The per-seed values of ``key`` ("fid" or "kid") for one variant of a sweep's ``table``, (S,); with
-    ``above_floor``, minus the variant's decoder floor (the diffusion model's share of the score)."""
-    values = np.asarray(table[variant][key]["values"], dtype=float)
-    return values - table[variant]["floor"][key] if above_floor else values
+    """The per-unit values of ``key`` ("fid" or "kid") for one variant of a sweep's ``table``, (S,): one per
+    diffusion seed (:func:`.sweep.aggregate`) or per autoencoder (:func:`.shards.seed_table`). With
+    ``above_floor``, minus the decoder floor (the diffusion model's share of the score): each autoencoder's own
+    floor where the table has one per autoencoder, else the variant's single floor."""
+    entry = table[variant]
+    if above_floor and f"{key}_above_floor_values" in entry:
+        return np.asarray(entry[f"{key}_above_floor_values"], dtype=float)
+    values = np.asarray(entry[key]["values"], dtype=float)
+    return values - entry["floor"][key] if above_floor else values
 
 
 def judge_sweep(table: dict, key: str = "fid", above_floor: bool = False, comparisons=DECLARED,
