@@ -205,6 +205,14 @@ def _cell(value, digits: int) -> str:
     return str(value)
 
 
+def mean_pm_std(mean: float | None, std: float | None = None, fmt: str = ".1f", scale: float = 1.0) -> str:
+    """``"m ± s"`` (``"m"`` without a spread, ``"–"`` without a value), both times ``scale``, in format ``fmt``."""
+    if mean is None:
+        return "–"
+    text = f"{scale * mean:{fmt}}"
+    return text + (f" ± {scale * std:{fmt}}" if std is not None else "")
+
+
 def html_table(rows: Sequence[Mapping], columns: Mapping[str, str] | Sequence[str] | None = None, *,
                digits: int = 2, caption: str | None = None):
     """A table a notebook displays as HTML (wide tables stay readable in the book) and prints as aligned text.
@@ -254,4 +262,4 @@ __all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path"
            "run_sharded", "missing_shards", "mean_curve",
            "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
-           "provenance_lines", "html_table", "judgement_table", "resolve_repo_path", "repo_relative"]
+           "provenance_lines", "mean_pm_std", "html_table", "judgement_table", "resolve_repo_path", "repo_relative"]

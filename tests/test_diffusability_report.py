@@ -25,6 +25,19 @@ def test_the_declared_family_names_only_arms_of_the_sweep_and_says_where_each_co
                                                                                         ("dsm", "sd-vae")]
 
 
+def test_a_partial_sweep_judges_only_the_pairs_whose_arms_are_there():
+    table = _table({"esm": [10.0, 10.5, 9.8], "sd-vae": [14.0, 14.2, 13.9], "plain": [11, 11.1, 10.8]})
+    rows = report.judge_sweep(table)
+    assert [(r["better"], r["worse"]) for r in rows] == [("esm", "sd-vae"), ("esm", "plain")]
+    assert rows[0]["df"] == 6                                          # every present arm enters the pooled variance
+    assert report.judge_sweep(table, comparisons=report.DECLARED_BASELINES) == []
+
+
+def test_the_baselines_family_was_declared_against_sd_vae():
+    assert [(c.better, c.worse) for c in report.DECLARED_BASELINES] == [("eqvae", "sd-vae"), ("vf", "sd-vae")]
+    assert {n for c in report.DECLARED_BASELINES for n in (c.better, c.worse)} <= set(diff.VARIANTS)
+
+
 def test_judging_above_the_floor_subtracts_each_variant_floor():
     """b is worse in raw score but its decoder costs it 10 points more: above the floor the order reverses."""
     values = {"esm": [10.0, 10.5, 9.8], "sd-vae": [14.0, 14.2, 13.9], "dsm": [12, 12.1, 11.9],

@@ -73,9 +73,10 @@ def test_an_interrupted_sweep_resumed_in_a_fresh_session_equals_an_uninterrupted
     assert shards.load_shards("ci", cfg, tmp_path / "cut")["missing"] == []
     # every autoencoder is also chapter 4's shard, with its evaluation, and the seed spread is read from them
     from smlib.experiments.autoencoders import shards as lab_shards
-    book = lab_shards.load_shards("ci", tmp_path / "cut")
-    assert sorted((r["variant"], r["seed"]) for r in book["runs"]) == [("esm", 0), ("esm", 1), ("plain", 0),
-                                                                        ("plain", 1)]
+    book = lab_shards.load_shards("ci", tmp_path / "cut", variants=["plain", "esm"], seeds=[0, 1, 2])
+    assert [(r["variant"], r["seed"]) for r in book["runs"]] == [("plain", 0), ("plain", 1), ("esm", 0),
+                                                                  ("esm", 1)]     # the book's order, then seed
+    assert book["missing"] == ["plain-seed2", "esm-seed2"]
     assert all("examples" not in r["metrics"] and r["metrics"]["psnr"] > 0 for r in book["runs"])
     rows = {r["variant"]: r for r in book["rows"]}
     assert rows["esm"]["seeds"] == [0, 1] and rows["esm"]["psnr_std"] is not None
@@ -101,6 +102,7 @@ def test_the_table_averages_diffusion_seeds_within_an_autoencoder_and_subtracts_
     runs = [run("plain", 0, 0, 10.0, 1.0), run("plain", 0, 1, 14.0, 1.0), run("plain", 1, 0, 20.0, 3.0),
             run("esm", 0, 0, 5.0, 2.0)]
     table = shards.seed_table(runs)
+    assert list(table) == ["esm", "plain"]                             # the book's order, not the files'
     assert table["plain"]["fid"]["values"] == [12.0, 20.0] and table["plain"]["n_runs"] == 3
     assert table["plain"]["fid"]["std"] == pytest.approx(2 ** 0.5 * 4)
     assert table["plain"]["fid_above_floor_values"] == [11.0, 17.0] and table["plain"]["floor"]["fid"] == 2.0

@@ -5,6 +5,8 @@ then scored on reconstructions and latents.
 - :mod:`.variants`       the named regularizer recipes (SD-VAE, ESM, DSM, Scale Equivariance, EQ-VAE, VA-VAE, plain)
 - :mod:`.recipe`         build, train, evaluate and tabulate runs
 - :mod:`.special_cases`  Scale Equivariance as a spectral mask: exact DCT-domain resizing against bilinear
+- :mod:`.shards`         one committed shard per (variant, seed): the table with its seed spread
+- :mod:`.report`         the chapter's claims as declared comparisons over the seeds, judged by :mod:`smlib.stats`
 """
 from smlib.experiments.autoencoders.config import AutoencoderConfig
 from smlib.experiments.autoencoders.recipe import (CHAPTER, TABLE_COLUMNS, AERecipe, AutoencoderTask, TrainedAE,

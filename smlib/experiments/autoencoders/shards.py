@@ -16,7 +16,7 @@ import numpy as np
 from smlib.experiments.autoencoders.config import AutoencoderConfig
 from smlib.experiments.autoencoders.recipe import (CHAPTER, as_config, fit_autoencoder,
                                                    table_rows)
-from smlib.results import committed_shard, read_shards, relative_paths, run_sharded, shard_path, write_result
+from smlib.results import committed_shard, missing_shards, read_shards, relative_paths, run_sharded, shard_path, write_result
 from smlib.train.checkpoint import canonical_config
 
 
@@ -83,10 +83,16 @@ def seed_rows(runs: list[dict]) -> list[dict]:
     return rows
 
 
-def load_shards(preset: str, results_dir=None) -> dict:
-    """The committed lab shards of ``preset``: {"runs", "rows" (:func:`seed_rows`)}."""
-    runs = read_shards(CHAPTER, preset, results_dir)
-    return {"preset": preset, "runs": runs, "rows": seed_rows(runs)}
+def load_shards(preset: str, results_dir=None, variants=None, seeds=()) -> dict:
+    """The committed lab shards of ``preset``: {"runs", "rows" (:func:`seed_rows`), "missing" (the planned
+    ``<variant>-seed<k>`` of ``variants`` (default: the preset's) x ``seeds`` that are not there)}; runs in the
+    order of ``variants``, then seed."""
+    variants = list(variants or as_config(preset).variants)
+    order = {v: i for i, v in enumerate(variants)}          # the book's order, then the seed
+    runs = sorted(read_shards(CHAPTER, preset, results_dir),
+                  key=lambda r: (order.get(r["variant"], len(order)), r["variant"], int(r["seed"])))
+    return {"preset": preset, "runs": runs, "rows": seed_rows(runs),
+            "missing": missing_shards(runs, variants, [int(k) for k in seeds])}
 
 
 __all__ = ["identity", "shard_record", "write_shard", "run_shards", "seed_rows", "load_shards"]

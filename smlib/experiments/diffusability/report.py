@@ -61,9 +61,10 @@ def seed_values(table: dict, variant: str, key: str = "fid", above_floor: bool =
 def judge_sweep(table: dict, key: str = "fid", above_floor: bool = False, comparisons=DECLARED,
                 test: str = "pooled-t", alpha: float = 0.05) -> list[dict]:
     """:func:`smlib.stats.judge` of the declared comparisons on a sweep's per-variant table (every variant of the
-    table enters the pooled variance)."""
+    table enters the pooled variance); pairs with a variant not (yet) in the table are left out of the family."""
     values = {v: seed_values(table, v, key, above_floor) for v in table}
-    return judge(values, comparisons, alpha=alpha, test=test)
+    present = [c for c in comparisons if c.better in values and c.worse in values]
+    return judge(values, present, alpha=alpha, test=test) if present else []
 
 
 def curve_values(runs: list[dict], step: int, key: str = "eval/fid") -> dict[str, np.ndarray]:
@@ -101,10 +102,7 @@ def judge_by_step(runs: list[dict], comparisons=DECLARED, key: str = "eval/fid",
 
 
 def _pm(summary: dict | None, scale: float = 1.0) -> str:
-    if not summary:
-        return ""
-    std = summary.get("std")
-    return f"{scale * summary['mean']:.1f}" + (f" ± {scale * std:.1f}" if std is not None else "")
+    return results.mean_pm_std(summary["mean"], summary.get("std"), scale=scale) if summary else ""
 
 
 #: the columns of :func:`table_rows`, as :func:`smlib.results.html_table` takes them

@@ -118,9 +118,11 @@ def seed_table(runs: list[dict]) -> dict:
     mean over that autoencoder's diffusion seeds) with mean, std (ddof 1), min, max; plus ``ae_seeds``,
     ``n_runs``, ``fid_label``, ``fid_boot_std`` (the mean bootstrap std of one run's gFID: the sampling part of
     the spread, None without intervals) and the run-averaged :data:`FREQUENCY_KEYS`. Shaped like
-    :func:`.sweep.aggregate`'s table, so :mod:`.report` judges it."""
+    :func:`.sweep.aggregate`'s table, so :mod:`.report` judges it. Variants in the book's order (:data:`VARIANTS`)."""
     table = {}
-    for v in dict.fromkeys(r["variant"] for r in runs):
+    order = list(VARIANTS)
+    for v in sorted(dict.fromkeys(r["variant"] for r in runs), key=lambda v: (v not in order, order.index(v)
+                                                                              if v in order else 0, v)):
         rs = [r for r in runs if r["variant"] == v and r.get("final")]
         if not rs:
             continue
