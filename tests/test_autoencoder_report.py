@@ -75,3 +75,14 @@ def test_seed_table_rows_format_mean_and_sample_std():
     assert out["kid"] == "50.0"                      # x1e3, no spread with one seed
     assert out["psnr"] == "–"                        # a column the runs do not have
     assert set(report.seed_table_columns()) == set(out)
+
+
+def test_seed_rows_spread_is_over_seeds_not_a_run_s_own_kid_std():
+    from smlib.experiments.autoencoders import shards as lab_shards
+
+    runs = [{"variant": "esm", "seed": k, "metrics": {"kid": kid, "kid_std": 9.0, "psnr": 20.0 + k}}
+            for k, kid in enumerate((0.01, 0.02, 0.06))]
+    row = lab_shards.seed_rows(runs)[0]
+    assert row["kid"] == pytest.approx(0.03)
+    assert row["kid_std"] == pytest.approx(np.std([0.01, 0.02, 0.06], ddof=1))   # not the runs' 9.0
+    assert row["psnr_std"] == pytest.approx(1.0) and "kid_std_std" not in row

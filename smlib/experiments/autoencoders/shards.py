@@ -64,7 +64,8 @@ def run_shards(cfg: AutoencoderConfig | str = "small", variants=None, seeds=(0,)
 
 def seed_rows(runs: list[dict]) -> list[dict]:
     """One row per variant over its seeds: for every numeric column of :func:`.recipe.table_rows`, ``<col>`` (the
-    mean) and ``<col>_std`` (sample std, None with one seed); plus ``seeds``."""
+    mean) and ``<col>_std`` (sample std over seeds, None with one seed); plus ``seeds``. A run's own ``*_std``
+    columns (KID's spread over subsets) are left out."""
     by_variant: dict[str, list[dict]] = {}
     for r in runs:
         by_variant.setdefault(r["variant"], []).append(r)
@@ -74,8 +75,9 @@ def seed_rows(runs: list[dict]) -> list[dict]:
         row = {"variant": v, "seeds": sorted(int(r["seed"]) for r in rs)}
         for col in dict.fromkeys(k for f in flat for k in f):
             vals = [f.get(col) for f in flat]
-            if col == "variant" or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
-                continue
+            if col == "variant" or col.endswith("_std") or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+                continue    # a run's own spread (KID's over subsets) would collide with the seeds' ``<col>_std``
             a = np.asarray(vals, dtype=float)
             row[col] = float(a.mean())
             row[f"{col}_std"] = float(a.std(ddof=1)) if len(a) > 1 else None
