@@ -103,7 +103,8 @@ def test_table_rows_show_the_spread_over_autoencoders_the_floor_gap_and_both_gau
 
     rows = report.table_rows(shards.seed_table([run(0, 10.0, 2.0), run(1, 14.0, 3.0)]))
     assert rows[0]["gfid"] == "12.0 ± 2.8" and rows[0]["per_ae"] == "10.0, 14.0" and rows[0]["boot"] == 0.5
-    assert rows[0]["above"] == "9.5 ± 2.1" and rows[0]["floor"] == 2.5 and rows[0]["kid"] == "2.0 ± 0.0"
+    assert rows[0]["above"] == "9.5 ± 2.1" and rows[0]["floor"] == "2.5 ± 0.7" and rows[0]["kid"] == "2.0 ± 0.0"
+    assert rows[0]["floor_boot"] == 0.2
     assert (rows[0]["unrec_gauss"], rows[0]["unrec_mc"]) == (0.4, 0.35)
     assert set(rows[0]) == set(report.TABLE_COLUMNS)
 

@@ -107,22 +107,33 @@ def _pm(summary: dict | None, scale: float = 1.0) -> str:
 
 #: the columns of :func:`table_rows`, as :func:`smlib.results.html_table` takes them
 TABLE_COLUMNS = {"variant": "variant", "gfid": "gFID", "per_ae": "per autoencoder", "boot": "one run's bootstrap std",
-                 "kid": "KID x1e3", "floor": "decoder floor", "above": "gFID above floor",
+                 "kid": "KID x1e3", "floor": "decoder floor", "floor_boot": "floor's bootstrap std",
+                 "above": "gFID above floor",
                  "unrec_model": "unrecovered (model)", "unrec_gauss": "unrecovered (per-channel Gaussian)",
                  "unrec_mc": "unrecovered (multichannel Gaussian)", "high_band": "high-band power"}
+
+
+def _floor(entry: dict):
+    """The decoder floor's gFID: mean ± std over autoencoders where the table has one per autoencoder."""
+    values = (entry.get("floor_values") or {}).get("fid")
+    if values:
+        return _pm({"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None})
+    return (entry.get("floor") or {}).get("fid")
 
 
 def table_rows(table: dict) -> list[dict]:
     """One display row per variant of a chapter 5 table (:func:`.sweep.aggregate` or :func:`.shards.seed_table`):
     gFID and KID as mean ± std over the units (diffusion seeds, or autoencoders), each unit's value, a run's
-    bootstrap std where there is one, the decoder floor and the gap above it, and the unrecovered shares of the
-    trained model and of the two Gaussian references (:data:`TABLE_COLUMNS` names them)."""
+    bootstrap std where there is one, the decoder floor (with its own bootstrap std) and the gap above it, and the
+    unrecovered shares of the trained model and of the two Gaussian references (:data:`TABLE_COLUMNS` names
+    them)."""
     rows = []
     for e in table.values():
         above = e.get("fid_above_floor_values")
         rows.append({"variant": e["label"], "gfid": _pm(e["fid"]),
                      "per_ae": ", ".join(f"{x:.1f}" for x in e["fid"]["values"]), "boot": e.get("fid_boot_std"),
-                     "kid": _pm(e["kid"], 1e3), "floor": (e.get("floor") or {}).get("fid"),
+                     "kid": _pm(e["kid"], 1e3), "floor": _floor(e),
+                     "floor_boot": (e.get("floor") or {}).get("fid_boot_std"),
                      "above": _pm({"mean": float(np.mean(above)),
                                    "std": float(np.std(above, ddof=1)) if len(above) > 1 else None})
                      if above else e.get("fid_above_floor"),
