@@ -36,8 +36,6 @@ lab_preset = "small"     # the lab's committed shards read in §3.3: results/aut
 lab_results_dir = None   # None: the repository's results/
 
 # %% tags=["hide-cell"]
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
