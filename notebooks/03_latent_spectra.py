@@ -43,6 +43,7 @@ import torch
 from smlib.data import image_batch
 from smlib.experiments import latent_spectra as ls
 from smlib import results
+from smlib.experiments.autoencoders import report as lab_report
 from smlib.experiments.autoencoders import shards as lab_shards
 from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
 
@@ -257,18 +258,15 @@ if not lab["runs"]:
           f"{lab_preset} --variant all --seeds 0 1 2 --shards`")
 else:
     print(results.provenance_lines(lab["runs"][0], runs=lab["runs"]))
-    by_variant = {}
-    for r in lab["runs"]:
-        by_variant.setdefault(r["variant"], []).append(r["metrics"])
 
 # %% tags=["hide-input"]
 if lab["runs"]:
     fig, ax = plt.subplots(figsize=(6.8, 3.9))
-    first = next(iter(by_variant.values()))[0]
+    seed0 = {r["variant"]: r["metrics"] for r in lab["runs"] if int(r["seed"]) == 0}
+    first = next(iter(seed0.values()))
     ax.semilogy(bins[1:], first["spectra"]["p_target"][1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
     ax.semilogy(bins[1:], first["spectra"]["p_image"][1:], "k:", lw=1.5, label="image, $\\delta$ = 0")
-    for n, ms in by_variant.items():
-        m = next(r["metrics"] for r in lab["runs"] if r["variant"] == n and int(r["seed"]) == 0)
+    for n, m in seed0.items():
         ax.semilogy(bins[1:], m["spectra"]["p_z"][1:], "o-", ms=3, label=f"{n} (r = {m['noise_to_signal']:.2f})")
     ax.set(xlabel="radial DCT bin (DC removed; bin 1 is DC alone on 8x8)", ylabel="share of log-power",
            title="latent spectra of the lab's autoencoders (CIFAR-10, 8x8x4, seed 0)")
@@ -277,14 +275,14 @@ if lab["runs"]:
 
 # %% tags=["nbval-check-output"]
 if lab["runs"]:
-    col = lambda ms, f: np.array([f(m) for m in ms])   # noqa: E731  one value per seed
+    per_seed = {m: lab_report.run_values(lab["runs"], m)
+                for m in ("kl_to_target", "high_band_mass", "noise_to_signal", "psd_slope_latent")}
+    kl, mass = per_seed["kl_to_target"], per_seed["high_band_mass"]
     print(f"{'variant':20s} {'seeds':>5s} {'KL(target||p_z)':>16s} {'bins 9-16':>10s} {'noise ratio r':>14s} "
           f"{'PSD exponent':>13s}   (means over seeds)")
-    mass = {n: col(ms, lambda m: ls.high_band_mass(m["spectra"]["p_z"])) for n, ms in by_variant.items()}
-    kl = {n: col(ms, lambda m: m["kl_to_target"]) for n, ms in by_variant.items()}
-    for n, ms in by_variant.items():
-        print(f"{n:20s} {len(ms):5d} {kl[n].mean():16.3f} {mass[n].mean():10.3f} "
-              f"{col(ms, lambda m: m['noise_to_signal']).mean():14.3f} {col(ms, lambda m: m['psd_slope_latent']).mean():13.2f}")
+    for n in kl:
+        print(f"{n:20s} {len(kl[n]):5d} {kl[n].mean():16.3f} {mass[n].mean():10.3f} "
+              f"{per_seed['noise_to_signal'][n].mean():14.3f} {per_seed['psd_slope_latent'][n].mean():13.2f}")
     t_mass = ls.high_band_mass(first["spectra"]["p_target"])
     print(f"target's mass in bins 9-16: {t_mass:.3f}")
     print(f"SD-VAE latent flatter than the target (over-whitened) at every seed: {bool((mass['sd-vae'] > t_mass).all())}")

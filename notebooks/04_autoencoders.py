@@ -273,8 +273,7 @@ if book["runs"]:
     slope = lab_report.run_values(book["runs"], "psd_slope_latent")
     loss = lab_report.run_values(book["runs"], "lowpass_psnr_loss")
     target_mass = ls.high_band_mass(runs["esm"]["metrics"]["spectra"]["p_target"])
-    mass = {n: np.array([ls.high_band_mass(r["metrics"]["spectra"]["p_z"]) for r in book["runs"] if r["variant"] == n])
-            for n in kl}
+    mass = lab_report.run_values(book["runs"], "high_band_mass")
     print(f"target mass in bins 9-16: {target_mass:.2f}; latents (mean over seeds): "
           + ", ".join(f"{n} {v.mean():.2f}" for n, v in mass.items()))
     print(f"SD-VAE over-whitened (more high-band mass than the target) at every seed: "

@@ -32,6 +32,8 @@ def test_run_values_per_seed_and_the_lowpass_loss():
     expected = [25.0 - r["metrics"]["lowpass_psnr"]["12"] for r in runs if r["variant"] == "dsm"]
     np.testing.assert_allclose(values["dsm"], expected)
     assert set(values) == {"sd-vae", "esm", "dsm", "plain", "vf", "eqvae"}
+    runs[0]["metrics"]["spectra"] = {"p_z": [0.0] * 8 + [0.1] * 8}           # bins 9-16 hold 0.8 of it
+    assert report.run_values(runs[:1], "high_band_mass")[runs[0]["variant"]][0] == pytest.approx(0.8)
     with pytest.raises(KeyError, match="no 'nonsense'"):
         report.run_values(runs, "nonsense")
 

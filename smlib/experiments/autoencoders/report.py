@@ -21,6 +21,7 @@ import numpy as np
 
 from smlib.experiments.autoencoders.recipe import table_rows
 from smlib.experiments.autoencoders.variants import VARIANTS
+from smlib.experiments.latent_spectra import high_band_mass
 from smlib.results import mean_pm_std
 from smlib.stats import Comparison, judge
 
@@ -69,13 +70,18 @@ def seed_table_columns(columns=SEED_COLUMNS) -> dict[str, str]:
 
 
 def run_values(runs: list[dict], metric: str) -> dict[str, np.ndarray]:
-    """{variant: (S,) one value of ``metric`` per seed}. ``metric`` is a column of :func:`.recipe.table_rows`, or
-    ``lowpass_psnr_loss``: PSNR minus the PSNR of decoding a latent low-passed at :data:`LOWPASS_K`."""
+    """{variant: (S,) one value of ``metric`` per seed}. ``metric`` is a column of :func:`.recipe.table_rows`,
+    ``lowpass_psnr_loss`` (PSNR minus the PSNR of decoding a latent low-passed at :data:`LOWPASS_K`) or
+    ``high_band_mass`` (the latent descriptor's share in bins 9-16, :func:`..latent_spectra.high_band_mass`)."""
     out: dict[str, list[float]] = {}
     for r in sorted(runs, key=lambda r: int(r["seed"])):
         row = table_rows({r["variant"]: r})[0]
-        value = (row["psnr"] - row[f"lowpass_psnr_k{LOWPASS_K}"] if metric == "lowpass_psnr_loss"
-                 else row.get(metric))
+        if metric == "lowpass_psnr_loss":
+            value = row["psnr"] - row[f"lowpass_psnr_k{LOWPASS_K}"]
+        elif metric == "high_band_mass":
+            value = high_band_mass(r["metrics"]["spectra"]["p_z"])
+        else:
+            value = row.get(metric)
         if value is None:
             raise KeyError(f"run {r['variant']} seed {r['seed']} has no {metric!r}; columns: {', '.join(row)}.")
         out.setdefault(r["variant"], []).append(float(value))
