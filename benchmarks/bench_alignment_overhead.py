@@ -19,7 +19,7 @@ from smlib.data import image_batch
 from smlib.data.latents import LatentCache, LatentNormalizer
 from smlib.data.targets import OnTheFlyTargets, TargetCache, encode_targets
 from smlib.diffusion import make_formulation
-from smlib.experiments import diffusability as D
+from smlib.pipelines.latent_diffusion import LatentDiffusionTask
 from smlib.experiments import repa as R
 from smlib.models.factory import build_backbone
 
@@ -33,7 +33,7 @@ def step_fn(arm: str | None, cfg, batch, targets):
     if spec is not None:
         from smlib.diffusion.alignment import build_aligned
         model = build_aligned(model, spec, targets.dim)
-    task = D.LatentDiffusionTask(model, make_formulation(cfg.formulation), LatentNormalizer((0.0,), (1.0,)),
+    task = LatentDiffusionTask(model, make_formulation(cfg.formulation), LatentNormalizer((0.0,), (1.0,)),
                                  "moments", {}, False, None, targets if spec is not None else None)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 

@@ -23,6 +23,7 @@ from common import bench_args, interleaved_times, ratio_table, results_path, wri
 from smlib.device import resolve_device
 from smlib.diffusion import make_formulation, sample
 from smlib.experiments import diffusability as diff
+from smlib.pipelines.latent_diffusion import LatentDiffusionTask
 from smlib.models.factory import build_backbone
 from smlib.data.latents import LatentNormalizer
 from smlib.metrics import InceptionFeatures
@@ -43,7 +44,7 @@ def training_steps(cfg, batch: int, device) -> dict:
     def library():
         torch.manual_seed(0)
         model = build_backbone(cfg.model, LATENT).to(device)
-        task = diff.LatentDiffusionTask(model, formulation, normalizer, "moments", {})
+        task = LatentDiffusionTask(model, formulation, normalizer, "moments", {})
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         ema = EMA(model, cfg.ema_decay)
 

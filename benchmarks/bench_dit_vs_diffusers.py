@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from common import bench_args, interleaved_times, ratio_table, results_path, write_result
-from smlib.experiments.autoencoders import AutoencoderConfig
-from smlib.experiments.autoencoders.recipe import model_config
+from smlib.pipelines.autoencoder import AutoencoderConfig
+from smlib.pipelines.autoencoder import model_config
 from smlib.experiments.diffusability import DiffusabilityConfig
 from smlib.models.factory import build_backbone, count_parameters
 

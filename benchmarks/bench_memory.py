@@ -100,7 +100,7 @@ def per_gpu_batch(config: str, preset: str) -> int:
 
 def _chapter_config(config: str, preset: str):
     if config.startswith("ae/"):
-        from smlib.experiments.autoencoders import AutoencoderConfig
+        from smlib.pipelines.autoencoder import AutoencoderConfig
 
         return AutoencoderConfig.at(preset)
     from smlib.experiments.diffusability import DiffusabilityConfig
@@ -110,8 +110,8 @@ def _chapter_config(config: str, preset: str):
 
 def _ae_task(config: str, cfg, batch: int):
     """(task, train config overrides, data, steps per round) for an autoencoder variant at ``cfg``'s sizes."""
-    from smlib.experiments.autoencoders import recipe as lab
-    from smlib.experiments.autoencoders.variants import get_variant
+    from smlib.pipelines import autoencoder as lab
+    from smlib.pipelines.autoencoder_variants import get_variant
     from smlib.models.encoders import build_encoder
     from smlib.regularizers import LPIPS
     from smlib.regularizers.aeloss import ReconstructionLoss
@@ -146,9 +146,9 @@ def _diffusion_task(config: str, cfg, batch: int):
     """(task, overrides, data, steps per round) for the diffusability recipe on synthetic posterior moments."""
     from smlib.data.latents import LatentNormalizer
     from smlib.diffusion import make_formulation
-    from smlib.experiments.autoencoders import AutoencoderConfig
-    from smlib.experiments.autoencoders.recipe import model_config
-    from smlib.experiments.diffusability import LatentDiffusionTask
+    from smlib.pipelines.autoencoder import AutoencoderConfig
+    from smlib.pipelines.autoencoder import model_config
+    from smlib.pipelines.latent_diffusion import LatentDiffusionTask
     from smlib.models.factory import build_backbone
 
     ae = model_config(AutoencoderConfig.at(cfg.ae_preset))

@@ -15,7 +15,7 @@ import torch
 
 from common import bench_args, interleaved_times, ratio_table, results_path, write_result
 from smlib.data import image_batch
-from smlib.experiments import autoencoders as lab
+from smlib.pipelines import autoencoder as lab
 
 VARIANTS = ("plain", "sd-vae", "esm", "dsm", "scale_equivariance", "eqvae")
 SETTINGS = {

@@ -14,9 +14,13 @@ checks every import, including those inside functions):
 - ``metrics``      PSNR, SSIM, Inception features, FID/KID, the reference cache, reconstruction and generation
   scores, latent and per-frequency diagnostics
 - ``stats``        how a sweep is judged: declared comparisons, tests, Holm correction, intervals, power
-- ``train``        one training loop with EMA, checkpoints, resume and distributed training
+- ``train``, ``config``  one training loop with EMA, checkpoints, resume and distributed training; typed
+  configurations with named presets (``ci``, ``small``, ``paper``) and a run's identity
 - ``results``      where runs and results live, result files and grids, provenance beside a table
-- ``experiments``  one recipe per chapter, each with its typed config (``ci``, ``small``, ``paper``)
+- ``sweep``        arms x seeds, one committed file per run, read back, tabulated and judged paired by seed
+- ``pipelines``    what several chapters share, one run from data to scores: the autoencoder lab, latent
+  diffusion, pixel diffusion
+- ``experiments``  one package per chapter: its config, its run function, its sweep and declared comparisons
 - ``cli``, ``gpu_check``   ``python -m smlib <recipe>``; ``python -m smlib gpu-check``, every recipe at paper scale
   on a GPU machine, timed
 """

@@ -1,7 +1,7 @@
 """The command line: ``python -m smlib <recipe> [options]``, the same recipes the notebooks call in-process.
 
-    python -m smlib autoencoder --preset small --variant all --results results/autoencoders/small.json
-    python -m smlib diffusion --preset small --variant all --seeds 0 1
+    python -m smlib autoencoder --preset small --variant all --seeds 0 1 2
+    python -m smlib diffusion --preset small --variant all --seeds 0 1 2
     python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
     python -m smlib repa --preset small --arm all --seeds 0 1 2
     python -m smlib spectral-reg --preset small --arm all --seeds 0 1 2
@@ -10,8 +10,11 @@
 
 Every recipe takes the same flags for the same things (``--preset``, ``--variant``, ``--seeds``, ``--dataset``,
 ``--data-root``, ``--device``, ``--runs-dir``, ``--results``, ``--steps``, ``--set KEY=VALUE``, ``--progress``).
-The configuration is resolved here, once, and handed to the library as an object; the device too. The library
-raises; this module turns a bad input into one line on stderr and exit status 2.
+The configuration is resolved here, once, and handed to the library as an object; the device and the folders too
+(:class:`smlib.results.RunContext`). Every chapter command runs that chapter's sweep (:mod:`smlib.sweep`): the
+missing runs of the named arms and seeds, each written as ``results/<chapter>/<preset>/<arm>-seed<k>.json`` when it
+finishes (``--results`` names another results root), committed runs skipped. The library raises; this module turns
+a bad input into one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import math
 import sys
 from pathlib import Path
 
-from smlib.experiments.config import PRESET_NAMES
+from smlib.config import PRESET_NAMES
 
 USAGE_ERROR = 2
 
@@ -57,7 +60,7 @@ def _common(p: argparse.ArgumentParser, variants: str) -> None:
     p.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--runs-dir", default=None, help="checkpoints and caches (default: <repo>/runs)")
-    p.add_argument("--results", default=None, help="results JSON to write (dctdiff: the results folder)")
+    p.add_argument("--results", default=None, help="results root (default: <repo>/results)")
     p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any knob of the chapter's config (JSON value), e.g. --set n_fid=500")
@@ -65,6 +68,7 @@ def _common(p: argparse.ArgumentParser, variants: str) -> None:
 
 
 def _variants(args, known) -> list[str] | None:
+    """The arms named by ``--variant`` / ``--arm`` (comma- or space-separated); None for "all"."""
     names = [n for v in args.variant for n in v.split(",") if n]
     return None if names == ["all"] else names
 
@@ -81,120 +85,109 @@ def _run_line(label: str, r: dict, extra: str = "") -> str:
 
 
 # ------------------------------------------------------------------------------------------------ recipes
-def autoencoder(args) -> None:
+def _context(args):
+    """Where and how this command's runs execute, resolved once (the device included)."""
     from smlib.device import resolve_device
-    from smlib.experiments import autoencoders as lab
+    from smlib.results import RunContext
 
-    cfg = lab.AutoencoderConfig.at(args.preset, **_overrides(args))
-    device = resolve_device(args.device)
-    seeds = args.seeds or [0]
-    variants = _variants(args, lab.ALL_VARIANTS)
-    if args.shards:
-        from smlib.experiments.autoencoders import shards
-        rows = shards.run_shards(cfg, variants, seeds, results_dir=args.results, data_root=args.data_root,
-                                 device=device, runs_dir=args.runs_dir, progress=args.progress)
-        for row in shards.seed_rows([r for r in rows if r.get("completed")]):
-            print(f"{row['variant']:20s} seeds {row['seeds']}: PSNR {row['psnr']:.2f}"
-                  + (f" +- {row['psnr_std']:.2f}" if row.get("psnr_std") is not None else ""))
-        return
-    if args.results and len(seeds) > 1:
-        raise ValueError("--results takes one seed at a time; run each seed with its own --results file "
-                         "(or --shards: one committed file per variant and seed).")
-    for seed in seeds:
-        if args.regularizer is not None:
-            spec = _value(args.regularizer)
-            spec = spec.split(",") if isinstance(spec, str) else spec
-            r = lab.fit_autoencoder("custom", cfg, data_root=args.data_root, device=device, seed=seed,
-                                    regularizers=spec, runs_dir=args.runs_dir, force=args.force,
-                                    progress=args.progress)
-            results = {r["variant"]: r}
-        else:
-            results = lab.run_variants(variants, cfg, data_root=args.data_root, device=device, seed=seed,
-                                       results_path=args.results, runs_dir=args.runs_dir, force=args.force,
-                                       progress=args.progress)
-        for row in lab.table_rows(results):
+    return RunContext(data_root=args.data_root, device=str(resolve_device(args.device)), runs_dir=args.runs_dir,
+                      results_dir=args.results, max_steps_this_call=getattr(args, "max_steps_this_call", None),
+                      progress=args.progress)
+
+
+def _sweep(sweep, cfg, args, label, extra=lambda r: "", seeds=None) -> None:
+    """Run a chapter's sweep (committed runs skipped, each finished run written as its file) and print a line per
+    run on the main rank."""
+    ctx = _context(args)
+    rows = sweep.run(cfg, ctx, _variants(args, sweep.arms), seeds if seeds is not None else args.seeds)
+    if ctx.is_main:
+        for r in rows:
+            print(_run_line(f"{label(r)} seed {sweep.seed_of(r)}", r, extra(r)))
+
+
+def autoencoder(args) -> None:
+    from smlib.experiments.autoencoders import SWEEP, flat_row
+    from smlib.pipelines.autoencoder import AutoencoderConfig, fit_autoencoder
+
+    cfg = AutoencoderConfig.at(args.preset, **_overrides(args))
+    if args.regularizer is not None:         # a custom recipe: trained and printed, not part of the sweep
+        spec = _value(args.regularizer)
+        spec = spec.split(",") if isinstance(spec, str) else spec
+        ctx = _context(args)
+        for seed in args.seeds or [0]:
+            r = fit_autoencoder("custom", cfg, data_root=ctx.data_root, device=ctx.device, seed=seed,
+                                regularizers=spec, runs_dir=ctx.runs_dir, force=args.force, progress=args.progress)
+            row = flat_row(r)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                            if v is not None and not (isinstance(v, float) and math.isnan(v))))
+        return
+    ctx = _context(args)
+    rows = SWEEP.run(cfg, ctx, _variants(args, SWEEP.arms), args.seeds or [0])
+    for r in rows:
+        m = r.get("metrics") or {}
+        print(f"{r['variant']:20s} seed {r['seed']}: " + (f"PSNR {m['psnr']:.2f}, rFID {m['rfid']:.1f}"
+                                                          if "psnr" in m else f"stopped at step {r.get('steps')}"))
 
 
 def diffusion(args) -> None:
-    from smlib.device import resolve_device
     from smlib.experiments import diffusability as diff
-    from smlib.train.distributed import init_distributed
 
     cfg = diff.DiffusabilityConfig.at(args.preset, setting=args.setting, **_overrides(args))
-    variants = _variants(args, diff.VARIANTS)
-    if args.ae_seeds is not None or cfg.ae_seeds:
-        if args.autoencoder:
-            raise ValueError("--autoencoder names one autoencoder; a sweep over --ae-seeds trains its own.")
-        rows = diff.run_shards(cfg, variants, args.ae_seeds, args.seeds, results_dir=args.results,
-                               data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
-                               max_steps_this_call=args.max_steps_this_call, progress=args.progress)
-        if init_distributed().is_main:
-            for r in rows:
-                print(_run_line(f"{r['label']:20s} ae {r['ae_seed']} seed {r['seed']}", r,
-                                f", decoder floor {r['floor']['fid']:.2f}" if "floor" in r else ""))
+    if args.autoencoder:
+        _external_autoencoder(cfg, args)
         return
-    if args.autoencoder and (variants is None or len(variants) != 1):
+    _sweep(diff.SWEEP, cfg, args, lambda r: f"{r['label']:20s} ae",
+           lambda r: f", decoder floor {r['floor']['fid']:.2f}" if "floor" in r else "")
+
+
+def _external_autoencoder(cfg, args) -> None:
+    """``--autoencoder FOLDER``: one variant's label on an autoencoder of the user's, diffused and printed (not a
+    run of the chapter's sweep: the sweep's runs are identified by the lab's own autoencoders)."""
+    import hashlib
+    from pathlib import Path
+
+    from smlib.pipelines import latent_diffusion as ld
+
+    variants = _variants(args, None)
+    if variants is None or len(variants) != 1:
         raise ValueError("--autoencoder needs exactly one --variant (its name labels the results).")
-    out = diff.run_sweep(cfg, variants, args.seeds, results_path=args.results, data_root=args.data_root,
-                         device=resolve_device(args.device), runs_dir=args.runs_dir,
-                         autoencoder_checkpoint=args.autoencoder, max_steps_this_call=args.max_steps_this_call,
-                         progress=args.progress)
-    if init_distributed().is_main:
-        for e in out.get("table", {}).values():
-            std = e["fid"]["std"]
-            print(f"{e['label']:20s} {e['fid_label']} = {e['fid']['mean']:.2f}"
-                  + (f" +- {std:.2f}" if std is not None else "") + f"  (seeds {e['seeds']})")
+    ctx = _context(args)
+    tag = hashlib.sha1(str(Path(args.autoencoder).resolve()).encode()).hexdigest()[:8]
+    for seed in args.seeds or [0]:
+        ae = ld.obtain_autoencoder(variants[0], cfg, ctx, seed, folder=args.autoencoder)
+        out = ld.run_dir(ctx.runs_dir, "diffusability", cfg.preset, cfg.dataset, variants[0], seed)
+        r = ld.run(variants[0], cfg, seed, ctx, out_dir=out.parent / f"external-{tag}-seed{seed}", ae=ae)
+        if ctx.is_main:
+            print(_run_line(f"{variants[0]} ({args.autoencoder}) seed {seed}", r))
 
 
 def dctdiff(args) -> None:
-    from smlib.device import resolve_device
     from smlib.experiments import dctdiff as dct
-    from smlib.train.distributed import init_distributed
 
     cfg = dct.DCTdiffConfig.at(args.preset, setting=args.setting, **_overrides(args))
-    rows = dct.run_sweep(cfg, _variants(args, dct.ARMS), args.seeds, results_dir=args.results,
-                         data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
-                         max_steps_this_call=args.max_steps_this_call, progress=args.progress)
-    if init_distributed().is_main:
-        for r in rows:
-            print(_run_line(f"{r['label']:20s} seed {r['seed']}", r))
+    _sweep(dct.SWEEP, cfg, args, lambda r: f"{r['label']:20s}")
 
 
 def repa(args) -> None:
-    from smlib.device import resolve_device
     from smlib.experiments import repa as rp
-    from smlib.train.distributed import init_distributed
 
     cfg = rp.RepaConfig.at(args.preset, **_overrides(args))
-    rows = rp.run_sweep(cfg, _variants(args, rp.ARMS), args.seeds, results_dir=args.results,
-                        data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
-                        max_steps_this_call=args.max_steps_this_call, progress=args.progress)
-    if init_distributed().is_main:
-        for r in rows:
-            print(_run_line(f"{r['arm_label']:26s} seed {r['seed']}", r)
-                  + (f"  [{r['encoder']}]" if "encoder" in r else ""))
+    _sweep(rp.SWEEP, cfg, args, lambda r: f"{r['arm_label']:26s}",
+           lambda r: f"  [{r['encoder']}]" if "encoder" in r else "")
 
 
 def spectral_reg(args) -> None:
-    from smlib.device import resolve_device
     from smlib.experiments import spectral_regularisation as sr
-    from smlib.train.distributed import init_distributed
 
     cfg = sr.SpectralRegConfig.at(args.preset, **_overrides(args))
     if args.toy:
-        for arm, runs in sr.run_toy(cfg, args.seeds, results_dir=args.results, device=resolve_device(args.device),
-                                    runs_dir=args.runs_dir, progress=args.progress).items():
-            print(f"toy {arm:8s} PSD error per seed: " + ", ".join(f"{r['psd_error']:.3f}" for r in runs))
+        ctx = _context(args)
+        for r in sr.TOY_SWEEP.run(cfg, ctx, seeds=args.seeds or cfg.toy_seeds):
+            print(f"toy {r['arm']:12s} seed {r['seed']}: PSD error {r['psd_error']:.3f}")
         return
-    rows = sr.run_sweep(cfg, _variants(args, sr.ARMS), args.seeds, results_dir=args.results,
-                        data_root=args.data_root, device=resolve_device(args.device), runs_dir=args.runs_dir,
-                        max_steps_this_call=args.max_steps_this_call, progress=args.progress)
-    if init_distributed().is_main:
-        for r in rows:
-            psd = (r.get("final") or {}).get("psd_error")
-            print(_run_line(f"{r['label']:46s} seed {r['seed']}", r, f", PSD error = {psd:.3f}" if psd is not None else ""))
+    _sweep(sr.SWEEP, cfg, args, lambda r: f"{r['label']:46s}", lambda r: (
+        f", PSD error = {r['final']['psd_error']:.3f}" if (r.get("final") or {}).get("psd_error") is not None
+        else ""))
 
 
 def gpu_check(args) -> None:
@@ -209,36 +202,34 @@ def gpu_check(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from smlib.experiments.autoencoders.variants import list_variants
     from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
     from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
     from smlib.experiments.repa.config import ARMS as REPA_ARMS
     from smlib.experiments.spectral_regularisation.config import ARMS as SR_ARMS
+    from smlib.pipelines.autoencoder_variants import list_variants
 
     parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="recipe", metavar="<recipe>")
     ae = sub.add_parser("autoencoder", help="train / evaluate autoencoder variants (chapter 4)",
-                        description="Train and evaluate autoencoder variants (resumable; finished runs are reused).")
+                        description="Train and evaluate autoencoder variants (resumable; finished runs are reused); "
+                                    "each run writes results/autoencoders/<preset>/<variant>-seed<k>.json.")
     _common(ae, ", ".join(list_variants()))
     ae.add_argument("--regularizer", default=None,
                     help="custom recipe instead of a variant: comma-separated regularizer names, or a JSON spec "
                          "like '{\"esm\": {\"delta\": 0.6}}'")
-    ae.add_argument("--force", action="store_true", help="retrain from scratch and re-evaluate")
-    ae.add_argument("--shards", action="store_true",
-                    help="one committed file per (variant, seed) under results/autoencoders/<preset>/ "
-                         "(--results: another results root); a committed one is skipped")
+    ae.add_argument("--force", action="store_true", help="with --regularizer: retrain from scratch and re-evaluate")
     ae.set_defaults(run=autoencoder)
     df = sub.add_parser("diffusion", help="train / sample / score latent diffusion on each AE (chapter 5)",
-                        description="Every stage is cached and resumable: the same command continues where it stopped.")
+                        description="Every stage is cached and resumable: the same command continues where it "
+                                    "stopped. --seeds are the autoencoders' lab seeds; each writes "
+                                    "results/diffusability/<preset>/<variant>-seed<k>.json.")
     _common(df, ", ".join(VARIANTS))
     df.add_argument("--setting", default=None, choices=tuple(PAPER_SETTINGS), help="paper preset: which protocol")
     df.add_argument("--autoencoder", default=None,
-                    help="a lab run folder (runs/autoencoders/...) to use instead of training (one variant)")
+                    help="a lab run folder (runs/autoencoders/...) to diffuse instead of the lab's (one variant; "
+                         "printed, not written as a run of the sweep)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
-    df.add_argument("--ae-seeds", type=int, nargs="+", default=None,
-                    help="autoencoder seeds: one committed shard per (variant, AE seed, seed) under "
-                         "results/diffusability/<preset>/ (default: the preset's, if it has any)")
     df.set_defaults(run=diffusion)
     dc = sub.add_parser("dctdiff", help="the ladder from pixel to DCT-space diffusion (chapter 7)",
                         description="Every (arm, seed) is resumable and writes results/dctdiff/<preset>/<arm>-seed<k>"

@@ -85,8 +85,8 @@ class Probe:
 
 def autoencoder_probe(variant: str, preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
     """The autoencoder lab's ``variant`` at ``preset`` with synthetic images of its resolution."""
-    from smlib.experiments.autoencoders import AutoencoderConfig
-    from smlib.experiments.autoencoders.recipe import AutoencoderTask, build_recipe, train_config
+    from smlib.pipelines.autoencoder import AutoencoderConfig
+    from smlib.pipelines.autoencoder import AutoencoderTask, build_recipe, train_config
 
     cfg = AutoencoderConfig.at(preset)
     subs = []
@@ -117,10 +117,10 @@ def diffusion_probe(setting: str | None, preset: str, world_size: int = 1, n_bat
     synthetic targets of its encoder's width and grid (the frozen encoder runs before training, never in a step)."""
     from smlib.data.latents import LatentNormalizer
     from smlib.diffusion import make_formulation
-    from smlib.experiments.autoencoders import AutoencoderConfig
-    from smlib.experiments.autoencoders.recipe import model_config
+    from smlib.pipelines.autoencoder import AutoencoderConfig
+    from smlib.pipelines.autoencoder import model_config
     from smlib.experiments.diffusability import DiffusabilityConfig
-    from smlib.experiments.diffusability.recipe import LatentDiffusionTask
+    from smlib.pipelines.latent_diffusion import LatentDiffusionTask
     from smlib.models.factory import build_backbone
 
     if arm is None:

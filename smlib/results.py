@@ -23,13 +23,16 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from smlib.provenance import REPO_ROOT, describe, repo_relative, resolve_repo_path
-from smlib.train.checkpoint import config_diff
+from smlib.train.checkpoint import canonical_config, config_diff
+from smlib.train.distributed import init_distributed
 from smlib.train.logs import write_json
 
 #: default homes of runs (ignored) and committed results
@@ -57,47 +60,35 @@ def shard_path(chapter: str, preset: str, name: str, results_dir: str | os.PathL
 def read_shards(chapter: str, preset: str, results_dir: str | os.PathLike | None = None) -> list[dict]:
     """Every run file of a sharded sweep (:func:`shard_path`), in name order; [] when none is committed yet."""
     folder = shard_path(chapter, preset, "x", results_dir).parent
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return [read_result(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
-def committed_shard(path: str | os.PathLike, run_config: Mapping, steps: int) -> dict | None:
-    """The finished run a committed shard holds, when it was made under ``run_config`` (the run identity) for
-    ``steps`` steps; None when there is no shard or it is unfinished or shorter. A shard of another identity is
-    refused in one line: a sweep never reports a run of another recipe under this one's name."""
-    done = read_result(path)
-    if done is None:
-        return None
-    changed = config_diff(done.get("config", {}), dict(run_config))
-    if changed:
-        raise ValueError(f"{path} holds a run of another configuration (differs in: {', '.join(changed)}); "
-                         "delete the shard to re-run it, or run another preset.")
-    return done if done.get("completed") and done.get("config_steps") == steps else None
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how the runs of one command execute, the same for every run: the data root, the device (resolved
+    once by the caller), the folders of runs and results, the Inception feature extractor (None: the shared
+    TF-Inception, built when first needed; tests pass a cheap stand-in), and how far to train in this call."""
 
+    data_root: str | os.PathLike | None = None
+    device: str = "cpu"
+    runs_dir: str | os.PathLike | None = None
+    results_dir: str | os.PathLike | None = None
+    features: Any = None
+    max_steps_this_call: int | None = None
+    progress: bool = False
 
-def run_sharded(chapter: str, preset: str, arms: Sequence[str], seeds: Sequence[int], run, identity,
-                steps: int, *, results_dir=None, is_main: bool = True) -> list[dict]:
-    """A sweep in shards: for every (seed, arm), seed-major so that a sweep cut short still covers every arm, the
-    committed shard ``<arm>-seed<k>`` when it holds this ``identity`` and ``steps`` (:func:`committed_shard`), else
-    ``run(arm, seed)``, whose completed result is written as that shard at once (by the main rank, paths made
-    repo-relative). ``identity``: one run identity for every shard, or a callable ``(arm, seed) -> identity`` where
-    arms differ in a knob that is part of it (chapter 5's autoencoder seed). Returns every run's result in order."""
-    rows = []
-    for s in seeds:
-        for a in arms:
-            path = shard_path(chapter, preset, f"{a}-seed{s}", results_dir)
-            done = committed_shard(path, identity(a, s) if callable(identity) else identity, steps)
-            if done is None:
-                done = run(a, s)
-                if done.get("completed") and is_main:
-                    write_result(path, relative_paths(done))
-            rows.append(done)
-    return rows
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes results (rank 0 under torchrun, always otherwise)."""
+        return init_distributed().is_main
 
+    def inception(self):
+        """The feature extractor runs are scored with: ``features`` when given, else the shared TF-Inception."""
+        if self.features is not None:
+            return self.features
+        from smlib.metrics.inception import shared_inception
 
-def missing_shards(runs: Iterable[Mapping], arms: Sequence[str], seeds: Sequence[int]) -> list[str]:
-    """The planned ``<arm>-seed<k>`` (seed-major) that no run in ``runs`` covers."""
-    have = {(r.get("arm"), r.get("seed")) for r in runs}
-    return [f"{a}-seed{s}" for s in seeds for a in arms if (a, s) not in have]
+        return shared_inception(str(self.device))
 
 
 def mean_curve(runs: Sequence[Mapping], key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,9 +108,29 @@ def write_result(path: str | os.PathLike, payload: Mapping) -> Path:
 
 
 def read_result(path: str | os.PathLike) -> dict | None:
-    """A result file's content, or None when it does not exist."""
+    """A result file's content, or None when it does not exist; a file that is not valid JSON (cut short, edited by
+    hand) is named in one line."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{repo_relative(path)} is not a readable result file ({e}); restore it from git "
+                         "(git checkout -- <file>) or delete it to re-run that run.") from None
+
+
+def finished_run(folder: str | os.PathLike, identity: Mapping, steps: int) -> dict | None:
+    """The ``result.json`` of a run folder when it holds a completed run of this ``identity`` and step count; None
+    when there is none or it is unfinished or shorter; a folder holding another recipe is refused in one line."""
+    done = read_result(Path(folder) / "result.json")
+    if done is None:
+        return None
+    changed = config_diff(done.get("config", {}), canonical_config(dict(identity)))
+    if changed:
+        raise ValueError(f"{repo_relative(folder)} holds a run of another configuration (differs in: "
+                         f"{', '.join(changed)}); delete it or pass --runs-dir.")
+    return done if done.get("completed") and done.get("config_steps") == steps else None
 
 
 def load_result(chapter: str, name: str, path: str | os.PathLike | None = None) -> dict | None:
@@ -227,19 +238,6 @@ def html_table(rows: Sequence[Mapping], columns: Mapping[str, str] | Sequence[st
     return _Table(list(columns.values()), body, caption)
 
 
-def judgement_table(rows: Sequence[Mapping], title: str, digits: int = 3):
-    """:func:`html_table` of declared comparisons as :func:`smlib.stats.judge` returns them: one row per pair with
-    its source, difference (positive = as declared), 95% interval, p, Holm p, verdict and, when present, the
-    minimum detectable difference."""
-    columns = {"pair": "declared: better than", "source": "source", "difference": "difference (as declared > 0)",
-               "ci": "95% CI", "p": "p", "p_holm": "p (Holm)", "verdict": "verdict"}
-    if rows and "mdd" in rows[0]:
-        columns["mdd"] = "min. detectable"
-    fmt = [{**r, "pair": f"{r['better']} better than {r['worse']}", "ci": f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"}
-           for r in rows]
-    return html_table(fmt, columns, caption=title, digits=digits)
-
-
 class _Table:
     def __init__(self, header: list[str], body: list[list[str]], caption: str | None):
         self.header, self.body, self.caption = header, body, caption
@@ -258,8 +256,7 @@ class _Table:
         return "\n".join(lines)
 
 
-__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "committed_shard",
-           "run_sharded", "missing_shards", "mean_curve",
-           "write_result", "read_result", "load_result",
+__all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "RunContext",
+           "finished_run", "mean_curve", "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
-           "provenance_lines", "mean_pm_std", "html_table", "judgement_table", "resolve_repo_path", "repo_relative"]
+           "provenance_lines", "mean_pm_std", "html_table", "resolve_repo_path", "repo_relative"]

@@ -1,28 +1,52 @@
-"""How a sweep is judged: declared comparisons, a test per pair, Holm's correction, intervals and power.
+"""How a sweep is judged: declared comparisons, a test that fits the design, Holm's correction, intervals and power.
 
-A sweep gives, for every arm (an autoencoder variant, an alignment target, a loss), a score per seed: ``values =
-{"esm": [182.1, 182.3], "sd-vae": [190.2, 192.9], ...}``, lower is better. The comparisons are declared *before*
-the numbers are read, each with where its expected order comes from (:data:`SOURCES`), so the family of tests is
-fixed by the claim and not by what the data happen to show.
+A sweep scores every arm (an autoencoder variant, an alignment target, a loss) at a few seeds, lower is better:
+``values = {"esm": {0: 182.1, 1: 182.3}, "sd-vae": {0: 190.2, 1: 192.9}, ...}``. The comparisons are declared
+*before* the numbers are read, each with where its expected order comes from (:data:`SOURCES`), so the family of
+tests is fixed by the claim and not by what the data happen to show.
 
-**The test.** For a pair (better A, worse B) the null is "equal expected scores". Seeds are few (two to five), so
-the seed variance of one pair alone is estimated on one to eight degrees of freedom and a t-test on it has almost
-no power. The arms of one sweep share their recipe and differ only in what is compared, so we assume one seed
-variance for all of them and pool it over every arm: s^2 = sum_i sum_k (x_ik - mean_i)^2 / sum_i (n_i - 1). The
-statistic t = (mean_B - mean_A) / (s sqrt(1/n_A + 1/n_B)) then has a t distribution with sum_i (n_i - 1) degrees
-of freedom under the null, and the p-value is two-sided (a reversed order is as much a finding as the declared one).
-The exact permutation test (``test="permutation"``) drops the common-variance assumption but, with n seeds per
-arm, cannot go below 2 / C(2n, n): 1/3 at two seeds, 0.1 at three. It says so: such a pair is "not resolvable at
-this N" before any number is looked at.
+**The design, and the test that fits it.** A seed index fixes what every arm of a sweep shares: the initial
+weights, the order of the batches, the evaluation's noise, and in the autoencoder lab the training subset. Two arms
+run at the same seed are therefore correlated, and an arm's seed-to-seed spread can differ from another's by a
+factor of fifty (one arm collapses at one seed, another never moves). Both facts decide the test:
+
+* *paired by seed* (``test="paired-t"``, the primary analysis): for a declared pair (A expected better than B) and
+  the seeds both arms ran, the per-seed differences ``d_s = x_B,s - x_A,s`` (sign flipped for higher-is-better
+  scores, so that positive always means "as declared"). Under the null "equal expected scores", with the ``d_s``
+  independent across seeds and normal with *any* variance, ``t = mean(d) / (sd(d) / sqrt(n))`` has a t distribution
+  with ``n - 1`` degrees of freedom. The test reads only this pair's own differences: what the seed contributes to
+  both arms cancels, the variance of ``d`` absorbs the two arms' variances and their covariance whatever they are,
+  and no other arm's spread enters. This is scipy's ``ttest_rel``.
+* *exact sign flips* (``test="sign-flip"``): the same differences under the weaker null "each ``d_s`` is symmetric
+  about zero": all ``2^n`` sign patterns are equally likely, and the two-sided p is the share whose mean is at
+  least as far from zero as the observed one. It needs no normality, but its smallest attainable p is ``2 / 2^n``
+  (0.0625 at five seeds), so below six seeds it cannot reject at 0.05, and below ``log2(2m / alpha)`` seeds it
+  cannot reject inside a Holm family of ``m`` pairs: such a family is "not resolvable at this N" before any number
+  is read. It is printed beside the paired t as a check on the normality assumption, not used for the verdict.
+* *unpaired*, when two arms share fewer than two seeds: Welch's test (``test="welch"``), which does not assume
+  equal variances either (scipy's ``ttest_ind(equal_var=False)``).
+* *pooled* (``test="pooled-t"``): one seed variance pooled over every arm of the sweep and an unpaired t on
+  ``sum(n_i - 1)`` degrees of freedom. It was this module's first test. It ignores the pairing and assumes one
+  variance for all arms; where the arms' spreads differ it is miscalibrated in both directions (a quiet pair is
+  judged with a noisy arm's variance, and a noisy pair with a quiet arm's), which :func:`null_false_positive_rate`
+  shows. It stays only as a labelled sensitivity check.
 
 **The family.** Several pairs are tested at once, so the chance that at least one null pair looks significant
-grows with their number. Holm's step-down correction keeps that family-wise error at most alpha for any
-dependence between the tests, and is uniformly more powerful than Bonferroni.
+grows with their number. Holm's step-down correction keeps that family-wise error at most alpha for any dependence
+between the tests, and is uniformly more powerful than Bonferroni. Holm rejects nothing unless the smallest p is
+below ``alpha / m``.
 
-**Effect and power.** Each pair reports the difference of means with its confidence interval (pooled t) and the
-minimum detectable difference: the true gap that this test, at these seeds and this pooled variance, would
-detect with probability ``power`` (noncentral t). A gap well below it is not evidence of no effect: it is a sweep
-too small to say. :func:`seeds_needed` turns it around: the seeds per arm at which a given gap would be detected.
+**Effect, interval and power.** Each pair reports the mean difference with its ``level`` confidence interval (from
+the same test: the paired t interval for ``paired-t`` and ``sign-flip``), the minimum detectable difference and the
+seeds a gap needs. The minimum detectable difference is the true gap this analysis detects with probability
+``power`` (noncentral t, with the pair's own spread) at Holm's first level ``alpha / m``, the level a single real
+effect among ``m - 1`` null pairs has to pass. It is a statement about the sweep's power, not a threshold: an
+observed gap below it is not evidence of no effect, and the interval says which effects the data rule out (an
+unresolved pair rules out gaps beyond its interval's far end). :func:`seeds_needed` turns it around.
+
+**The level holds.** :func:`null_false_positive_rate` simulates the whole procedure on null sweeps with shared seed
+effects and unequal arm variances; ``tests/test_stats.py`` runs it at variance ratios up to 50^2 and prints the
+family-wise false-positive rate of each test.
 
 **The sampling noise of one score.** FID-N and KID computed from N samples vary with the samples drawn.
 :func:`bootstrap_fid` and :func:`bootstrap_kid` resample the N feature rows to give that spread for one run;
@@ -33,7 +57,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import product
 
 import numpy as np
 import scipy.optimize
@@ -43,7 +67,9 @@ from smlib.metrics.fid import frechet_distance_fast, kid_full_reference
 
 SOURCES = ("abstract", "paper prose", "released code", "second-hand note", "our inference")
 VERDICTS = ("holds", "reversed", "unresolved", "not resolvable at this N")
-MAX_RELABELLINGS = 200_000
+#: the primary test first; the rest are checks (sign-flip), fallbacks (welch) and the sensitivity line (pooled-t)
+TESTS = ("paired-t", "sign-flip", "welch", "pooled-t")
+PAIRED_TESTS = ("paired-t", "sign-flip")
 
 
 @dataclass(frozen=True)
@@ -62,10 +88,63 @@ class Comparison:
 
 
 def _arr(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64).ravel()
+    return np.asarray(list(x.values()) if isinstance(x, Mapping) else x, dtype=np.float64).ravel()
 
 
-def pooled_std(values: Mapping[str, Sequence[float]]) -> tuple[float, int]:
+# ------------------------------------------------------------------------------------------- the tests
+def paired_differences(a: Mapping, b: Mapping) -> tuple[list, np.ndarray]:
+    """(the seeds both arms ran, sorted; ``b[s] - a[s]`` at those seeds) of two {seed: value} mappings."""
+    seeds = sorted(set(a) & set(b))
+    return seeds, np.array([float(b[s]) - float(a[s]) for s in seeds])
+
+
+def paired_t(d) -> tuple[float, float, float, int]:
+    """(t, two-sided p, standard error of the mean, df) of the one-sample t-test of differences ``d`` (n,) against
+    zero: scipy's ``ttest_rel``. A zero spread gives p 0 for a nonzero mean and 1 for a zero one."""
+    d = _arr(d)
+    n = len(d)
+    if n < 2:
+        return float("nan"), float("nan"), float("nan"), 0
+    se = float(d.std(ddof=1) / math.sqrt(n))
+    if se == 0:
+        return (math.copysign(math.inf, d.mean()), 0.0, 0.0, n - 1) if d.mean() else (0.0, 1.0, 0.0, n - 1)
+    t = float(d.mean() / se)
+    return t, float(2 * scipy.stats.t.sf(abs(t), n - 1)), se, n - 1
+
+
+def sign_flip_p(d) -> float:
+    """Exact two-sided sign-flip p of differences ``d`` (n,): the share of all 2^n sign patterns (the observed one
+    included) whose |mean| is at least the observed |mean|."""
+    d = _arr(d)
+    if len(d) > 20:
+        raise ValueError(f"an exact sign-flip test over 2^{len(d)} patterns is too large; use test='paired-t'.")
+    signs = np.array(list(product((1.0, -1.0), repeat=len(d))))
+    observed = abs(d.mean())
+    return float(np.mean(np.abs(signs @ d) / len(d) >= observed - 1e-12 * max(1.0, observed)))
+
+
+def smallest_sign_flip_p(n: int) -> float:
+    """The smallest two-sided exact sign-flip p with n differences: 2 / 2^n (the observed pattern and its mirror)."""
+    return min(1.0, 2.0 / 2 ** n)
+
+
+def welch_t(a, b) -> tuple[float, float, float, float]:
+    """(t, two-sided p, standard error, Welch-Satterthwaite df) of mean(b) - mean(a) without equal variances:
+    scipy's ``ttest_ind(b, a, equal_var=False)``."""
+    a, b = _arr(a), _arr(b)
+    if len(a) < 2 or len(b) < 2:
+        return float("nan"), float("nan"), float("nan"), 0.0
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    diff = b.mean() - a.mean()
+    if se == 0:
+        return (math.copysign(math.inf, diff), 0.0, 0.0, float(len(a) + len(b) - 2)) if diff else (0.0, 1.0, 0.0, 1.0)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    t = diff / se
+    return float(t), float(2 * scipy.stats.t.sf(abs(t), df)), float(se), float(df)
+
+
+def pooled_std(values: Mapping[str, Sequence[float] | Mapping]) -> tuple[float, int]:
     """(pooled within-arm std over every arm, its degrees of freedom sum (n_i - 1)); (nan, 0) without replicates."""
     arms = [_arr(v) for v in values.values()]
     df = sum(len(a) - 1 for a in arms if len(a) > 0)
@@ -88,29 +167,6 @@ def pooled_t_test(a, b, sd: float, df: int) -> tuple[float, float]:
     return float(t), float(2 * scipy.stats.t.sf(abs(t), df))
 
 
-def permutation_test(a, b) -> float:
-    """Exact two-sided permutation p-value of the difference in means: the share of all C(n_a + n_b, n_a)
-    relabellings (the observed one included) whose |difference| is at least the observed one."""
-    a, b = _arr(a), _arr(b)
-    pooled, n_a = np.concatenate([a, b]), len(a)
-    total = math.comb(len(pooled), n_a)
-    if total > MAX_RELABELLINGS:
-        raise ValueError(f"an exact permutation test over {total} relabellings is too large; use test='pooled-t'.")
-    observed = abs(b.mean() - a.mean())
-    s, count = pooled.sum(), 0
-    for idx in combinations(range(len(pooled)), n_a):
-        sa = pooled[list(idx)].sum()
-        d = abs((s - sa) / (len(pooled) - n_a) - sa / n_a)
-        count += d >= observed - 1e-12 * max(1.0, observed)
-    return count / total
-
-
-def smallest_permutation_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided exact permutation p attainable with n_a and n_b values: 2 / C(n_a + n_b, n_a) when
-    the arms have the same size (the most extreme labelling and its mirror), 1 / C otherwise."""
-    return min(1.0, (2 if n_a == n_b else 1) / math.comb(n_a + n_b, n_a))
-
-
 def holm(pvalues: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjusted p-values (monotone, at most 1), in the order given. NaN stays NaN."""
     p = _arr(pvalues)
@@ -124,8 +180,11 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _power(delta: float, sd: float, n_a: int, n_b: int, df: int, alpha: float) -> float:
-    nc = delta / (sd * math.sqrt(1 / n_a + 1 / n_b))
+# ------------------------------------------------------------------------------------------- power
+def power_of(delta: float, se: float, df: float, alpha: float) -> float:
+    """Probability that a two-sided t-test at level ``alpha`` on ``df`` degrees of freedom rejects when the true
+    difference is ``delta`` and the estimate's standard error is ``se`` (noncentral t)."""
+    nc = delta / se
     crit = scipy.stats.t.ppf(1 - alpha / 2, df)
     upper, lower = scipy.stats.nct.sf(crit, df, nc), scipy.stats.nct.cdf(-crit, df, nc)
     # scipy's noncentral t returns nan far in a tail (e.g. df 510, nc 22): there the normal limit is exact enough
@@ -136,73 +195,124 @@ def _power(delta: float, sd: float, n_a: int, n_b: int, df: int, alpha: float) -
     return float(upper + lower)
 
 
-def minimum_detectable_difference(sd: float, n_a: int, n_b: int, df: int, alpha: float = 0.05,
-                                  power: float = 0.8) -> float:
-    """The true difference of means that the two-sided pooled t-test at level ``alpha`` detects with probability
-    ``power`` (noncentral t); nan without a variance estimate."""
-    if df < 1 or not np.isfinite(sd) or sd <= 0:
+def minimum_detectable_difference(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The true difference that a two-sided t-test at level ``alpha`` detects with probability ``power``, for an
+    estimate with standard error ``se`` on ``df`` degrees of freedom; nan without a spread estimate."""
+    if not (df >= 1 and np.isfinite(se) and se > 0):
         return float("nan")
-    hi = sd
-    while _power(hi, sd, n_a, n_b, df, alpha) < power:
+    hi = se
+    while power_of(hi, se, df, alpha) < power:
         hi *= 2
-    return float(scipy.optimize.brentq(lambda d: _power(d, sd, n_a, n_b, df, alpha) - power, 0.0, hi, xtol=1e-10))
+    return float(scipy.optimize.brentq(lambda d: power_of(d, se, df, alpha) - power, 0.0, hi, xtol=1e-10 * se))
 
 
-def seeds_needed(delta: float, sd: float, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 100_000) -> int | None:
-    """The fewest seeds per arm with which a two-arm pooled t-test (df = 2n - 2) detects a true gap ``delta`` with
-    probability ``power`` at level ``alpha``, given a per-run spread ``sd``; None beyond ``max_seeds``."""
+def _design(n: int, sd: float, design: str) -> tuple[float, int]:
+    """(standard error, df) of a difference of means with n seeds per arm: paired (sd of the differences) or two
+    independent arms of spread sd each."""
+    if design == "paired":
+        return sd / math.sqrt(n), n - 1
+    return sd * math.sqrt(2 / n), 2 * n - 2
+
+
+def seeds_needed(delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8, design: str = "paired",
+                 max_seeds: int = 100_000) -> int | None:
+    """The fewest seeds per arm with which the test detects a true gap ``delta`` with probability ``power`` at level
+    ``alpha``; ``design="paired"``: ``sd`` is the spread of the per-seed differences (df n - 1); ``"unpaired"``: the
+    spread of one arm's runs (two arms, df 2n - 2). None beyond ``max_seeds`` or without a spread."""
+    if design not in ("paired", "unpaired"):
+        raise ValueError(f"design must be 'paired' or 'unpaired', got {design!r}.")
     if not (math.isfinite(sd) and sd > 0 and delta > 0):
         return None
+
+    def mdd(n: int) -> float:
+        return minimum_detectable_difference(*_design(n, sd, design), alpha, power)
+
     lo, hi = 2, 2
-    while minimum_detectable_difference(sd, hi, hi, 2 * hi - 2, alpha, power) > delta:
+    while mdd(hi) > delta:
         if hi >= max_seeds:
             return None
         lo, hi = hi, min(2 * hi, max_seeds)
     while lo < hi:                   # the smallest n in (lo, hi] that reaches delta
         mid = (lo + hi) // 2
-        if minimum_detectable_difference(sd, mid, mid, 2 * mid - 2, alpha, power) > delta:
-            lo = mid + 1
-        else:
-            hi = mid
+        lo, hi = (mid + 1, hi) if mdd(mid) > delta else (lo, mid)
     return hi
 
 
-def judge(values: Mapping[str, Sequence[float]], comparisons: Sequence[Comparison], *, alpha: float = 0.05,
-          lower_is_better: bool = True, test: str = "pooled-t", level: float = 0.95, power: float = 0.8) -> list[dict]:
-    """One row per declared comparison, in order (see the module docstring for the statistics).
-
-    Row keys: better, worse, source, note, n_better, n_worse, mean_better, mean_worse, difference (positive = as
-    declared), ci_low, ci_high (its ``level`` interval, pooled t), sd and df (pooled over every arm of ``values``),
-    statistic, p (two-sided), p_holm (over the declared family), mdd (minimum detectable difference), test, and
-    verdict: "holds" / "reversed" (Holm-corrected p below alpha, by the sign of the difference), "unresolved", or
-    "not resolvable at this N" (no attainable data could reach alpha: no replicates, or an exact permutation test
-    whose smallest p is at least alpha)."""
-    if test not in ("pooled-t", "permutation"):
-        raise ValueError(f"test must be 'pooled-t' or 'permutation', got {test!r}.")
+# ------------------------------------------------------------------------------------------- the judgement
+def _check(values, comparisons, test: str) -> None:
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}.")
     missing = sorted({n for c in comparisons for n in (c.better, c.worse)} - set(values))
     if missing:
         raise ValueError(f"declared arms with no values: {', '.join(missing)}; known: {', '.join(values)}.")
-    sd, df = pooled_std(values)
+    if test in PAIRED_TESTS:
+        flat = sorted(a for c in comparisons for a in (c.better, c.worse) if not isinstance(values[a], Mapping))
+        if flat:
+            raise ValueError(f"a {test} test pairs by seed, but arm {flat[0]!r} has no seeds: pass "
+                             "{arm: {seed: value}}, or test='welch' for unpaired values.")
+
+
+def _pair(values, c: Comparison, test: str, sign: float, pooled: tuple[float, int], level: float) -> dict:
+    """One declared pair under one test: difference (positive = as declared), interval, statistic, p."""
+    a, b = values[c.better], values[c.worse]
+    row = {"better": c.better, "worse": c.worse, "source": c.source, "note": c.note, "test": test}
+    if test in PAIRED_TESTS:
+        seeds, d = paired_differences(a, b)
+        d = sign * d
+        t, p, se, df = paired_t(d)
+        if test == "sign-flip" and len(d) >= 1:
+            p = sign_flip_p(d)
+        row.update(design="paired by seed", seeds=seeds, n=len(d), n_better=len(d), n_worse=len(d),
+                   mean_better=float(np.mean([a[s] for s in seeds])) if seeds else float("nan"),
+                   mean_worse=float(np.mean([b[s] for s in seeds])) if seeds else float("nan"),
+                   difference=float(d.mean()) if len(d) else float("nan"),
+                   sd=float(d.std(ddof=1)) if len(d) > 1 else float("nan"))
+    else:
+        xa, xb = _arr(a), _arr(b)
+        if test == "welch":
+            t, p, se, df = welch_t(xa, xb)
+        else:
+            sd, df = pooled
+            t, p = pooled_t_test(xa, xb, sd, df)
+            se = sd * math.sqrt(1 / len(xa) + 1 / len(xb)) if df >= 1 else float("nan")
+        t = sign * t                            # the differences above were b - a; as declared is sign * (b - a)
+        row.update(design="unpaired", seeds=None, n=None, n_better=len(xa), n_worse=len(xb),
+                   mean_better=float(xa.mean()), mean_worse=float(xb.mean()),
+                   difference=float(sign * (xb.mean() - xa.mean())),
+                   sd=float(pooled[0]) if test == "pooled-t" else float("nan"))
+    half = scipy.stats.t.ppf(0.5 + level / 2, df) * se if df >= 1 and np.isfinite(se) else float("nan")
+    row.update(ci_low=row["difference"] - half, ci_high=row["difference"] + half, se=se, df=df,
+               statistic=t, p=p)
+    return row
+
+
+def judge(values: Mapping[str, Mapping | Sequence[float]], comparisons: Sequence[Comparison], *,
+          alpha: float = 0.05, lower_is_better: bool = True, test: str = "paired-t", level: float = 0.95,
+          power: float = 0.8) -> list[dict]:
+    """One row per declared comparison, in order, judged by ``test`` (see the module docstring) with Holm's
+    correction over the family.
+
+    values: {arm: {seed: score}} (paired designs; the paired tests require it) or {arm: [scores]} (unpaired).
+    Row keys: better, worse, source, note, test, design, seeds (paired: the seeds both arms ran), n, n_better,
+    n_worse, mean_better, mean_worse, difference (positive = as declared), ci_low, ci_high (its ``level``
+    interval), sd (paired: of the per-seed differences; pooled-t: the pooled sd), se, df, statistic, p (two-sided),
+    p_holm, mdd (minimum detectable difference at ``mdd_alpha`` = alpha / m), mdd_alpha, seeds_needed (per arm, for
+    the observed gap, paired tests), and verdict: "holds" / "reversed" (Holm p below alpha, by the sign of the
+    difference), "unresolved", or "not resolvable at this N" (no data of this size could reach alpha: fewer than
+    two pairs or seeds, or an exact sign-flip family whose smallest attainable p is at least alpha / m)."""
+    _check(values, comparisons, test)
     sign = 1.0 if lower_is_better else -1.0
-    mdd: dict[tuple[int, int], float] = {}     # one root-find per pair of arm sizes
-    rows = []
-    for c in comparisons:
-        a, b = _arr(values[c.better]), _arr(values[c.worse])
-        diff = sign * (b.mean() - a.mean())
-        t, p = pooled_t_test(a, b, sd, df)
-        if test == "permutation":
-            p = permutation_test(a, b)
-        half = (scipy.stats.t.ppf(0.5 + level / 2, df) * sd * math.sqrt(1 / len(a) + 1 / len(b))
-                if df >= 1 else float("nan"))
-        resolvable = df >= 1 and (test == "pooled-t" or smallest_permutation_p(len(a), len(b)) < alpha)
-        if (len(a), len(b)) not in mdd:
-            mdd[len(a), len(b)] = minimum_detectable_difference(sd, len(a), len(b), df, alpha, power)
-        rows.append({"better": c.better, "worse": c.worse, "source": c.source, "note": c.note,
-                     "n_better": len(a), "n_worse": len(b), "mean_better": float(a.mean()),
-                     "mean_worse": float(b.mean()), "difference": float(diff), "ci_low": float(diff - half),
-                     "ci_high": float(diff + half), "sd": sd, "df": df, "statistic": sign * t, "p": p,
-                     "mdd": mdd[len(a), len(b)], "test": test,
-                     "resolvable": resolvable})
+    pooled = pooled_std(values) if test == "pooled-t" else (float("nan"), 0)
+    rows = [_pair(values, c, test, sign, pooled, level) for c in comparisons]
+    m = max(len(rows), 1)
+    for row in rows:
+        row["mdd_alpha"] = alpha / m
+        row["mdd"] = minimum_detectable_difference(row["se"], row["df"], alpha / m, power)
+        row["seeds_needed"] = (seeds_needed(abs(row["difference"]), row["sd"], alpha=alpha / m, power=power)
+                               if test in PAIRED_TESTS and np.isfinite(row["sd"]) else None)
+        n_min = row["n"] if row["n"] is not None else min(row["n_better"], row["n_worse"])
+        row["resolvable"] = (row["df"] >= 1 and n_min >= 2
+                             and (test != "sign-flip" or smallest_sign_flip_p(n_min) < alpha / m))
     for row, p_holm in zip(rows, holm([r["p"] for r in rows])):
         row["p_holm"] = float(p_holm)
         if not row.pop("resolvable"):
@@ -214,48 +324,55 @@ def judge(values: Mapping[str, Sequence[float]], comparisons: Sequence[Compariso
     return rows
 
 
-def seed_summary(values: Sequence[float]) -> dict:
+def seed_summary(values: Sequence[float] | Mapping) -> dict:
     """One arm's scores over seeds: {"mean", "std" (ddof 1; None for a single seed), "values"}."""
     v = _arr(values)
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None, "values": v.tolist()}
 
 
-def judge_table(table: Mapping[str, Mapping], comparisons: Sequence[Comparison], key: str = "fid", *,
-                test: str = "pooled-t", alpha: float = 0.05) -> list[dict]:
-    """:func:`judge` of the declared pairs on a sweep's per-arm table ({arm: {key: {"values": [...]}}}, as the
-    chapters' ``aggregate`` builds it with :func:`seed_summary`). Every arm of the table enters the pooled seed
-    variance; pairs with an arm not (yet) in the table are left out of the family."""
-    values = {arm: _arr(e[key]["values"]) for arm, e in table.items()}
-    present = [c for c in comparisons if c.better in values and c.worse in values]
-    return judge(values, present, alpha=alpha, test=test)
+# ------------------------------------------------------------------------------------------- the level, simulated
+def null_false_positive_rate(arm_sds: Mapping[str, float], comparisons: Sequence[Comparison], *, n_seeds: int,
+                             seed_sd: float = 0.0, test: str = "paired-t", alpha: float = 0.05,
+                             n_sims: int = 20_000, seed: int = 0) -> dict:
+    """The family-wise false-positive rate of :func:`judge`'s procedure on simulated null sweeps.
+
+    Every arm has the same expected score; a run is ``seed effect (shared by every arm at that seed, sd
+    seed_sd) + the arm's own noise (sd arm_sds[arm])``, normal. A sweep "errs" when Holm over the declared family
+    rejects anything, i.e. when its smallest p is below alpha / m. Returns {"rate", "mc_se" (its Monte Carlo
+    standard error), "n_sims", "test", "alpha"}. Vectorised: 20,000 sweeps take a second."""
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}.")
+    rng = np.random.default_rng(seed)
+    arms = list(arm_sds)
+    sds = np.array([arm_sds[a] for a in arms], dtype=float)
+    x = (rng.normal(0, seed_sd, (n_sims, 1, n_seeds))
+         + rng.normal(0, 1, (n_sims, len(arms), n_seeds)) * sds[None, :, None])    # (sims, arms, seeds)
+    idx = {a: i for i, a in enumerate(arms)}
+    pvals = []
+    for c in comparisons:
+        a, b = x[:, idx[c.better]], x[:, idx[c.worse]]                              # (sims, seeds)
+        if test in PAIRED_TESTS:
+            d = b - a
+            if test == "paired-t":
+                pvals.append(scipy.stats.ttest_1samp(d, 0.0, axis=1).pvalue)
+            else:
+                signs = np.array(list(product((1.0, -1.0), repeat=n_seeds)))
+                means = np.abs(d @ signs.T) / n_seeds
+                pvals.append(np.mean(means >= np.abs(d.mean(1, keepdims=True)) - 1e-12, axis=1))
+        elif test == "welch":
+            pvals.append(scipy.stats.ttest_ind(b, a, axis=1, equal_var=False).pvalue)
+        else:
+            ss = ((x - x.mean(2, keepdims=True)) ** 2).sum((1, 2))
+            df = len(arms) * (n_seeds - 1)
+            t = (b.mean(1) - a.mean(1)) / (np.sqrt(ss / df) * math.sqrt(2 / n_seeds))
+            pvals.append(2 * scipy.stats.t.sf(np.abs(t), df))
+    smallest = np.min(np.stack(pvals, axis=1), axis=1)
+    rate = float(np.mean(smallest < alpha / len(comparisons)))
+    return {"rate": rate, "mc_se": math.sqrt(max(rate * (1 - rate), 1e-12) / n_sims), "n_sims": n_sims,
+            "test": test, "alpha": alpha}
 
 
 # ------------------------------------------------------------------------------------ noise of one score
-def paired_comparisons(values: Mapping[str, Sequence[float]], comparisons: Sequence[Comparison], *,
-                       alpha: float = 0.05, lower_is_better: bool = True, level: float = 0.95) -> list[dict]:
-    """Declared comparisons of methods scored on the *same* items (one value per image, say): a paired t-test on
-    the per-item differences, Holm over the family. One row per comparison: better, worse, source, note, n,
-    difference (mean of worse - better, positive = as declared), ci_low, ci_high, p, p_holm, verdict ("holds",
-    "reversed", "unresolved")."""
-    rows = []
-    for c in comparisons:
-        a, b = _arr(values[c.better]), _arr(values[c.worse])
-        if len(a) != len(b) or len(a) < 2:
-            raise ValueError(f"{c.better} and {c.worse}: a paired comparison needs the same items, at least two "
-                             f"(got {len(a)} and {len(b)}).")
-        d = (b - a) if lower_is_better else (a - b)
-        se = d.std(ddof=1) / math.sqrt(len(d))
-        half = scipy.stats.t.ppf(0.5 + level / 2, len(d) - 1) * se
-        p = float(scipy.stats.ttest_1samp(d, 0.0).pvalue) if se > 0 else (0.0 if d.mean() else 1.0)
-        rows.append({"better": c.better, "worse": c.worse, "source": c.source, "note": c.note, "n": len(d),
-                     "difference": float(d.mean()), "ci_low": float(d.mean() - half),
-                     "ci_high": float(d.mean() + half), "p": p})
-    for row, p_holm in zip(rows, holm([r["p"] for r in rows])):
-        row["p_holm"] = float(p_holm)
-        row["verdict"] = ("unresolved" if not p_holm < alpha else "holds" if row["difference"] > 0 else "reversed")
-    return rows
-
-
 def _percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     lo, hi = np.percentile(samples, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
@@ -289,7 +406,20 @@ def bootstrap_kid(sample_features: np.ndarray, reference_features: np.ndarray, *
             "std": float(boots.std(ddof=1)), "n_boot": int(n_boot), "n_samples": int(len(x))}
 
 
-__all__ = ["SOURCES", "VERDICTS", "Comparison", "pooled_std", "pooled_t_test", "permutation_test",
-           "smallest_permutation_p", "holm", "minimum_detectable_difference", "seeds_needed", "judge", "judge_table",
-           "seed_summary", "paired_comparisons",
-           "bootstrap_fid", "bootstrap_kid"]
+def bootstrap_intervals(features: np.ndarray, reference, n_boot: int, kid_subset: int | None, seed: int = 0) -> dict:
+    """95% bootstrap intervals of gFID-N and KID over the N sample rows (:func:`bootstrap_fid`, :func:`bootstrap_kid`)
+    against a :class:`smlib.metrics.reference.ReferenceSet`: ``fid_low``, ``fid_high``, ``fid_boot_std``, ``kid_low``, ``kid_high``,
+    ``n_boot``; {} when ``n_boot`` is 0."""
+    if not n_boot:
+        return {}
+    subset = min(kid_subset or len(features), reference.n)
+    f = bootstrap_fid(features, reference.stats.mu, reference.stats.sigma, n_boot=n_boot, seed=seed)
+    k = bootstrap_kid(features, reference.features, n_boot=n_boot, seed=seed, subset_size=subset)
+    return {"fid_low": f["low"], "fid_high": f["high"], "fid_boot_std": f["std"], "kid_low": k["low"],
+            "kid_high": k["high"], "n_boot": int(n_boot)}
+
+
+__all__ = ["SOURCES", "VERDICTS", "TESTS", "PAIRED_TESTS", "Comparison", "paired_differences", "paired_t",
+           "sign_flip_p", "smallest_sign_flip_p", "welch_t", "pooled_std", "pooled_t_test", "holm", "power_of",
+           "minimum_detectable_difference", "seeds_needed", "judge", "seed_summary", "null_false_positive_rate",
+           "bootstrap_fid", "bootstrap_kid", "bootstrap_intervals"]

@@ -13,6 +13,7 @@ from smlib.data.latents import LatentCache
 from smlib.data.targets import OnTheFlyTargets, TargetCache, build_target_cache, encode_targets
 from smlib.diffusion import alignment as A
 from smlib.experiments import diffusability as D
+from smlib.pipelines import latent_diffusion as LD
 from smlib.models.dit import DiT
 from smlib.models.encoders import build_encoder
 from smlib.models.uvit import UViT
@@ -197,12 +198,12 @@ def test_alignment_off_is_the_plain_path_and_at_weight_zero_moves_nothing_but_ro
     zero from the projector branch, in another memory layout, so BLAS may sum in another order), while weight 1
     moves it by orders of magnitude more."""
     cache, targets = _latents_and_targets(tmp_path)
-    plain = D.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "plain", device="cpu", seed=1)
+    plain = LD.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "plain", device="cpu", seed=1)
     assert type(plain["model"]) is DiT
     assert "alignment" not in json.loads(load_checkpoint(plain["checkpoint"])["task_config"])
-    zero = D.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "zero", device="cpu", seed=1,
+    zero = LD.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "zero", device="cpu", seed=1,
                                   alignment=A.irepa(weight=0.0), targets=targets)
-    on = D.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "on", device="cpu", seed=1,
+    on = LD.fit_latent_diffusion(cache, _cfg(grad_clip=None), tmp_path / "on", device="cpu", seed=1,
                                 alignment=A.irepa(weight=1.0), targets=targets)
     a, b, c = _weights(plain), A.backbone_state(_weights(zero)), A.backbone_state(_weights(on))
     assert a.keys() == b.keys() == c.keys()
@@ -213,29 +214,29 @@ def test_alignment_off_is_the_plain_path_and_at_weight_zero_moves_nothing_but_ro
 def test_a_repa_run_resumed_ends_bit_identical(tmp_path):
     cache, targets = _latents_and_targets(tmp_path)
     spec = A.repa(projector_hidden=16)
-    full = D.fit_latent_diffusion(cache, _cfg(), tmp_path / "full", device="cpu", seed=2, alignment=spec,
+    full = LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "full", device="cpu", seed=2, alignment=spec,
                                   targets=targets)
-    part = D.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2, alignment=spec,
+    part = LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2, alignment=spec,
                                   targets=targets, max_steps_this_call=4)
     assert (part["step"], part["completed"]) == (4, False)
     torch.manual_seed(99)
-    resumed = D.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2, alignment=spec,
+    resumed = LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2, alignment=spec,
                                      targets=targets)
     a, b = _weights(full), _weights(resumed)
     assert any(k.startswith("alignment.projector") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="another config"):   # another target is another run
-        D.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2,
+        LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "part", device="cpu", seed=2,
                                alignment=A.repa(projector_hidden=16, weight=0.25), targets=targets)
 
 
 def test_alignment_without_targets_is_refused(tmp_path):
     cache, _ = _latents_and_targets(tmp_path)
     with pytest.raises(ValueError, match="both an alignment spec and its target tokens"):
-        D.fit_latent_diffusion(cache, _cfg(), tmp_path / "x", device="cpu", alignment=A.repa())
+        LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "x", device="cpu", alignment=A.repa())
     bad = TargetCache(torch.zeros(24, 9, 3), torch.arange(12).repeat(2), cache.flipped, (3, 3), {"key": "k"})
     with pytest.raises(ValueError, match="target grid"):
-        D.fit_latent_diffusion(cache, _cfg(), tmp_path / "y", device="cpu", alignment=A.repa(), targets=bad)
+        LD.fit_latent_diffusion(cache, _cfg(), tmp_path / "y", device="cpu", alignment=A.repa(), targets=bad)
 
 
 # -- diagnostics ------------------------------------------------------------------------------------------------------

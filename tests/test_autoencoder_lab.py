@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from smlib.data import image_batch
-from smlib.experiments import autoencoders as lab
+from smlib.pipelines import autoencoder as lab
+from smlib.pipelines.autoencoder_variants import list_variants
 from smlib.train import fit, load_checkpoint
 
 # A micro budget: 32 px images, a 3-level AE of width 8 (f4: 8x8x4 latents), a few steps.
@@ -114,7 +115,7 @@ def test_cli_reports_bad_input_in_one_line_and_exit_2(capsys):
 
     assert main(["autoencoder", "--variant", "vqgan", "--runs-dir", "/nonexistent", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown autoencoder variant 'vqgan'") and "\n" not in err
+    assert err.startswith("error: unknown arm(s) vqgan for autoencoders") and "\n" not in err
     assert main(["autoencoder", "--set", "learning_rate=0.1"]) == 2
     assert "unknown AutoencoderConfig setting(s) learning_rate" in capsys.readouterr().err
 
@@ -123,7 +124,7 @@ def test_built_objectives_carry_the_variant_settings_to_the_losses():
     """What the regularizers actually receive, not what the variant table says: the KL weight scales with the
     latent grid as the docstring derives (per-position balance against a pixel-mean L1), DSM's masks follow the
     block, and every variant builds."""
-    for name in lab.ALL_VARIANTS:
+    for name in list_variants():
         if name != "vf":   # vf needs the EfficientNet-Lite2 wheel; built in test_regularizers
             assert lab.build_recipe(name, tiny()).ae_loss.describe()
     sd8 = lab.build_recipe("sd-vae", tiny()).spec["kl"]["weight"]                       # 8x8 latent

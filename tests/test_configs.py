@@ -4,15 +4,19 @@ import dataclasses
 
 import pytest
 
-from smlib.experiments.autoencoders import AutoencoderConfig
-from smlib.experiments.config import PRESET_NAMES, ConfigError
+from smlib.pipelines.autoencoder import AutoencoderConfig
+from smlib.config import PRESET_NAMES, ConfigError
+from smlib.experiments.dctdiff import DCTdiffConfig
 from smlib.experiments.diffusability import DiffusabilityConfig
 from smlib.experiments.latent_spectra import LatentSpectraConfig
+from smlib.experiments.repa import RepaConfig
 from smlib.experiments.rmsc_identity import RMSCIdentityConfig
 from smlib.experiments.spectral_bias import SpectralBiasConfig
+from smlib.experiments.spectral_regularisation import SpectralRegConfig
 from smlib.train import TrainConfig
 
-CONFIGS = [SpectralBiasConfig, RMSCIdentityConfig, LatentSpectraConfig, AutoencoderConfig, DiffusabilityConfig]
+CONFIGS = [SpectralBiasConfig, RMSCIdentityConfig, LatentSpectraConfig, AutoencoderConfig, DiffusabilityConfig,
+           RepaConfig, DCTdiffConfig, SpectralRegConfig]
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
@@ -59,3 +63,16 @@ def test_paper_settings_layer_between_preset_and_overrides():
     assert DiffusabilityConfig.at("paper").setting == "imagenet256"
     with pytest.raises(ConfigError, match="unknown setting 'mars256'"):
         DiffusabilityConfig.at("paper", setting="mars256")
+
+
+def test_the_run_identity_leaves_out_only_what_does_not_change_a_result():
+    cfg = DCTdiffConfig.at("small")
+    ident = cfg.run_identity()
+    assert "steps" not in ident and "seeds" not in ident and "arms" not in ident and "preset" not in ident
+    assert set(ident) == set(cfg.knobs()) - {"steps", "seeds", "arms", "preset", "parallel"}
+    assert "steps" in AutoencoderConfig.at("small").run_identity()             # the lab checks its steps again
+    assert "n_boot" not in DiffusabilityConfig.at("ci").run_identity()         # added later, at its old value
+    assert DiffusabilityConfig.at("small").run_identity()["n_boot"] == 50
+    assert not any(k.startswith("toy_") for k in SpectralRegConfig.at("small").run_identity())
+    with pytest.raises(ConfigError, match="has no settings"):
+        RepaConfig.at("paper", setting="imagenet256")

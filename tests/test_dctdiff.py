@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smlib.experiments import dctdiff as X
-from smlib.results import read_shards
+from smlib.results import RunContext, read_shards
 from smlib.train import fit, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,33 +84,35 @@ def test_paper_preset_full_configuration_trains_two_steps(tmp_path):
     assert tok.token_shape(256) == (1024, 48)
 
 
-def test_the_sweep_writes_one_shard_per_run_and_reads_them_back(tmp_path):
+def test_the_sweep_writes_one_file_per_run_and_reads_them_back(tmp_path):
     cfg = X.DCTdiffConfig.at("ci", dataset="deadleaves", n_images=16, n_reference=8, n_fid=4, kid_subset=4,
                              n_grid=2, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0, model=TINY,
                              sample_steps=2)
-    where = dict(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                 features=PixelFeatures())
-    rows = X.run_sweep(cfg, ["pixel", "ebfr"], [0, 1], **where)
+    ctx = RunContext(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                     features=PixelFeatures())
+    rows = X.SWEEP.run(cfg, ctx, ["pixel", "ebfr"], [0, 1])
     assert [(r["arm"], r["seed"]) for r in rows] == [("pixel", 0), ("ebfr", 0), ("pixel", 1), ("ebfr", 1)]
-    shards = read_shards("dctdiff", "ci", tmp_path / "results")
-    assert sorted((s["arm"], s["seed"]) for s in shards) == [("ebfr", 0), ("ebfr", 1), ("pixel", 0), ("pixel", 1)]
-    assert all(s["completed"] and "git_commit" in s["provenance"] and s["grid"].endswith("grid.pt") for s in shards)
-    sweep = X.load_sweep("ci", tmp_path / "results")
-    assert list(sweep["table"]) == ["pixel", "ebfr"] and sweep["table"]["ebfr"]["fid_label"] == "FID-4"
+    files = read_shards("dctdiff", "ci", tmp_path / "results")
+    assert sorted((s["arm"], s["seed"]) for s in files) == [("ebfr", 0), ("ebfr", 1), ("pixel", 0), ("pixel", 1)]
+    assert all(s["completed"] and "git_commit" in s["provenance"] and s["grid"].endswith("grid.pt") for s in files)
+    assert all(s["tokens"] == ([64, 48] if s["arm"] == "pixel" else [64, 24]) for s in files)
+    book = X.SWEEP.load("ci", tmp_path / "results")
+    assert list(X.SWEEP.values(book.runs, "fid")) == ["pixel", "ebfr"] and book.runs[0]["final"]["fid_label"] == "FID-4"
     assert [s for s, _ in rows[0]["curve"]["eval/fid"]] == [2, 4]
     # a rerun reads the finished runs back, and the same folders under another recipe are refused
-    again = X.run_sweep(cfg, ["pixel"], [0], **where)
+    again = X.SWEEP.run(cfg, ctx, ["pixel"], [0])
     assert again[0]["final"]["fid"] == rows[0]["final"]["fid"]
     with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
-        X.run_sweep(cfg.replace(n_fid=3), ["pixel"], [0], **where)
+        X.SWEEP.run(cfg.replace(n_fid=3), ctx, ["pixel"], [0])
 
 
-def test_the_declared_family_is_fixed_and_judged_on_the_arms_present():
+def test_the_declared_family_is_fixed_and_judged_paired_on_the_arms_present():
     assert [(c.better, c.worse) for c in X.DECLARED][:2] == [("ebfr", "pixel"), ("ycbcr420", "pixel")]
-    table = {a: {"fid": {"values": [10.0 + 3 * i, 10.5 + 3 * i, 11.0 + 3 * i]}} for i, a in enumerate(("pixel", "ebfr"))}
-    rows = X.judge_ladder(table)
+    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + 3 * i + 0.5 * s + 0.01 * s * s * i}}
+            for i, a in enumerate(("pixel", "ebfr")) for s in range(3)]
+    (_, rows), = X.SWEEP.judge(runs)
     assert [(r["better"], r["worse"]) for r in rows] == [("ebfr", "pixel")]
-    assert rows[0]["verdict"] == "reversed" and rows[0]["df"] == 4
+    assert rows[0]["verdict"] == "reversed" and rows[0]["df"] == 2 and rows[0]["test"] == "paired-t"
 
 
 def test_bad_input_is_one_line(capsys):
@@ -118,7 +120,7 @@ def test_bad_input_is_one_line(capsys):
 
     assert main(["dctdiff", "--arm", "jpeg", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown arm 'jpeg'") and "\n" not in err
+    assert err.startswith("error: unknown arm(s) jpeg") and "\n" not in err
     with pytest.raises(ValueError, match="unknown arm"):
         X.DCTdiffConfig.at("ci", arms=("pixel", "jpeg"))
 

@@ -12,6 +12,7 @@ from torch import nn
 from smlib import spectral
 from smlib.diffusion import make_formulation
 from smlib.experiments import diffusability as D
+from smlib.pipelines import latent_diffusion as LD
 from smlib.data.latents import (LatentCache, LatentNormalizer, build_latent_cache, cache_key,
                                        encode_images, fit_normalizer)
 from smlib.models.autoencoder import AutoEncoder
@@ -21,7 +22,7 @@ from smlib.metrics.generation import GenerationEvaluator, decode_latents, evalua
 from smlib.metrics.reference import reference_set
 from smlib.models.factory import build_backbone
 from smlib.provenance import repo_relative, resolve_repo_path
-from smlib.results import read_grids
+from smlib.results import RunContext
 from smlib.train import load_checkpoint
 from smlib.train.logs import read_metrics
 
@@ -120,12 +121,12 @@ def tiny_cfg(**kw):
 
 def test_diffusion_run_resumed_ends_bit_identical(tmp_path):
     cache = synthetic_cache()
-    full = D.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "full", device="cpu", seed=3)
+    full = LD.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "full", device="cpu", seed=3)
     assert full["completed"] and full["step"] == 10
-    part = D.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "part", device="cpu", seed=3, max_steps_this_call=4)
+    part = LD.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "part", device="cpu", seed=3, max_steps_this_call=4)
     assert (part["step"], part["completed"]) == (4, False)
     torch.manual_seed(1234)  # a disturbed global RNG must not matter: the checkpoint holds every RNG state
-    resumed = D.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "part", device="cpu", seed=3)
+    resumed = LD.fit_latent_diffusion(cache, tiny_cfg(), tmp_path / "part", device="cpu", seed=3)
     assert resumed["completed"] and resumed["step"] == 10
     a, b = load_checkpoint(full["checkpoint"]), load_checkpoint(resumed["checkpoint"])
     for part_name in ("model", "optimizer", "ema"):
@@ -138,7 +139,7 @@ def test_diffusion_run_resumed_ends_bit_identical(tmp_path):
     assert rows(full) == rows(resumed) and len(rows(full)) == 5
     # a changed normalisation or model is another run: refused
     with pytest.raises(ValueError, match="another config"):
-        D.fit_latent_diffusion(cache, tiny_cfg(norm_mode="channel"), tmp_path / "part", device="cpu", seed=3)
+        LD.fit_latent_diffusion(cache, tiny_cfg(norm_mode="channel"), tmp_path / "part", device="cpu", seed=3)
 
 
 def _tensors(obj, prefix=""):
@@ -166,7 +167,7 @@ def test_paper_preset_full_configuration_trains_two_steps(tmp_path):
     # the true latent shape
     cache = synthetic_cache(n=4, shape=shape, n_classes=1000)
     run_cfg = D.DiffusabilityConfig.at("paper", batch_size=2, steps=2, ckpt_every=None, log_every=1, n_fid=0)
-    out = D.fit_latent_diffusion(cache, run_cfg, tmp_path / "paper", device="cpu", seed=0)
+    out = LD.fit_latent_diffusion(cache, run_cfg, tmp_path / "paper", device="cpu", seed=0)
     assert out["completed"] and out["step"] == 2 and out["num_classes"] == 1000
     assert out["num_params"] == pytest.approx(130e6, rel=0.01)
     assert np.isfinite(out["train_logs"]["loss"])
@@ -295,41 +296,57 @@ def test_frequency_errors_of_an_independent_wiener_filter_match_prop_3_1(name):
     assert np.all(wrong.trained[1:, -3:] > 1.5 * wrong.predicted[1:, -3:]), wrong.trained / wrong.predicted   # t >= 0.5
 
 
-def test_bad_names_fail_with_one_line():
-    with pytest.raises(ValueError, match="unknown variant\\(s\\) vqgan"):
-        D.run_sweep("ci", variants=["vqgan"])
+def test_bad_names_fail_with_one_line(tmp_path):
+    with pytest.raises(ValueError, match="unknown arm\\(s\\) vqgan"):
+        D.SWEEP.run(D.DiffusabilityConfig.at("ci"), RunContext(results_dir=tmp_path), ["vqgan"])
     with pytest.raises(ValueError, match="model arch must be one of dit, uvit"):
         build_backbone({"arch": "unet"}, (4, 8, 8))
 
 
 def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
-    from smlib.experiments.autoencoders import VARIANTS as LAB
+    from smlib.pipelines.autoencoder_variants import VARIANTS as LAB
 
     assert set(D.VARIANTS) <= set(LAB)
     for preset in ("ci", "small", "paper"):
         assert set(D.DiffusabilityConfig.at(preset).variants) <= set(LAB)
     with pytest.raises(ValueError, match="unknown autoencoder variant 'sdvae'"):
-        D.obtain_autoencoder("sdvae", D.DiffusabilityConfig.at("ci"), dataset="deadleaves", data_root=None,
-                             device="cpu", seed=0)
+        LD.obtain_autoencoder("sdvae", D.DiffusabilityConfig.at("ci", dataset="deadleaves"), RunContext(), 0)
 
 
-def test_an_explicit_lab_run_folder_is_loaded_with_its_weights_file(tmp_path):
-    from smlib.experiments import autoencoders as lab
+TINY_AE = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=2,
+               fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
 
-    tiny = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1, ckpt_every=2,
-                fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
-    res = lab.fit_autoencoder("plain", lab.AutoencoderConfig.at("ci", dataset="deadleaves", **tiny), device="cpu",
-                              runs_dir=tmp_path)
+
+def tiny_lab_run(runs_dir):
+    from smlib.pipelines import autoencoder as lab
+
+    return lab.fit_autoencoder("plain", lab.AutoencoderConfig.at("ci", dataset="deadleaves", **TINY_AE),
+                               device="cpu", runs_dir=runs_dir)
+
+
+def test_a_lab_run_folder_carries_its_own_weights_copied_or_moved(tmp_path):
+    import shutil
+
+    res = tiny_lab_run(tmp_path / "runs")
+    folder = resolve_repo_path(res["run_dir"])
     cfg = D.DiffusabilityConfig.at("ci")
-    for given in (res["run_dir"], Path(res["run_dir"]) / "result.json"):
-        ae, weights, info = D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu",
-                                                 seed=0, checkpoint=given)
-        assert Path(weights) == resolve_repo_path(res["checkpoint"]) and Path(weights).is_file()
-        assert info["source"] == repo_relative(given)
-        assert ae.latent_channels == 4
-    with pytest.raises(FileNotFoundError, match="expected a lab run folder"):
-        D.obtain_autoencoder("plain", cfg, dataset="deadleaves", data_root=None, device="cpu", seed=0,
-                             checkpoint=resolve_repo_path(res["checkpoint"]))
+    for given in (folder, folder / "result.json"):
+        ae = LD.obtain_autoencoder("plain", cfg, RunContext(), 0, folder=given)
+        assert Path(ae.checkpoint) == folder / "last.pt" and ae.info["source"] == repo_relative(given)
+        assert ae.model.latent_channels == 4
+    moved = tmp_path / "elsewhere" / "my-ae"
+    shutil.copytree(folder, moved)
+    shutil.rmtree(folder)                  # the stored checkpoint path no longer exists: the folder's own is read
+    ae = LD.obtain_autoencoder("plain", cfg, RunContext(), 0, folder=moved)
+    assert Path(ae.checkpoint) == moved / "last.pt"
+    copy = tmp_path / "copy"
+    shutil.copytree(moved, copy)
+    (copy / "last.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="does not hold this run's autoencoder weights") as err:
+        LD.obtain_autoencoder("plain", cfg, RunContext(), 0, folder=copy)
+    assert "\n" not in str(err.value) and "copy/last.pt" in str(err.value)
+    with pytest.raises(FileNotFoundError, match="is not an autoencoder run folder"):
+        LD.obtain_autoencoder("plain", cfg, RunContext(), 0, folder=moved / "last.pt")
 
 
 def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path, capsys):
@@ -338,43 +355,32 @@ def test_cli_reports_a_bad_autoencoder_path_in_one_line(tmp_path, capsys):
     assert main(["diffusion", "--variant", "dsm", "--autoencoder", str(tmp_path / "missing"), "--runs-dir",
                  str(tmp_path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --autoencoder") and "\n" not in err
+    assert err.startswith("error: ") and "missing is not an autoencoder run folder" in err and "\n" not in err
 
 
-def test_a_sweep_end_to_end_writes_table_curves_grids_and_refuses_a_changed_recipe(tmp_path):
-    """The whole run_sweep path on tiny data: a lab AE run folder, two seeds, curves, a larger final FID, grids,
-    a rerun that reads the runs back, and a one-line refusal when the recipe changed under a finished run."""
-    from smlib.experiments import autoencoders as lab
-
-    tiny_ae_cfg = dict(ae_channels=(8, 8, 8), n_train=16, steps=2, batch_size=8, warmup_steps=1, log_every=1,
-                       ckpt_every=2, fid_n=0, n_spectrum=8, n_examples=2, lowpass_ks=(0,), eval_batch=8)
-    ae_run = lab.fit_autoencoder("plain", lab.AutoencoderConfig.at("ci", dataset="deadleaves", **tiny_ae_cfg),
-                                 device="cpu", runs_dir=tmp_path / "ae")
-    where = dict(device="cpu", runs_dir=tmp_path / "runs", autoencoder_checkpoint=resolve_repo_path(ae_run["run_dir"]),
-                 features=PixelFeatures())
+def test_a_run_end_to_end_scores_curves_floor_and_refuses_a_changed_recipe(tmp_path):
+    """The whole latent diffusion run on tiny data: a lab AE run folder, two seeds, curves, a larger final FID, the
+    decoder floor, a rerun that reads the run back, and a one-line refusal when the recipe changed under it."""
+    ae_run = tiny_lab_run(tmp_path / "ae")
+    ctx = RunContext(device="cpu", runs_dir=tmp_path / "runs", features=PixelFeatures())
     cfg = D.DiffusabilityConfig.at(
         "ci", dataset="deadleaves", n_images=24, n_reference=12, n_fid=6, kid_subset=6, n_final_fid=10, n_freq=8,
         n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
         model=dict(arch="dit", hidden_size=32, depth=1, num_heads=2, patch_size=2), sample_steps=2)
-    results = tmp_path / "sweep.json"
-    out = D.run_sweep(cfg, ["plain"], [0, 1], results_path=results, **where)
-    assert out["complete"] and [r["seed"] for r in out["runs"]] == [0, 1]
-    entry = out["table"]["plain"]
-    assert entry["fid_label"] == "FID-10" and len(entry["fid"]["values"]) == 2 and entry["fid"]["std"] is not None
-    run = out["runs"][0]
+    ae = LD.obtain_autoencoder("plain", cfg, ctx, 0, folder=resolve_repo_path(ae_run["run_dir"]))
+    out = [LD.run("plain", cfg, s, ctx, out_dir=tmp_path / f"run{s}", ae=ae) for s in (0, 1)]
+    run = out[0]
+    assert run["completed"] and run["final"]["fid_label"] == "FID-10" and out[1]["final"]["fid"] != run["final"]["fid"]
     assert [s for s, _ in run["curve"]["eval/fid"]] == [2, 4]            # periodic FID-6 during training
     assert run["final_during_training"]["n_samples"] == 6 and run["final"]["n_samples"] == 10
     assert set(run["frequency_summary"]) >= {"unrecovered_trained", "unrecovered_predicted"}
+    assert torch.load(resolve_repo_path(run["grid"]), weights_only=True).shape == (4, 3, 32, 32)
     # the decoder floor: reconstructions of images outside the reference set, scored like the samples and at the
-    # final gFID's N (FID-N is biased by N, so the floor is taken at the N it is subtracted from)
-    assert out["floors"]["plain"]["n_samples"] == 10 and out["floors"]["plain"]["n_reference"] == 12
-    assert entry["fid_above_floor"] == pytest.approx(entry["fid"]["mean"] - out["floors"]["plain"]["fid"])
-    grids = read_grids(results)
-    assert sorted(grids) == ["plain/seed0", "plain/seed1"] and grids["plain/seed0"].shape == (4, 3, 32, 32)
-    # a rerun reads the finished runs back (same numbers, no training)
-    again = D.run_sweep(cfg, ["plain"], [0, 1], results_path=results, **where)
-    assert again["table"]["plain"]["fid"]["values"] == entry["fid"]["values"]
-    assert again["sweep_wall_time_s"] == out["sweep_wall_time_s"]
+    # final gFID's N (FID-N is biased by N, so the floor is taken at the N it is compared with)
+    floor = LD.decoder_floor(ae, cfg, ctx)
+    assert floor["n_samples"] == 10 and floor["n_reference"] == 12
+    # a rerun reads the finished run back (same numbers, no training)
+    assert LD.run("plain", cfg, 0, ctx, out_dir=tmp_path / "run0", ae=ae)["final"] == run["final"]
     # the same run folder under another recipe is refused, with the knob named
     with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
-        D.run_sweep(cfg.replace(n_fid=5), ["plain"], [0], results_path=results, **where)
+        LD.run("plain", cfg.replace(n_fid=5), 0, ctx, out_dir=tmp_path / "run0", ae=ae)

@@ -22,8 +22,10 @@ LAYERS = [
     {"diffusion"},
     {"metrics"},
     {"stats"},
-    {"train"},
+    {"train", "config"},
     {"results", "performance"},
+    {"sweep"},
+    {"pipelines"},
     {"experiments"},
     {"cli", "__main__", "gpu_check"},
 ]
@@ -81,6 +83,21 @@ def test_every_import_points_down_the_layers():
     assert not bad, "imports that run up the layers:\n" + "\n".join(bad)
 
 
+def test_no_chapter_imports_another_chapter():
+    """What two chapters share lives in a layer below them (smlib.pipelines, smlib.sweep, ...): a chapter package
+    imports no other chapter's module, so each can be read, changed and run on its own."""
+    bad = []
+    for module, path in modules():
+        parts = module.split(".")
+        if parts[:2] != ["smlib", "experiments"] or len(parts) < 3:
+            continue
+        for target in smlib_imports(path, module):
+            t = target.split(".")
+            if t[:2] == ["smlib", "experiments"] and len(t) > 2 and t[2] != parts[2]:
+                bad.append(f"{module} imports {target}")
+    assert not bad, "chapters importing other chapters:\n" + "\n".join(bad)
+
+
 def test_no_import_cycle_between_modules():
     graph = {m: set() for m, _ in modules()}
     for module, path in modules():
@@ -119,7 +136,7 @@ def test_modules_stay_readable_in_one_sitting():
 
 def test_every_recipe_is_named_after_its_chapter_and_says_so():
     found = {p.stem if p.suffix == ".py" else p.name for p in (PKG / "experiments").iterdir()
-             if not p.name.startswith("__") and p.name != "config.py"}
+             if not p.name.startswith("__")}
     assert found == set(CHAPTERS), f"recipes {sorted(found)} vs chapters {sorted(CHAPTERS)}"
     for name, number in CHAPTERS.items():
         path = PKG / "experiments" / name

@@ -13,7 +13,7 @@ from smlib.diffusion.edm import EDM, sample_edm, vp_denoiser
 from smlib.diffusion.spectral_loss import SpectralLossSpec
 from smlib.experiments import spectral_regularisation as SR
 from smlib.experiments.spectral_regularisation import analysis
-from smlib.results import read_shards
+from smlib.results import RunContext, read_shards
 from smlib.train import fit, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -169,32 +169,34 @@ def test_edm_sampler_on_a_vp_formulation_is_sample_edm_through_vp_denoiser():
     assert torch.allclose(ours, ref, atol=1e-5)
 
 
-def test_the_sweep_writes_shards_with_psd_readouts_and_skips_committed_runs(tmp_path):
+def test_the_sweep_writes_files_with_psd_readouts_and_skips_committed_runs(tmp_path):
+    import shutil
+
     cfg = SR.SpectralRegConfig.at("ci", dataset="deadleaves", n_images=16, n_reference=8, n_fid=4, kid_subset=4,
                                   n_grid=2, steps=4, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
                                   model=dict(TINY), sample_steps=2, seeds=(0,), arms=("ddpm", "edm-ap-1"))
-    where = dict(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
-                 features=PixelFeatures())
-    rows = SR.run_sweep(cfg, **where)
+    ctx = RunContext(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                     features=PixelFeatures())
+    rows = SR.SWEEP.run(cfg, ctx, ["ddpm", "edm-ap-1"])
     assert [(r["arm"], r["seed"]) for r in rows] == [("ddpm", 0), ("edm-ap-1", 0)]
-    shards = read_shards("spectral_regularisation", "ci", tmp_path / "results")
-    assert all(s["completed"] and "git_commit" in s["provenance"] and s["psd"]["freqs"] for s in shards)
-    assert all(0 <= s["final"]["psd_error"] < 10 for s in shards)
+    files = read_shards("spectral_regularisation", "ci", tmp_path / "results")
+    assert all(s["completed"] and "git_commit" in s["provenance"] and s["psd"]["freqs"] for s in files)
+    assert all(0 <= s["final"]["psd_error"] < 10 for s in files)
     assert [v for _, v in rows[1]["curve"]["loss/spectral"]] and not rows[0]["curve"]["loss/spectral"]
-    sweep = SR.load_sweep("ci", cfg.replace(seeds=(0, 1)), tmp_path / "results")
-    assert list(sweep["table"]) == ["ddpm", "edm-ap-1"] and sweep["missing"] == ["ddpm-seed1", "edm-ap-1-seed1"]
-    # a rerun takes the committed shards without running (no runs folder: nothing to resume from)
-    import shutil
-
+    book = SR.SWEEP.load("ci", tmp_path / "results", ["ddpm", "edm-ap-1"], [0, 1])
+    assert book.missing == ["ddpm-seed1", "edm-ap-1-seed1"]
+    # a rerun takes the committed runs without running (no runs folder: nothing to resume from)
     shutil.rmtree(tmp_path / "runs")
-    again = SR.run_sweep(cfg, **where)
+    again = SR.SWEEP.run(cfg, ctx, ["ddpm", "edm-ap-1"])
     assert [r["final"]["fid"] for r in again] == [r["final"]["fid"] for r in rows]
     assert not (tmp_path / "runs").exists()
     with pytest.raises(ValueError, match=r"another configuration \(differs in: n_fid\)"):
-        SR.run_sweep(cfg.replace(n_fid=3), **where)
+        SR.SWEEP.run(cfg.replace(n_fid=3), ctx, ["ddpm"])
 
 
 def test_the_toy_boards_and_one_toy_run(tmp_path):
+    import shutil
+
     boards = SR.checkerboards(6, 16, (2, 4), seed=0)
     assert boards.shape == (6, 1, 16, 16) and torch.equal(boards.abs().unique(), torch.tensor([0.8]))
     for b in boards[:, 0]:                     # a board is periodic with twice its square side, and not constant
@@ -203,21 +205,18 @@ def test_the_toy_boards_and_one_toy_run(tmp_path):
         assert side in (2, 4)
     cfg = SR.SpectralRegConfig.at("ci", toy_size=16, toy_images=16, toy_steps=2, toy_samples=4, batch_size=8,
                                   sample_steps=2, toy_seeds=(0,))
-    where = dict(results_dir=tmp_path / "results", device="cpu", runs_dir=tmp_path / "runs")
-    runs = SR.run_toy(cfg, **where)
-    assert set(runs) == {"ddpm", "ddpm-ap"} and all(len(v) == 1 for v in runs.values())
-    assert all(r["steps"] == 2 and math.isfinite(r["psd_error"]) for v in runs.values() for r in v)
-    # each toy run is a committed shard, read back (samples included) and skipped by a rerun
-    committed = SR.load_toy("ci", tmp_path / "results")
-    assert {a: [r["psd_error"] for r in v] for a, v in committed.items()} == \
-        {a: [r["psd_error"] for r in v] for a, v in runs.items()}
-    assert SR.toy_samples(committed["ddpm"][0]).shape == (4, 1, 16, 16)
-    import shutil
-
+    ctx = RunContext(results_dir=tmp_path / "results", device="cpu", runs_dir=tmp_path / "runs")
+    runs = SR.TOY_SWEEP.run(cfg, ctx, seeds=cfg.toy_seeds)
+    assert [r["arm"] for r in runs] == ["toy-ddpm", "toy-ddpm-ap"]
+    assert all(r["steps"] == 2 and math.isfinite(r["psd_error"]) for r in runs)
+    # each toy run is a committed file, read back (samples included) and skipped by a rerun
+    committed = SR.TOY_SWEEP.load("ci", tmp_path / "results").runs
+    assert [r["psd_error"] for r in committed] == [r["psd_error"] for r in runs]
+    assert SR.toy_samples(committed[0]).shape == (4, 1, 16, 16)
     shutil.rmtree(tmp_path / "runs")
-    assert SR.run_toy(cfg, **where)["ddpm-ap"][0]["psd_error"] == runs["ddpm-ap"][0]["psd_error"]
+    assert SR.TOY_SWEEP.run(cfg, ctx, seeds=(0,))[1]["psd_error"] == runs[1]["psd_error"]
     assert not (tmp_path / "runs").exists()
-    assert SR.load_sweep("ci", cfg, tmp_path / "results")["table"] == {}       # toy shards are not sweep arms
+    assert SR.SWEEP.load("ci", tmp_path / "results").runs == []       # toy runs are not the sweep's arms
 
 
 # -- the analysis -------------------------------------------------------------------------------------------------
@@ -263,11 +262,12 @@ def test_psd_error_is_zero_on_itself_and_counts_decades():
 def test_the_declared_family_and_bad_input(capsys):
     assert [(c.better, c.worse) for c in SR.DECLARED][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
                                                               ("edm-wavelet-1", "edm")]
+    assert {c.source for c in SR.DECLARED} == {"our inference"}     # the CIFAR-10 pairs are ours, not the paper's
     assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in SR.DECLARED)
-    table = {a: {"fid": {"values": [10.0 + 3 * i, 10.5 + 3 * i, 11.0 + 3 * i]}} for i, a in enumerate(("ddpm", "edm"))}
-    assert SR.judge_sweep(table) == []                              # no declared pair is present
+    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + s}} for a in ("ddpm", "edm") for s in (0, 1)]
+    assert all(rows == [] for _, rows in SR.SWEEP.judge(runs))       # no declared pair is present
     from smlib.cli import main
 
     assert main(["spectral-reg", "--arm", "fourier", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: unknown arm 'fourier'") and "\n" not in err
+    assert err.startswith("error: unknown arm(s) fourier") and "\n" not in err

@@ -1,4 +1,4 @@
-"""One recipe per chapter, named after it, each with its typed configuration (:mod:`smlib.experiments.config`):
+"""One recipe per chapter, named after it, each with its typed configuration (:mod:`smlib.config`):
 
 - :mod:`~smlib.experiments.spectral_bias`   chapter 1, Prop. 3.1
 - :mod:`~smlib.experiments.rmsc_identity`   chapter 2, Prop. 3.2

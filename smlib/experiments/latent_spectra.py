@@ -20,13 +20,13 @@ import torch
 
 from dataclasses import dataclass
 
-from smlib.experiments.config import ChapterConfig, register_presets
-from smlib.metrics.latent import image_target_distribution, latent_distribution, spectrum_distance
+from smlib.config import PresetConfig, register_presets
+from smlib.metrics.latent import high_band_mass, image_target_distribution, latent_distribution, spectrum_distance
 from smlib.spectral import esm_image_target
 
 
 @dataclass(frozen=True)
-class LatentSpectraConfig(ChapterConfig):
+class LatentSpectraConfig(PresetConfig):
     """Chapter 3's knobs. The chapter only measures; nothing is trained."""
 
     n_images: int = 64                      # images each spectrum averages over
@@ -112,11 +112,6 @@ def scale_sensitivity(z: torch.Tensor, target: torch.Tensor, scales) -> np.ndarr
     z: (B, d, h, w); target: (B, 16) or (16,). -> (len(scales),) mean per-image KL.
     """
     return np.array([spectrum_distance(target, latent_distribution(s * z))["kl"] for s in scales])
-
-
-def high_band_mass(p, first_bin: int = 8) -> float:
-    """Share of a 16-bin distribution in bins ``first_bin``.. (0-based): the upper half by default."""
-    return float(np.asarray(p)[..., first_bin:].sum(axis=-1).mean())
 
 
 __all__ = ["LatentSpectraConfig", "ideal_latent", "noisy_posterior", "whitening_curve", "fit_noise_ratio",

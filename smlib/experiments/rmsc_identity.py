@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 
 from smlib import spectral, theory
-from smlib.experiments.config import ChapterConfig, register_presets
+from smlib.config import PresetConfig, register_presets
 
 
 @dataclass(frozen=True)
-class RMSCIdentityConfig(ChapterConfig):
+class RMSCIdentityConfig(PresetConfig):
     """Chapter 2's knobs: which encoder's tokens the identity is checked on, and the target filters."""
 
     resolution: int = 64                    # image side before the encoder's own resize

@@ -12,14 +12,14 @@ import numpy as np
 import torch
 
 from smlib import spectral, theory
-from smlib.experiments.config import ChapterConfig, register_presets
+from smlib.config import PresetConfig, register_presets
 from smlib.models.denoiser import DilatedDenoiser
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
 @dataclass(frozen=True)
-class SpectralBiasConfig(ChapterConfig):
+class SpectralBiasConfig(PresetConfig):
     """Chapter 1's knobs. ``ci``: minutes on 2 CPU cores; ``small``: the book's figures; ``paper``: 64 px, GPUs."""
 
     resolution: int = 32                    # image side in pixels

@@ -15,7 +15,10 @@ end; the per-frequency x0-error is :func:`smlib.metrics.frequency_errors.frequen
 """
 from __future__ import annotations
 
+import copy
+
 import torch
+from torch import nn
 
 from smlib.diffusion.alignment import tokens_to_grid
 from smlib.diffusion.losses import Formulation
@@ -24,6 +27,8 @@ from smlib.spectral.power import dct_radial_bins, radial_pool
 
 N_BINS = 16
 MID_BAND = (1 / 3, 2 / 3)   # the middle third of the radial bins (declared before the runs)
+#: held-out latents a trained model's tapped state is read out on (every evaluation and at the end)
+READOUT_N = 256
 
 
 def directional_profile(x: torch.Tensor, n_bins: int = N_BINS) -> dict:
@@ -113,4 +118,21 @@ class ReadoutEvaluator:
         return out
 
 
-__all__ = ["N_BINS", "MID_BAND", "directional_profile", "mid_band_share", "hidden_readout", "ReadoutEvaluator"]
+def checkpoint_readouts(model: nn.Module, checkpoint, formulation: Formulation,
+                        readout: tuple[torch.Tensor, torch.Tensor], ts, seed: int) -> dict:
+    """The EMA weights of a training ``checkpoint`` (a :func:`smlib.train.fit` file) loaded into a copy of the
+    aligned ``model``, then its tapped state on the held-out ``readout`` = (latents, raw target tokens): for each t
+    of ``ts``, :func:`hidden_readout` (RMSC, directional profile, cosine to the target), JSON-ready."""
+    ema = copy.deepcopy(model).eval()                          # backbone + head, then the EMA of both
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    ema.load_state_dict(ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"])
+    del ckpt
+    device = next(ema.parameters()).device
+    x0, raw = (t.to(device) for t in readout)
+    out = hidden_readout(ema, formulation, x0, raw, ts, seed=seed)
+    return {str(t): {k: (v.tolist() if isinstance(v, torch.Tensor) else v) for k, v in r.items()}
+            for t, r in out.items()}
+
+
+__all__ = ["N_BINS", "MID_BAND", "READOUT_N", "directional_profile", "mid_band_share", "hidden_readout",
+           "ReadoutEvaluator", "checkpoint_readouts"]

@@ -222,6 +222,11 @@ def spectrum_summary(x: torch.Tensor, z: torch.Tensor, delta: float = 1.0, **res
     return out
 
 
-__all__ = ["AUTHORS_SPECTRA", "AUTHORS_SPECTRA_LABELS", "AUTHORS_SPECTRA_SOURCE", "image_target_distribution",
+def high_band_mass(p, first_bin: int = 8) -> float:
+    """Share of a 16-bin distribution in bins ``first_bin``.. (0-based): the upper half by default."""
+    return float(np.asarray(p)[..., first_bin:].sum(axis=-1).mean())
+
+
+__all__ = ["high_band_mass", "AUTHORS_SPECTRA", "AUTHORS_SPECTRA_LABELS", "AUTHORS_SPECTRA_SOURCE", "image_target_distribution",
            "latent_distribution", "spectrum_distance", "dct_ring_psd", "psd_slope", "latent_rmsc",
            "noise_to_signal", "lowpass_pair", "lowpass_reconstructions", "lowpass_psnr", "spectrum_summary"]

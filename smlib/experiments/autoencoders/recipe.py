@@ -1,423 +1,90 @@
-"""Chapter 4's recipe (notebook ``04_autoencoders``): train every regularizer variant with one budget, then score
-reconstructions and latents.
+"""Chapter 4's sweep: every autoencoder variant of the lab at every seed, its metrics, and the chapter's declared
+comparisons.
 
-    cfg = AutoencoderConfig.at("ci", dataset="cifar10")
-    result = fit_autoencoder("dsm", cfg)                      # trains (or reuses) runs/autoencoders/ci/dsm-<key>
-    table = run_variants(["plain", "sd-vae", "esm"], cfg)     # several, plus a results file
-    python -m smlib autoencoder --preset small --variant all  # the same from the command line
-    torchrun --nproc_per_node 8 -m smlib autoencoder --preset paper --variant dsm
+    cfg = AutoencoderConfig.at("small")
+    SWEEP.run(cfg, RunContext(device="cpu"), seeds=(0, 1, 2))    # results/autoencoders/small/<variant>-seed<k>.json
+    book = SWEEP.load("small")                                    # the committed runs
+    python -m smlib autoencoder --preset small --variant all --seeds 0 1 2
 
-A run is: build the AE and its :class:`~smlib.regularizers.AELoss` from a variant (:mod:`.variants`) and a config
-(:mod:`.config`); train it with :func:`smlib.train.fit` through :class:`AutoencoderTask` (with an optional
-PatchGAN discriminator on alternate steps, the authors' protocol); evaluate it with
-:func:`smlib.metrics.reconstruction.evaluate_autoencoder` (PSNR, SSIM, rFID-N and KID on TF-Inception pool3
-features of held-out test images, and the latent diagnostics of :mod:`smlib.metrics.latent`). Runs live in
-``runs/autoencoders/<preset>/<variant>-<key>/`` where ``key`` hashes the model, objective, data and optimiser
-settings (not the step count), so re-running a notebook reuses a finished run, and a longer ``steps`` resumes it.
-The CIFAR-10 files here are JPEG q75, so none of the numbers compare with published CIFAR-10 figures.
+A run is :func:`smlib.pipelines.autoencoder.fit_autoencoder` (train, or reuse a finished run folder, and
+evaluate) without its example images. The seed sets the initial weights, the batch order, the training subset and
+the posterior draws, the same for every variant: the comparisons are paired by seed.
+
+**What was declared, and when** (as git shows it). The comparisons below are the check cells chapter 4 printed on
+one seed per variant, each present in ``notebooks/04_autoencoders.py`` from commit 2370616 (2026-12-01) to
+f06e1ca (2026-12-04 19:05); the lab's three seeds first ran after that (their first file at 19:34). Two of them
+are **manipulation checks**: a regularizer moving the quantity it is trained on (ESM's distance to its target,
+DSM's low-pass decoding) shows the implementation does what it says, and is no evidence for the paper's claims
+about diffusion. The other three test the paper's reading of the baselines it unifies (its §3.4).
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from smlib.atomic import atomic_path
-from smlib.data import cache_dir, image_batch, load_dataset
-from smlib.device import resolve_device
-from smlib.experiments.autoencoders.config import AutoencoderConfig
-from smlib.experiments.autoencoders.variants import get_variant, resolve_spec
-from smlib.metrics.reconstruction import EVAL_SETTINGS, evaluate_autoencoder
-from smlib.models.autoencoder import AEConfig, AutoEncoder, ae_config
-from smlib.models.discriminator import PatchDiscriminator
-from smlib.models.factory import count_parameters
-from smlib.provenance import provenance, repo_relative, resolve_repo_path
-from smlib.regularizers import AELoss, GANLoss, build_regularizers, normalise_spec
-from smlib.regularizers.vf import FeatureSource, encode_features
-from smlib.results import pack_uint8, runs_root, write_result
-from smlib.train import TrainConfig, fit, load_checkpoint
-from smlib.train.checkpoint import canonical_config
-from smlib.train.config import TRAJECTORY_KEYS
-from smlib.train.distributed import is_initialized
-
-CHAPTER = "autoencoders"
-
-
-def as_config(cfg: AutoencoderConfig | str) -> AutoencoderConfig:
-    """A config object as it is, or the preset of that name."""
-    return AutoencoderConfig.at(cfg) if isinstance(cfg, str) else cfg
-
-
-def model_config(cfg: AutoencoderConfig):
-    """The :class:`~smlib.models.autoencoder.AEConfig` of a run: ``cfg.ae`` at ``cfg.resolution`` (+ channels)."""
-    kw = {"resolution": int(cfg.resolution)}
-    if getattr(cfg, "ae_channels", None):
-        kw["channels"] = tuple(cfg.ae_channels)
-    return ae_config(cfg.ae, **kw)
-
-
-# ---------------------------------------------------------------------------------------------- VF features
-def build_vf_source(cfg: AutoencoderConfig, device="cpu") -> FeatureSource:
-    """The VF loss's frozen encoder (``cfg.vf_encoder`` at ``cfg.vf_input`` px, layer ``cfg.vf_layer``)."""
-    from smlib.models.encoders import build_encoder
-
-    enc = build_encoder(cfg.vf_encoder, device=device, input_size=cfg.vf_input, layer=cfg.vf_layer)
-    label = f"{enc.label}, layer {cfg.vf_layer or 'last'}, {enc.input_size} px -> {enc.grid[0]}x{enc.grid[1]}"
-    return FeatureSource(enc, label)
-
-
-# ---------------------------------------------------------------------------------------------- recipe
-@dataclass
-class AERecipe:
-    """What one variant trains: the AE, its objective, an optional discriminator, the resolved spec and config."""
-
-    variant: str
-    model: AutoEncoder
-    ae_loss: AELoss
-    discriminator: PatchDiscriminator | None
-    spec: dict
-    config: AutoencoderConfig
-    vf_source: FeatureSource | None = None
-
-
-def check_sizes(cfg: AutoencoderConfig, spec: dict) -> int:
-    """Latent side of the run; raises one clear line when the image or a DSM block does not fit it."""
-    mc = model_config(cfg)
-    if cfg.resolution % mc.factor:
-        raise ValueError(f"resolution {cfg.resolution} is not a multiple of the AE factor f={mc.factor}.")
-    latent = cfg.resolution // mc.factor
-    if "dsm" in spec:
-        block = int(spec["dsm"].get("block", 8))
-        if latent % block or cfg.resolution % block:
-            raise ValueError(f"DSM block {block} does not divide the {latent}x{latent} latent of {mc.name} at "
-                             f"{cfg.resolution} px; set dsm_block to a divisor of {latent} (and of the image size).")
-    return latent
-
-
-def build_recipe(variant: str = "plain", cfg: AutoencoderConfig | str = "ci", *, regularizers=None,
-                 vf_source: nn.Module | None = None, seed: int = 0) -> AERecipe:
-    """Build the AE, its AELoss and (if ``cfg.gan``) a PatchGAN for a named variant (or a custom spec).
-
-    regularizers: a :func:`smlib.regularizers.build_regularizers` spec that replaces the variant's (the variant
-    name is then only a label). vf_source: the VF loss's frozen encoder (default: :func:`build_vf_source`).
-    Weights are initialised from ``seed``. Unknown variants or regularizers and a DSM block that does not divide
-    the latent raise ValueError.
-    """
-    cfg = as_config(cfg)
-    if regularizers is None:
-        spec = dict(get_variant(variant).spec)
-    else:
-        spec = {n: kw for n, kw in normalise_spec(regularizers)}
-    if "dsm" in spec:
-        dsm = dict(spec["dsm"] or {})
-        block = int(cfg.dsm_block)
-        if block != int(dsm.get("block", 8)) and (regularizers is None or "ks" not in dsm):
-            # the authors' family for 8x8 blocks keeps u+v <= 6, 4, 2; the same shape for b x b blocks
-            dsm["ks"] = (0, block, block + block // 4, block + block // 2)
-        dsm["block"] = block
-        spec["dsm"] = dsm
-    latent = check_sizes(cfg, spec)
-    spec = resolve_spec(spec, latent)
-    if "vf" in spec and vf_source is None:
-        vf_source = build_vf_source(cfg, device="cpu")
-    torch.manual_seed(seed)
-    model = AutoEncoder(model_config(cfg))
-    regs = build_regularizers(spec, latent_channels=model.latent_channels, vf_encoder=vf_source)
-    lpips = None
-    if cfg.lpips_weight > 0:
-        from smlib.regularizers import LPIPS
-
-        lpips = LPIPS()  # raises LPIPSUnavailableError offline: set lpips_weight=0
-    ae_loss = AELoss(regs, lpips=lpips, lpips_weight=cfg.lpips_weight, gan=GANLoss(disc_weight=cfg.disc_weight))
-    disc = PatchDiscriminator() if cfg.gan else None
-    return AERecipe(variant, model, ae_loss, disc, spec, cfg, vf_source if "vf" in spec else None)
-
-
-# ---------------------------------------------------------------------------------------------- task
-class TrainedAE(nn.Module):
-    """The trained state of a run: the AE and the objective's own weights (VF's projection). ``ae``, ``objective``."""
-
-    def __init__(self, ae: AutoEncoder, objective: AELoss):
-        super().__init__()
-        self.ae = ae
-        self.objective = objective
-
-
-class AutoencoderTask:
-    """:class:`smlib.train.Task` for an :class:`AERecipe`. Batches are images (B, 3, H, W), an (images, labels)
-    pair, or (images, vf_features). The discriminator (if any) is ``aux_model``; its loss sees the reconstruction
-    target (x_M under DSM) as real, and the generator's adversarial term is on from ``gan_start`` (0-based)."""
-
-    def __init__(self, recipe: AERecipe, data_config: dict | None = None):
-        self.recipe = recipe
-        self.model = TrainedAE(recipe.model, recipe.ae_loss)
-        self.aux_model = recipe.discriminator
-        self.gan_start = int(recipe.config.gan_start)
-        self.data_config = dict(data_config or {})
-
-    def _unpack(self, batch) -> torch.Tensor:
-        if isinstance(batch, torch.Tensor):
-            return batch
-        x, extra = batch[0], batch[1]
-        if self.recipe.vf_source is not None and isinstance(extra, torch.Tensor) and extra.ndim == 4:
-            self.recipe.vf_source.provide(extra)
-        return x
-
-    def loss(self, batch, step: int):
-        x = self._unpack(batch)
-        disc = self.aux_model if self.aux_model is not None and step >= self.gan_start else None
-        out = self.recipe.ae_loss(x, self.recipe.model, discriminator=disc)
-        return out.loss, out.logs
-
-    def aux_loss(self, batch, step: int):
-        x = self._unpack(batch)
-        with torch.no_grad():  # the generator's output, with this step's own random plans
-            out = self.recipe.ae_loss(x, self.recipe.model)
-        if not out.gan_applicable:  # EQ-VAE's down-scaled pairs are too small for a PatchGAN
-            return 0.0 * self.aux_model(x).mean(), {"d_skipped": 1.0}
-        return self.recipe.ae_loss.gan.discriminator_term(self.aux_model, out.x_target, out.x_hat)
-
-    def setup(self, device) -> None:
-        self.recipe.ae_loss.to(device)  # frozen helpers (VF encoder, LPIPS) follow the model
-
-    def config_dict(self) -> dict:
-        cfg = self.recipe.config
-        return {
-            "variant": self.recipe.variant, "spec": self.recipe.spec,
-            "ae": model_config(cfg).to_dict(), "objective": self.recipe.ae_loss.describe(),
-            "gan": {"start": self.gan_start, "disc_weight": cfg.disc_weight} if self.aux_model is not None else None,
-            "data": self.data_config,
-        }
-
-
-# ---------------------------------------------------------------------------------------------- data
-def data_description(cfg: AutoencoderConfig, dataset: str, seed: int, vf: bool) -> dict:
-    """What a run trains on, for its config (and so its key)."""
-    desc = {"dataset": dataset, "split": "train", "resolution": int(cfg.resolution), "n_train": cfg.n_train,
-            "data_seed": int(seed), "hflip": bool(cfg.hflip and cfg.n_train is None)}
-    if vf and cfg.n_train is not None:
-        desc["vf_features"] = "precomputed once per training image (no augmentation)"
-    return desc
-
-
-def training_data(recipe: AERecipe, dataset: str, data_root=None, seed: int = 0, device="cpu"):
-    """What :func:`smlib.train.fit` trains on.
-
-    With ``n_train`` set: that many training images as one tensor (a seeded random subset, the same for every
-    variant with the same seed), paired with precomputed VF features for the vf variant (cached under the smlib
-    cache). With ``n_train=None``: the whole split as a Dataset (random h-flips if ``hflip``).
-    """
-    cfg = recipe.config
-    if cfg.n_train is None:
-        return load_dataset(dataset, split="train", resolution=cfg.resolution, root=data_root, hflip=cfg.hflip)
-    images = image_batch(dataset, int(cfg.n_train), cfg.resolution, split="train", seed=seed, root=data_root)
-    if recipe.vf_source is None:
-        return images
-    key = f"vf-{cfg.vf_encoder}-{cfg.vf_layer}-{cfg.vf_input}px-{dataset}-train-{cfg.resolution}px-n{cfg.n_train}-s{seed}"
-    path = cache_dir() / CHAPTER / f"{key}.pt"
-    if path.is_file():
-        feats = torch.load(path, map_location="cpu", weights_only=True)
-    else:
-        dev = resolve_device(device)
-        feats = encode_features(recipe.vf_source.encoder.to(dev), images, device=dev)
-        _atomic_torch_save(feats, path)
-    return images, feats
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def eval_images(cfg: AutoencoderConfig, dataset: str, data_root=None, n: int | None = None) -> torch.Tensor:
-    """The held-out images every variant is scored on: a seeded (``eval_seed``) random subset of the test split.
-
-    Returns (n, 3, R, R); the first k of them are the same images for any n >= k.
-    """
-    n = n or max(cfg.fid_n, cfg.n_spectrum, cfg.lowpass_fid_n, cfg.n_examples)
-    return image_batch(dataset, int(n), cfg.resolution, split="test", seed=int(cfg.eval_seed), root=data_root)
-
-
-def train_config(cfg: AutoencoderConfig, seed: int, device, out_dir) -> TrainConfig:
-    """The :class:`~smlib.train.TrainConfig` of a run (no EMA, constant LR after warm-up, G/D alternation)."""
-    return cfg.train_config(seed=seed, device=device, out_dir=out_dir, aux_start_step=int(cfg.gan_start),
-                            aux_alternate=True)
-
-
-def run_key(task_config: dict, tc: TrainConfig) -> str:
-    """10 hex digits identifying a run's trajectory: task config plus the trajectory keys of the TrainConfig."""
-    train = tc.to_dict()
-    blob = json.dumps(canonical_config({"task": task_config, "train": {k: train[k] for k in TRAJECTORY_KEYS}}),
-                      sort_keys=True)
-    return hashlib.sha1(blob.encode()).hexdigest()[:10]
-
-
-# ---------------------------------------------------------------------------------------------- one run
-def eval_settings(cfg: AutoencoderConfig) -> dict:
-    """The evaluation knobs a cached result must match."""
-    return canonical_config({k: getattr(cfg, k) for k in EVAL_SETTINGS})
-
-def _rank() -> int:
-    return torch.distributed.get_rank() if is_initialized() else 0
-
-
-def run_dir_for(preset: str, variant: str, key: str, runs_dir: str | Path | None = None) -> Path:
-    """``<runs_dir or runs>/autoencoders/<preset>/<variant>-<key>``."""
-    return runs_root(runs_dir) / CHAPTER / preset / f"{variant}-{key}"
-
-
-def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci", *, data_root=None, device="auto",
-                    seed: int = 0, out_dir: str | Path | None = None, regularizers=None,
-                    runs_dir: str | Path | None = None, force: bool = False, evaluate: bool = True,
-                    progress: bool = False) -> dict:
-    """Train (or resume, or reuse) one variant and evaluate it; returns a JSON-able result dict.
-
-    cfg: an :class:`AutoencoderConfig` (or a preset name). out_dir: the run folder (default
-    ``runs/autoencoders/<preset>/<variant>-<key>``; an existing checkpoint there written for another config raises
-    ValueError). A finished run with the same key, steps and evaluation settings is returned from its
-    ``result.json`` (``"cached": True``) unless ``force`` (which also retrains from scratch). Under torchrun every
-    rank trains; only rank 0 evaluates and writes. Paths in the result are repo-relative.
-    """
-    t0 = time.time()
-    dev = resolve_device(device)
-    cfg = as_config(cfg)
-    dataset = cfg.dataset
-    name = variant if regularizers is None else (variant if variant != "plain" else "custom")
-    recipe = build_recipe(variant, cfg, regularizers=regularizers, seed=seed)
-    recipe.variant = name
-    task = AutoencoderTask(recipe, data_description(cfg, dataset, seed, recipe.vf_source is not None))
-    probe = train_config(cfg, seed, dev, "unused")
-    key = run_key(task.config_dict(), probe)
-    run_dir = Path(out_dir) if out_dir is not None else run_dir_for(cfg.preset, name, key, runs_dir)
-    result_path = run_dir / "result.json"
-    if result_path.is_file() and not force:
-        cached = json.loads(result_path.read_text())
-        if (cached.get("key") == key and cached.get("steps") == int(cfg.steps)
-                and (not evaluate or cached.get("eval_settings") == eval_settings(cfg))):
-            cached["cached"] = True
-            return cached
-    data = training_data(recipe, dataset, data_root, seed, dev)
-    tc = train_config(cfg, seed, dev, run_dir)
-    train = fit(task, tc, data, resume=not force, progress=progress)
-    if _rank() != 0:
-        return {"variant": name, "rank": _rank(), "steps": train.step}
-    result = {
-        "variant": name, "preset": cfg.preset, "key": key, "steps": train.step, "completed": train.completed,
-        "run_dir": repo_relative(run_dir), "checkpoint": repo_relative(train.checkpoint), "dataset": dataset,
-        "seed": int(seed),
-        "spec": canonical_config(recipe.spec), "objective": recipe.ae_loss.describe(),
-        "ae": model_config(cfg).to_dict(), "ae_parameters": count_parameters(recipe.model),
-        "train": {k: v for k, v in tc.to_dict().items() if k != "out_dir"},
-        "train_logs": train.train_logs, "train_wall_time_s": round(train.wall_time_s, 1),
-        "device": train.device, "eval_settings": eval_settings(cfg), "cached": False,
-    }
-    if evaluate and train.completed:
-        t_eval = time.time()
-        metrics = evaluate_autoencoder(recipe.model, eval_images(cfg, dataset, data_root), cfg, dataset=dataset,
-                                       device=dev)
-        metrics["examples"] = {k: pack_uint8(v) for k, v in metrics["examples"].items()}
-        result["metrics"] = metrics
-        result["eval_wall_time_s"] = round(time.time() - t_eval, 1)
-    result["wall_time_this_call_s"] = round(time.time() - t0, 1)
-    result["provenance"] = provenance()
-    if train.completed:
-        write_result(result_path, result)
-    return result
-
-
-def load_autoencoder(result: dict | str | Path, device="cpu") -> AutoEncoder:
-    """The trained AE of a run (a result dict, its ``result.json`` or the run folder), weights from ``last.pt``."""
-    if not isinstance(result, dict):
-        p = Path(result)
-        result = json.loads((p / "result.json" if p.is_dir() else p).read_text())
-    cfg = dict(result["ae"])
-    cfg["channels"] = tuple(cfg["channels"])
-    model = AutoEncoder(AEConfig(**cfg))
-    state = load_checkpoint(resolve_repo_path(result["checkpoint"]))["model"]
-    model.load_state_dict({k[3:]: v for k, v in state.items() if k.startswith("ae.")})
-    return model.to(resolve_device(device)).eval()
-
-
-# ---------------------------------------------------------------------------------------------- many runs
-TABLE_COLUMNS = ("variant", "steps", "rfid", "fid_n", "kid", "kid_std", "psnr", "ssim", "kl_to_target",
-                 "l1_to_target", "kl_to_target_unitstd", "psd_slope_latent", "psd_slope_image_at_latent", "rmsc",
-                 "noise_to_signal", "latent_std", "train_wall_time_s")
-
-
-def table_rows(results: dict[str, dict]) -> list[dict]:
-    """One flat row per variant (the columns of ``TABLE_COLUMNS`` plus ``lowpass_psnr_k*`` and ``lowpass_fid_k*``)."""
-    rows = []
-    for name, r in results.items():
-        m = r.get("metrics", {})
-        row = {c: m.get(c, r.get(c)) for c in TABLE_COLUMNS}
-        row["variant"] = name
-        row.update({f"lowpass_psnr_k{k}": v for k, v in m.get("lowpass_psnr", {}).items()})
-        row.update({f"lowpass_fid_k{k}": v for k, v in m.get("lowpass_fid", {}).items()})
-        rows.append(row)
-    return rows
-
-
-def write_results(results: dict[str, dict], path: str | Path, header: dict) -> Path:
-    """Write ``path`` (.json: header + every run without its example images) and a sibling ``.csv`` table; the
-    example grids go to ``<stem>_examples.json``."""
-    path = Path(path)
-    runs = {n: {k: v for k, v in r.items() if k != "metrics"} | {"metrics": {k: v for k, v in r.get("metrics", {}).items()
-                                                                            if k != "examples"}}
-            for n, r in results.items()}
-    write_result(path, {**header, "runs": runs})
-    write_result(path.with_name(path.stem + "_examples.json"),
-               {n: r.get("metrics", {}).get("examples") for n, r in results.items()})
-    rows = table_rows(results)
-    cols = list(dict.fromkeys(k for row in rows for k in row))
-    with atomic_path(path.with_suffix(".csv")) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
-
-
-def run_variants(variants=None, cfg: AutoencoderConfig | str = "ci", *, data_root=None, device="auto", seed: int = 0,
-                 results_path: str | Path | None = None, runs_dir: str | Path | None = None, force: bool = False,
-                 progress: bool = False) -> dict[str, dict]:
-    """:func:`fit_autoencoder` for each variant (default: the config's list), in order; returns {name: result}.
-
-    With ``results_path`` the aggregate (header with provenance, command and total wall time, every run's result,
-    a CSV table) is rewritten after every variant, so a long run shows its progress and survives interruption:
-    rerunning the same command resumes the unfinished variant and reuses the finished ones.
-    """
-    cfg = as_config(cfg)
-    device = resolve_device(device)
-    names = list(cfg.variants if variants in (None, "all", ["all"]) else variants)
-    t0, results = time.time(), {}
-    for name in names:
-        results[name] = fit_autoencoder(name, cfg, data_root=data_root, device=device, seed=seed, runs_dir=runs_dir,
-                                        force=force, progress=progress)
-        if results_path is not None and _rank() == 0:
-            done = [n for n in names if n in results and results[n].get("metrics")]
-            header = {"chapter": CHAPTER, "preset": cfg.preset, "dataset": cfg.dataset, "seed": seed,
-                      "variants_planned": names, "variants_done": done, "complete": len(done) == len(names),
-                      "settings": canonical_config(cfg.to_dict()),
-                      "total_wall_time_s_this_call": round(time.time() - t0, 1),
-                      "total_train_wall_time_s": round(sum(r.get("train_wall_time_s", 0) for r in results.values()), 1),
-                      "total_eval_wall_time_s": round(sum(r.get("eval_wall_time_s", 0) for r in results.values()), 1),
-                      "protocol": ("rFID-N and KID: TF-Inception pool3 features of N reconstructions (posterior "
-                                   "sample, uint8) vs the same N originals of the test split (seeded subset); "
-                                   "PSNR/SSIM on uint8-rounded reconstructions; spectra on the posterior sample, "
-                                   "16 bins, KL(target || latent) per image with DC removed; CIFAR-10 files are "
-                                   "JPEG q75"),
-                      "provenance": provenance()}
-            write_results(results, results_path, header)
-    return results
-
-
-__all__ = ["CHAPTER", "as_config", "model_config", "build_recipe", "AERecipe", "AutoencoderTask", "TrainedAE",
-           "build_vf_source", "check_sizes", "data_description", "training_data", "eval_images", "train_config",
-           "run_key", "eval_settings", "run_dir_for", "fit_autoencoder", "load_autoencoder", "TABLE_COLUMNS",
-           "table_rows", "write_results", "run_variants"]
+from smlib.metrics.latent import high_band_mass
+from smlib.pipelines.autoencoder import AutoencoderConfig, fit_autoencoder
+from smlib.pipelines.autoencoder_variants import VARIANTS
+from smlib.results import RunContext
+from smlib.sweep import Metric, Sweep, load_families
+
+#: the low-pass cut whose PSNR loss is DSM's test (the lowest three anti-diagonals of each 8x8 block kept)
+LOWPASS_K = 12
+
+#: the lab's columns, flat (the run's ``metrics`` plus ``lowpass_psnr_k*`` and ``lowpass_fid_k*``)
+COLUMNS = ("steps", "rfid", "fid_n", "kid", "psnr", "ssim", "kl_to_target", "l1_to_target", "kl_to_target_unitstd",
+           "psd_slope_latent", "psd_slope_image_at_latent", "rmsc", "noise_to_signal", "latent_std",
+           "train_wall_time_s")
+
+
+def flat_row(run: dict) -> dict:
+    """One run as a flat row: :data:`COLUMNS`, ``lowpass_psnr_k<k>``, ``lowpass_fid_k<k>``, ``lowpass_psnr_loss``
+    (PSNR minus the PSNR of decoding a latent low-passed at :data:`LOWPASS_K`) and ``high_band_mass`` (the latent
+    descriptor's share in bins 9-16)."""
+    m = run.get("metrics", {})
+    row = {c: m.get(c, run.get(c)) for c in COLUMNS}
+    row["variant"] = run["variant"]
+    row.update({f"lowpass_psnr_k{k}": v for k, v in m.get("lowpass_psnr", {}).items()})
+    row.update({f"lowpass_fid_k{k}": v for k, v in m.get("lowpass_fid", {}).items()})
+    if row.get("psnr") is not None and f"lowpass_psnr_k{LOWPASS_K}" in row:
+        row["lowpass_psnr_loss"] = row["psnr"] - row[f"lowpass_psnr_k{LOWPASS_K}"]
+    if "spectra" in m:
+        row["high_band_mass"] = high_band_mass(m["spectra"]["p_z"])
+    return row
+
+
+def _col(key: str):
+    return lambda run: flat_row(run).get(key)
+
+
+METRICS = (
+    Metric("rfid", "rFID", _col("rfid")),
+    Metric("kid", "KID x1e3", _col("kid"), scale=1e3),
+    Metric("psnr", "PSNR", _col("psnr"), lower_is_better=False, fmt=".2f"),
+    Metric("ssim", "SSIM", _col("ssim"), lower_is_better=False, fmt=".3f"),
+    Metric("kl_to_target", "KL to target", _col("kl_to_target"), fmt=".3f"),
+    Metric("psd_slope_latent", "PSD exponent", _col("psd_slope_latent"), lower_is_better=False, fmt=".2f"),
+    Metric("noise_to_signal", "noise ratio r", _col("noise_to_signal"), fmt=".2g"),
+    Metric(f"lowpass_psnr_k{LOWPASS_K}", f"low-pass PSNR k={LOWPASS_K}", _col(f"lowpass_psnr_k{LOWPASS_K}"),
+           lower_is_better=False, fmt=".2f"),
+    Metric("lowpass_psnr_loss", f"PSNR lost at k={LOWPASS_K}", _col("lowpass_psnr_loss"), fmt=".2f"),
+    Metric("lowpass_fid_k10", "low-pass rFID k=10", _col("lowpass_fid_k10")),
+    Metric("high_band_mass", "latent mass in bins 9-16", _col("high_band_mass"), fmt=".3f"),
+)
+
+FAMILIES = load_families(Path(__file__).with_name("declared.toml"))
+
+
+def run_variant(variant: str, seed: int, cfg: AutoencoderConfig, ctx: RunContext) -> dict:
+    """One lab run, as its committed file holds it: the lab's result without its example images (they stay in the
+    run folder) and ``completed`` only when it was trained and evaluated."""
+    result = fit_autoencoder(variant, cfg, data_root=ctx.data_root, device=ctx.device, seed=seed,
+                             runs_dir=ctx.runs_dir, progress=ctx.progress)
+    metrics = {k: v for k, v in result.get("metrics", {}).items() if k != "examples"}
+    kept = {k: v for k, v in result.items() if k not in ("metrics", "cached", "wall_time_this_call_s")}  # per call
+    return {**kept, "metrics": metrics, "completed": bool(result.get("completed") and metrics)}
+
+
+SWEEP = Sweep("autoencoders", {name: v.label for name, v in VARIANTS.items()}, METRICS, FAMILIES, run_variant,
+              arm_key="variant")
+
+__all__ = ["LOWPASS_K", "COLUMNS", "flat_row", "METRICS", "FAMILIES", "run_variant", "SWEEP"]

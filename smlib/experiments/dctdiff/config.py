@@ -12,11 +12,9 @@ CIFAR-10 32 px) and with everything else equal (backbone, formulation, optimiser
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from smlib.experiments.config import ChapterConfig, ConfigError, register_presets
+from smlib.config import ConfigError, DiffusionRecipeConfig, register_presets
 from smlib.spectral.dct_tokens import DCTDIFF_CIFAR10
 
 
@@ -47,7 +45,7 @@ ARMS: dict[str, Arm] = {
 
 
 @dataclass(frozen=True)
-class DCTdiffConfig(ChapterConfig):
+class DCTdiffConfig(DiffusionRecipeConfig):
     """The ablation ladder's recipe. Training knobs share their names with TrainConfig."""
 
     setting: str | None = None               # paper preset only: "cifar10" or "ffhq256" (PAPER_SETTINGS)
@@ -73,19 +71,9 @@ class DCTdiffConfig(ChapterConfig):
     #                                          embeds 999 t (ScoreModel.predict), smlib's U-ViT 1000 t: we keep ours
     sampler: str = "dpmpp_2m"
     sample_steps: int = 25
-    # optimisation (TrainConfig names); DCTdiff: AdamW, betas (0.99, 0.99), wd 0.03, warm-up then constant
-    steps: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
+    # optimisation (DiffusionRecipeConfig's knobs); DCTdiff: AdamW, betas (0.99, 0.99), wd 0.03, warm-up, constant
     weight_decay: float = 0.03
     betas: tuple[float, float] = (0.99, 0.99)
-    grad_clip: float | None = 1.0
-    warmup_steps: int = 10
-    ema_decay: float | None = 0.98
-    eval_every: int | None = None            # gFID-N every this many steps (None: at the end only)
-    ckpt_every: int | None = None
-    log_every: int = 10
-    parallel: str = "ddp"
     # evaluation: the final step's EMA model, never a checkpoint chosen by the test metric
     n_fid: int = 32
     n_reference: int = 64
@@ -102,21 +90,6 @@ class DCTdiffConfig(ChapterConfig):
         if self.rounding not in ("round", "truncate"):
             raise ConfigError(f"rounding must be 'round' or 'truncate', got {self.rounding!r}.")
 
-    def run_identity(self) -> dict:
-        """What determines one run's result: every knob but the step count and the sweep's lists."""
-        return {k: v for k, v in self.to_dict().items()
-                if k not in ("steps", "arms", "seeds", "preset", "parallel")}
-
-    @classmethod
-    def at(cls, preset: str = "ci", **overrides: Any) -> DCTdiffConfig:
-        """The preset, then its ``setting``'s overrides (paper only), then the caller's non-None overrides."""
-        base = super().at(preset)
-        setting = overrides.get("setting") or base.setting
-        if setting is not None:
-            if setting not in PAPER_SETTINGS:
-                raise ConfigError(f"unknown setting {setting!r}; choose one of: {', '.join(PAPER_SETTINGS)}.")
-            base = dataclasses.replace(base, setting=setting, **PAPER_SETTINGS[setting])
-        return base.replace(**overrides)
 
 
 register_presets(
@@ -155,5 +128,6 @@ PAPER_SETTINGS: dict[str, dict] = {
                           0.991, 0.989, 0.991)},
         n_reference=70000, arms=("ebfr",)),
 }
+DCTdiffConfig.SETTINGS = PAPER_SETTINGS
 
 __all__ = ["Arm", "ARMS", "DCTdiffConfig", "PAPER_SETTINGS"]

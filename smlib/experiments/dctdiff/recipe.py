@@ -1,8 +1,10 @@
-"""Chapter 7's recipe (notebook ``07_dctdiff``): one rung of the ablation ladder, trained and scored.
+"""Chapter 7's recipe (notebook ``07_dctdiff``): one rung of the ablation ladder, trained and scored; the sweep of
+them and its declared comparisons.
 
     cfg    = DCTdiffConfig.at("small")
-    result = run_arm("ebfr", cfg, seed=0)        # images -> tokens -> U-ViT diffusion -> decoded samples -> gFID
-    python -m smlib dctdiff --preset small --arm all --seeds 0 1 2     # -> results/dctdiff/small/<arm>-seed<k>.json
+    result = run_arm("ebfr", 0, cfg, RunContext())   # images -> tokens -> U-ViT -> decoded samples -> gFID
+    SWEEP.run(cfg, RunContext())                     # results/dctdiff/small/<arm>-seed<k>.json
+    python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
     torchrun --nproc_per_node 4 -m smlib dctdiff --preset paper --arm ebfr --seeds 0
 
 Every rung shares the recipe: a seeded subset of the training images, flipped at random each step; the rung's
@@ -10,42 +12,41 @@ tokens laid out as a (D, rows, cols) grid; a U-ViT with patch size 1 and no outp
 ``libs/uvit.py``: a linear token embedding, long skips, a linear head); the VP SDE with beta(t) = 0.1 + 19.9 t and
 eps-prediction; AdamW; EMA; DPM-Solver++(2M). Samples are decoded to pixels, quantised to the 256 levels of the
 reference images (rounding; the released decoder truncates) and scored with gFID-N and KID against Inception
-features of the training images, at fixed steps and at the end. No checkpoint is chosen by the test metric
-(DCTdiff reloads its best-FID checkpoint, ``train.py`` L263-265; we do not).
+features of the training images, at fixed steps and at the end (:mod:`smlib.pipelines.pixel_diffusion`). No
+checkpoint is chosen by the test metric (DCTdiff reloads its best-FID checkpoint, ``train.py`` L263-265; we do not).
+
+**What was declared, and when** (as git shows it): the pairs of :data:`DECLARED` were committed with the chapter's
+recipe in a75503b (2026-12-03 18:20), before any run of the small sweep (the first at 2026-12-04 01:43). Each rung
+is compared with the one below it, so that a change in the result is charged to the one thing the rung adds; and
+DCTdiff as released against the pixel baseline, the claim the paper makes (its CIFAR-10 table, 5.28 against 5.80
+at 100 NFE, read second-hand). Lower gFID is better; the tests are two-sided.
+
+* ebfr < pixel: second-hand (the paper's table, above).
+* ycbcr420 < pixel: our inference. At 32 px the JPEG training images are already 4:2:0, so halving the chroma
+  removes dimensions that carry almost nothing.
+* dct < ycbcr420: our inference, with no difference expected: an orthonormal 2x2 DCT is a rotation of each block,
+  which a linear token embedding can absorb.
+* eta < dct, snr2 < eta, ebfr < snr2: our inference, in the direction DCTdiff adds them; eta lowers the SNR of
+  every coordinate (0.34x pixel space after c = 2), c = 2 raises it back twofold.
 """
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from smlib.atomic import atomic_path
-from smlib.data import image_subset
 from smlib.data.latents import LatentNormalizer
-from smlib.device import resolve_device
 from smlib.diffusion import Formulation, make_formulation
 from smlib.experiments.dctdiff.config import ARMS, Arm, DCTdiffConfig
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
-from smlib.metrics.inception import shared_inception
-from smlib.metrics.reference import ReferenceSet, reference_set
-from smlib.models.factory import build_backbone, count_parameters
-from smlib.provenance import provenance, repo_relative
-from smlib.results import runs_root, write_result
+from smlib.models.factory import build_backbone
+from smlib.pipelines import pixel_diffusion
+from smlib.results import RunContext, runs_root
 from smlib.spectral.dct_tokens import DCTTokenizer, ebfr_weights
-from smlib.train import fit
-from smlib.train.checkpoint import canonical_config, config_diff
+from smlib.sweep import Metric, Sweep, final, load_families
 from smlib.train.distributed import init_distributed
-from smlib.train.logs import read_metrics
-
-
-def as_config(cfg: DCTdiffConfig | str) -> DCTdiffConfig:
-    """A config object as it is, or the preset of that name."""
-    return DCTdiffConfig.at(cfg) if isinstance(cfg, str) else cfg
 
 
 def arm_of(name: str) -> Arm:
@@ -121,22 +122,6 @@ class TokenDiffusionTask:
         return self.config
 
 
-def run_dir(runs_dir, preset: str, dataset: str, arm: str, seed: int) -> Path:
-    """<runs>/dctdiff/<preset>/<dataset>/<arm>/seed<k>."""
-    return runs_root(runs_dir) / "dctdiff" / preset / dataset / arm / f"seed{seed}"
-
-
-def training_images(cfg: DCTdiffConfig, data_root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The seeded subset of the split every rung trains on: (n_images, 3, R, R) in [-1, 1], labels (n_images,)."""
-    return image_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
-
-
-def reference_for(cfg: DCTdiffConfig, images: torch.Tensor, features) -> ReferenceSet:
-    """The first ``n_reference`` training images as Inception features (the one reference cache)."""
-    return reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference, lambda: images[: cfg.n_reference],
-                         features, subset=f"subset{cfg.subset_seed}")
-
-
 def build_run(arm_name: str, cfg: DCTdiffConfig, images: torch.Tensor, *, seed: int = 0, reference=None,
               features=None) -> TokenDiffusionTask:
     """The task of one rung and seed: tokenizer, backbone (initial weights a function of the seed), formulation,
@@ -162,56 +147,24 @@ def build_run(arm_name: str, cfg: DCTdiffConfig, images: torch.Tensor, *, seed: 
                               evaluator)
 
 
-def run_arm(arm_name: str, cfg: DCTdiffConfig | str = "ci", *, seed: int = 0, data_root=None, device="auto",
-            runs_dir: str | os.PathLike | None = None, features=None, max_steps_this_call: int | None = None,
-            progress: bool = False, resume: bool = True) -> dict:
-    """One rung and seed, trained with :func:`smlib.train.fit` (resumable, bit-exact on CPU) and scored.
-
-    Writes ``result.json`` and ``grid.pt`` (uint8 samples) in :func:`run_dir`; a completed run of the same
-    configuration is read back, not redone, and a folder holding another configuration is refused. Returns the
-    result dict: the arm, seed, token shape, parameter count, final gFID-N/KID, the curve over steps, wall times."""
-    cfg = as_config(cfg)
+def run_arm(arm_name: str, seed: int, cfg: DCTdiffConfig, ctx: RunContext) -> dict:
+    """One rung and seed through :func:`smlib.pipelines.pixel_diffusion.run`, cached in
+    ``<runs>/dctdiff/<preset>/<dataset>/<arm>/seed<k>``: the arm, seed, token shape, parameter count, final
+    gFID-N/KID, the curve over steps, wall times."""
     arm = arm_of(arm_name)
-    dev = resolve_device(device)
-    out = run_dir(runs_dir, cfg.preset, cfg.dataset, arm_name, seed)
-    result_path = out / "result.json"
-    run_config = canonical_config(cfg.run_identity())
-    if result_path.is_file() and max_steps_this_call is None:
-        done = json.loads(result_path.read_text())
-        if config_diff(done.get("config", {}), run_config):
-            raise ValueError(f"{out} holds a run of another configuration (differs in: "
-                             f"{', '.join(config_diff(done['config'], run_config))}); delete it or pass --runs-dir.")
-        if done.get("completed") and done.get("config_steps") == cfg.steps:
-            return done
-    t0 = time.time()
-    images, labels = training_images(cfg, data_root)
-    features = features if features is not None else (shared_inception(str(dev)) if cfg.n_fid else None)
-    reference = reference_for(cfg, images, features) if features is not None else None
-    task = build_run(arm_name, cfg, images, seed=seed, reference=reference, features=features)
-    prep_s = time.time() - t0
-    fitted = fit(task, cfg.train_config(seed=seed, device=dev, out_dir=out), (images, labels), resume=resume,
-                 progress=progress, max_steps_this_call=max_steps_this_call)
-    result = {"arm": arm_name, "label": arm.label, "seed": seed, "preset": cfg.preset, "setting": cfg.setting,
-              "dataset": cfg.dataset, "resolution": cfg.resolution, "tokens": task.config["tokens"],
-              "num_params": count_parameters(task.model), "steps": fitted.step, "config_steps": cfg.steps,
-              "completed": fitted.completed, "train_wall_time_s": round(fitted.wall_time_s, 2),
-              "prep_time_s": round(prep_s, 2), "config": run_config}
-    if fitted.completed and init_distributed().is_main:
-        result["final"] = dict(fitted.metrics)
-        if result["final"]:
-            result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
-        result["curve"] = read_metrics(fitted.metrics_csv, keys=("loss", "eval/fid", "eval/kid"))
-        evaluator = getattr(task, "evaluate", None)
-        if evaluator is not None and evaluator.last_images is not None:
-            with atomic_path(out / "grid.pt") as tmp:
-                grid = evaluator.last_images[: cfg.n_grid]
-                torch.save(((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), tmp)
-            result["grid"] = repo_relative(out / "grid.pt")
-        result["wall_time_s"] = round(time.time() - t0, 2)
-        result["provenance"] = provenance()
-        write_result(result_path, result)
-    return result
+    out = runs_root(ctx.runs_dir) / "dctdiff" / cfg.preset / cfg.dataset / arm_name / f"seed{seed}"
+    return pixel_diffusion.run(
+        lambda images, reference, features: build_run(arm_name, cfg, images, seed=seed, reference=reference,
+                                                      features=features),
+        cfg, seed, ctx, out, record=lambda task: {"arm": arm_name, "label": arm.label, "setting": cfg.setting,
+                                                  "tokens": task.config["tokens"]})
 
 
-__all__ = ["as_config", "arm_of", "tokenizer_for", "loss_weight", "formulation_for", "TokenGridDecoder",
-           "TokenDiffusionTask", "run_dir", "training_images", "reference_for", "build_run", "run_arm"]
+METRICS = (Metric("fid", "gFID", final("fid")), Metric("kid", "KID x1e3", final("kid"), scale=1e3, fmt=".2f"))
+FAMILIES = load_families(Path(__file__).with_name("declared.toml"))
+DECLARED = FAMILIES[0].comparisons
+SWEEP = Sweep("dctdiff", {name: a.label for name, a in ARMS.items()}, METRICS, FAMILIES, run_arm)
+
+
+__all__ = ["arm_of", "tokenizer_for", "loss_weight", "formulation_for", "TokenGridDecoder", "TokenDiffusionTask",
+           "build_run", "run_arm", "DECLARED", "METRICS", "FAMILIES", "SWEEP"]

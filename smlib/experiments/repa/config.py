@@ -16,11 +16,10 @@ DoG arms keep iREPA's projector and weight so that the target is the only change
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from smlib.diffusion.alignment import AlignmentSpec, make_alignment
-from smlib.experiments.config import ChapterConfig, ConfigError, register_presets
-from smlib.experiments.diffusability.config import DiffusabilityConfig
+from smlib.config import ConfigError, register_presets
+from smlib.pipelines.latent_diffusion import LatentDiffusionConfig
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,8 @@ ARMS: dict[str, Arm] = {
 
 
 @dataclass(frozen=True)
-class RepaConfig(DiffusabilityConfig):
-    """Chapter 5's latent diffusion recipe plus the alignment knobs. The inherited ``variants`` is unused: one
-    autoencoder (``variant``) for every arm."""
+class RepaConfig(LatentDiffusionConfig):
+    """Chapter 5's latent diffusion recipe plus the alignment knobs: one autoencoder (``variant``) for every arm."""
 
     variant: str = "sd-vae"                  # the lab autoencoder whose latents every arm diffuses
     encoder: str = "efficientnet-lite2"      # smlib.models.encoders name of the frozen target encoder
@@ -57,15 +55,6 @@ class RepaConfig(DiffusabilityConfig):
     projector_hidden: int = 2048             # REPA's MLP width
     kernel_size: int = 3                     # iREPA / DoG conv projector (3 as iREPA's README; its LDM recipe: 1)
     arms: tuple[str, ...] = tuple(ARMS)
-
-    @classmethod
-    def at(cls, preset: str = "ci", **overrides: Any) -> RepaConfig:
-        """The preset with the non-None overrides (chapter 5's paper settings do not apply here)."""
-        return ChapterConfig.at.__func__(cls, preset, **overrides)
-
-    def run_identity(self) -> dict:
-        """What determines one run's result: every knob but the step count, the sweep's lists and the parallelism."""
-        return {k: v for k, v in super().run_identity().items() if k != "arms"}
 
     def alignment(self, arm: str) -> AlignmentSpec | None:
         """The arm's :class:`AlignmentSpec` with this config's depth, projector width and kernel (None for "none")."""

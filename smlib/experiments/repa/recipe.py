@@ -1,39 +1,52 @@
-"""Chapter 6's recipe (notebook ``06_repa``): one alignment arm on one autoencoder's latents, trained and scored.
+"""Chapter 6's recipe (notebook ``06_repa``): one alignment arm on one autoencoder's latents, trained and scored;
+the sweep of them and its declared comparisons.
 
     cfg    = RepaConfig.at("small")
-    result = run_arm("dog-0.5-2", cfg, seed=0)      # AE latents + encoder tokens -> aligned DiT -> gFID, readouts
+    SWEEP.run(cfg, RunContext(device="cpu"))        # results/repa/small/<arm>-seed<k>.json
     spectra = target_spectra(cfg)                   # every arm's target, before any training (Prop. 3.2)
-    python -m smlib repa --preset small --arm all --seeds 0 1 2     # -> results/repa/small/<arm>-seed<k>.json
+    python -m smlib repa --preset small --arm all --seeds 0 1 2
     torchrun --nproc_per_node 8 -m smlib repa --preset paper --arm repa --seeds 0
 
-A run is chapter 5's latent diffusion run (:func:`smlib.experiments.diffusability.run_variant`) with the arm's
+A run is the latent diffusion pipeline of chapter 5 (:func:`smlib.pipelines.latent_diffusion.run`) with the arm's
 alignment term: the frozen encoder's tokens of the same training images and flips are cached once (the grids
 matched by the encoder's input size, never by interpolating tokens), and the result adds the tapped state's
 readouts. An encoder without its weights here fails in one line; ``encoder_pretrained=False`` builds random
 weights of the same shape, a stand-in that every line printed about the run names.
+
+**What was declared, and when** (as git shows it): the pairs of :data:`DECLARED` were committed with the chapter in
+04b73b0 (2026-12-04 02:22), before any run of the small sweep (the first at 03:30). Lower gFID is better.
+
+* repa < none: REPA's abstract (at ImageNet scale with DINOv2).
+* irepa-g0.6 < repa: iREPA's paper (its ablation table: conv projector and spatial normalisation each help).
+* dog-0.5-2 < irepa-g0.6, dog-1-4 < irepa-g0.6: the Spectrum Matching abstract's "DoG improves iREPA" (claim (h)),
+  on our instantiation of the DoG (the paper's sigmas are unknown).
+* irepa-g1 < irepa-g0.6: our inference: gamma 1 removes the target's DC completely, raising its RMSC (Prop. 3.2).
+* dog-0.5-2 < dog-0.5-2-nostd: our inference: the std normalisation is the unablated half of the paper's DoG recipe.
+
+The rank correlation (Spearman, exact permutation p over all pairings) runs over every aligned arm: x = the
+target's mid-band share of DC-free directional energy (:func:`smlib.metrics.alignment.mid_band_share`, declared
+band), y = the arm's gain in final gFID over no alignment (mean over seeds).
 """
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
+import numpy as np
+import scipy.stats
 import torch
 
 from smlib.data import image_subset
 from smlib.data.targets import encode_targets
 from smlib.device import resolve_device
 from smlib.diffusion.alignment import AlignmentSpec, check_grid, tokens_to_grid, transform_target
-from smlib.experiments.autoencoders import AutoencoderConfig
-from smlib.experiments.diffusability.recipe import run_variant
 from smlib.experiments.repa.config import ARMS, RepaConfig, arm_of
 from smlib.metrics.alignment import directional_profile, mid_band_share
 from smlib.models.autoencoder import ae_config
 from smlib.models.encoders import build_encoder
-from smlib.results import runs_root
-
-
-def as_config(cfg: RepaConfig | str) -> RepaConfig:
-    """A config object as it is, or the preset of that name."""
-    return RepaConfig.at(cfg) if isinstance(cfg, str) else cfg
+from smlib.pipelines import latent_diffusion as ld
+from smlib.pipelines.autoencoder import AutoencoderConfig
+from smlib.results import RunContext
+from smlib.sweep import Metric, Sweep, final, load_families
 
 
 def target_encoder(cfg: RepaConfig, device="cpu"):
@@ -57,28 +70,16 @@ def describe_encoder(enc) -> str:
     return enc.label if enc.pretrained else f"STAND-IN (random weights, not {enc.name}): {enc.label}"
 
 
-def run_dir(runs_dir, preset: str, dataset: str, arm: str, seed: int):
-    """<runs>/repa/<preset>/<dataset>/<arm>/seed<k>."""
-    return runs_root(runs_dir) / "repa" / preset / dataset / arm / f"seed{seed}"
-
-
-def run_arm(arm: str, cfg: RepaConfig | str = "ci", *, seed: int = 0, data_root=None, device="auto",
-            runs_dir: str | os.PathLike | None = None, features=None, max_steps_this_call: int | None = None,
-            progress: bool = False, keep_models: bool = False, autoencoder_checkpoint=None) -> dict:
-    """One arm and seed, cached and resumable (a completed run is read back). Returns chapter 5's result dict plus
-    ``arm``, ``arm_label``, the alignment spec, the target cache's description and ``readouts``."""
-    cfg = as_config(cfg)
+def run_arm(arm: str, seed: int, cfg: RepaConfig, ctx: RunContext, keep_models: bool = False) -> dict:
+    """One arm and seed, cached and resumable (a completed run is read back). Returns the latent diffusion run's
+    result plus ``arm``, ``arm_label``, the alignment spec, the target cache's description and ``readouts``."""
     info = arm_of(arm)
-    dev = resolve_device(device)
     spec = cfg.alignment(arm)
-    enc = target_encoder(cfg, dev) if spec is not None else None
+    enc = target_encoder(cfg, ctx.device) if spec is not None else None
     if enc is not None and not enc.pretrained:
         print(f"[{arm} seed {seed}] target encoder: {describe_encoder(enc)}")
-    result = run_variant(cfg.variant, cfg, data_root=data_root, device=dev, seed=seed, runs_dir=runs_dir,
-                         features=features, max_steps_this_call=max_steps_this_call, progress=progress,
-                         keep_models=keep_models, alignment=spec, encoder=enc,
-                         autoencoder_checkpoint=autoencoder_checkpoint,
-                         out_dir=run_dir(runs_dir, cfg.preset, cfg.dataset, arm, seed))
+    out = ld.run_dir(ctx.runs_dir, "repa", cfg.preset, cfg.dataset, arm, seed)
+    result = ld.run(cfg.variant, cfg, seed, ctx, out_dir=out, keep_models=keep_models, alignment=spec, encoder=enc)
     result.update(arm=arm, arm_label=info.label)
     if enc is not None:
         result["encoder"] = describe_encoder(enc)
@@ -93,7 +94,7 @@ def target_spectra(cfg: RepaConfig | str = "ci", arms=None, n_images: int = 256,
     frequency, and the mid-band share (:mod:`smlib.metrics.alignment`), on the encoder's tokens of the first
     ``n_images`` training images. Returns {"encoder": label, "grid": (h, w), "arms": {arm: {...}}} with tensors as
     lists. "none" has no target and is skipped."""
-    cfg = as_config(cfg)
+    cfg = RepaConfig.resolve(cfg)
     dev = resolve_device(device)
     enc = target_encoder(cfg, dev)
     images, _ = image_subset(cfg.dataset, n_images, cfg.resolution, cfg.split, cfg.subset_seed, data_root)
@@ -126,5 +127,37 @@ def target_spec_table(spec: AlignmentSpec | None) -> dict:
     return row
 
 
-__all__ = ["as_config", "target_encoder", "latent_factor", "describe_encoder", "run_dir", "run_arm",
-           "target_spectra", "target_spec_table"]
+METRICS = (Metric("fid", "gFID", final("fid")), Metric("kid", "KID x1e3", final("kid"), scale=1e3, fmt=".2f"))
+FAMILIES = load_families(Path(__file__).with_name("declared.toml"))
+DECLARED = FAMILIES[0].comparisons
+SWEEP = Sweep("repa", {name: a.label for name, a in ARMS.items()}, METRICS, FAMILIES, run_arm)
+
+
+def energy_gain_correlation(spectra: dict, table: dict, key: str = "fid") -> dict | None:
+    """Spearman's rho between each aligned arm's target mid-band share (``spectra["arms"][arm]``, from
+    :func:`target_spectra`) and its mean gain ``table["none"] - table[arm]`` in ``key``, with the exact
+    permutation p-value (two-sided). None when "none" or fewer than three aligned arms have results."""
+    if "none" not in table:
+        return None
+    arms = [a for a in spectra["arms"] if a in table and a != "none"]
+    if len(arms) < 3:
+        return None
+    x = np.array([spectra["arms"][a]["mid_band_share"] for a in arms])
+    base = table["none"][key]["mean"]
+    y = np.array([base - table[a][key]["mean"] for a in arms])
+    rho = scipy.stats.spearmanr(x, y).statistic
+    perm = scipy.stats.permutation_test((x, y), lambda a, b: scipy.stats.spearmanr(a, b).statistic,
+                                        permutation_type="pairings", n_resamples=np.inf)
+    return {"arms": arms, "mid_band_share": x.tolist(), "gain": y.tolist(), "rho": float(rho),
+            "p": float(perm.pvalue), "n": len(arms)}
+
+
+def energy_gain_from_runs(spectra: dict, runs: list[dict], key: str = "fid") -> dict | None:
+    """:func:`energy_gain_correlation` on the committed runs: each arm's mean ``key`` over its seeds."""
+    values = SWEEP.values(runs, key)
+    return energy_gain_correlation(spectra, {a: {key: {"mean": float(np.mean(list(v.values())))}}
+                                             for a, v in values.items()}, key)
+
+
+__all__ = ["target_encoder", "latent_factor", "describe_encoder", "run_arm", "target_spectra", "target_spec_table",
+           "DECLARED", "METRICS", "FAMILIES", "SWEEP", "energy_gain_correlation", "energy_gain_from_runs"]

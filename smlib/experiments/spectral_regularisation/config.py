@@ -15,10 +15,10 @@ loss) and {0.1, 1} for EDM (1x and 9x). Our sweep, not the paper's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from smlib.diffusion.spectral_loss import SpectralLossSpec
-from smlib.experiments.config import ChapterConfig, ConfigError, register_presets
+from smlib.config import ConfigError, DiffusionRecipeConfig, PresetConfig, register_presets
 
 FORMULATIONS = ("ddpm", "edm")
 
@@ -67,9 +67,13 @@ ARMS: dict[str, Arm] = {
 
 
 @dataclass(frozen=True)
-class SpectralRegConfig(ChapterConfig):
+class SpectralRegConfig(DiffusionRecipeConfig):
     """Pixel diffusion on CIFAR-10 with and without a spectral term. Training knobs share their names with
     TrainConfig."""
+
+    #: the checkerboard toy is its own sweep (:mod:`.toy`): its knobs do not identify a CIFAR-10 run
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = PresetConfig.NOT_IDENTITY + (
+        "toy_size", "toy_squares", "toy_images", "toy_steps", "toy_lam", "toy_samples", "toy_seeds")
 
     # data
     dataset: str = "cifar10"
@@ -85,19 +89,6 @@ class SpectralRegConfig(ChapterConfig):
     # sampling: one sampler for every arm (EDM's model is an x0-predictor on the same VP path)
     sampler: str = "dpmpp_2m"
     sample_steps: int = 25
-    # optimisation (TrainConfig names)
-    steps: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float | None = 1.0
-    warmup_steps: int = 10
-    ema_decay: float | None = 0.98
-    eval_every: int | None = None            # gFID-N every this many steps (None: at the end only)
-    ckpt_every: int | None = None
-    log_every: int = 10
-    parallel: str = "ddp"
     # evaluation: the final step's EMA model
     n_fid: int = 32
     n_reference: int = 64
@@ -119,16 +110,6 @@ class SpectralRegConfig(ChapterConfig):
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown:
             raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}.")
-
-    def run_identity(self) -> dict:
-        """What determines one run's result: every knob but the step count, the sweep's lists, the toy and the
-        parallelism."""
-        return {k: v for k, v in self.to_dict().items()
-                if k not in ("steps", "arms", "seeds", "preset", "parallel") and not k.startswith("toy_")}
-
-    @classmethod
-    def at(cls, preset: str = "ci", **overrides: Any) -> SpectralRegConfig:
-        return super().at(preset, **overrides)
 
 
 register_presets(

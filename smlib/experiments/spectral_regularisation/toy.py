@@ -6,25 +6,27 @@ number of steps and lam are not given (``../shared/reference/next-chapters.md`` 
 config (``toy_*`` knobs). A board is a +-0.8 checkerboard of one square side (``toy_squares``), shifted by a
 uniform random offset, so the data are a small, exactly known family whose spectrum is a few lines.
 
-    runs = run_toy(cfg)        # {"ddpm": [seed results], "ddpm-ap": [...]}, each with its PSD ring by ring
-    python -m smlib spectral-reg --preset small --toy     # -> results/spectral_regularisation/small/toy-*.json
+    TOY_SWEEP.run(cfg, RunContext(), seeds=cfg.toy_seeds)   # results/spectral_regularisation/small/toy-*.json
+    python -m smlib spectral-reg --preset small --toy
+
+Declared with the chapter in ef0b77f (2026-12-04 05:04), before the toy ran: the term brings the samples' radial
+PSD closer to the data's (the paper's prose, its §4).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
-from smlib.device import resolve_device
 from smlib.diffusion import sample
 from smlib.experiments.spectral_regularisation.config import AP, Arm, SpectralRegConfig
 from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, formulation_for
 from smlib.models.factory import build_backbone
-from smlib.provenance import provenance
-from smlib.results import pack_uint8, read_shards, run_sharded, runs_root, unpack_uint8
+from smlib.results import RunContext, pack_uint8, runs_root, unpack_uint8
 from smlib.spectral.power import psd_log_error
+from smlib.sweep import Metric, Sweep, load_families
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config
-
-CHAPTER = "spectral_regularisation"
 
 TOY_FLOOR = 1e-3        # PSD floor of the toy's error: 3 decades below the boards' strongest ring
 TOY_MODEL = dict(arch="uvit", hidden_size=64, depth=2, num_heads=4, patch_size=4)
@@ -68,27 +70,27 @@ class ToyEvaluator:
         return {"psd_error": self.psd["error"]}
 
 
-def run_toy_arm(arm_name: str, cfg: SpectralRegConfig, seed: int, *, device="auto", runs_dir=None,
-                progress: bool = False) -> dict:
-    """One toy arm and seed: train (resumable, in ``runs/spectral_regularisation/toy/<preset>/<arm>/seed<k>``),
-    sample ``toy_samples`` boards from the final EMA model with the chapter's sampler, and compare their radial
-    PSD with the data's."""
-    arm = toy_arms(cfg)[arm_name]
-    dev = resolve_device(device)
+def run_toy_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunContext) -> dict:
+    """One toy arm (``toy-ddpm`` or ``toy-ddpm-ap``) and seed: train (resumable, in
+    ``runs/spectral_regularisation/toy/<preset>/<arm>/seed<k>``), sample ``toy_samples`` boards from the final EMA
+    model with the chapter's sampler, and compare their radial PSD with the data's; 8 samples kept, packed."""
+    name = arm_name.removeprefix("toy-")
+    arm = toy_arms(cfg)[name]
     data = checkerboards(cfg.toy_images, cfg.toy_size, cfg.toy_squares, seed=0)
     torch.manual_seed(int(seed))
     model = build_backbone(TOY_MODEL, tuple(data.shape[1:]))
     formulation = formulation_for(arm)
-    config = {"toy": arm_name, "lam": arm.lam, "model": TOY_MODEL, "size": cfg.toy_size,
+    config = {"toy": name, "lam": arm.lam, "model": TOY_MODEL, "size": cfg.toy_size,
               "squares": list(cfg.toy_squares), "images": cfg.toy_images}
     evaluator = ToyEvaluator(formulation, data, cfg.toy_samples, cfg.sampler, cfg.sample_steps, 1000 + int(seed))
     task = SpectralRegTask(model, formulation, arm, config, hflip=False, evaluator=evaluator)
-    out = runs_root(runs_dir) / "spectral_regularisation" / "toy" / cfg.preset / arm_name / f"seed{seed}"
-    train = cfg.train_config(seed=seed, device=dev, out_dir=out, steps=cfg.toy_steps, eval_every=None,
+    out = runs_root(ctx.runs_dir) / "spectral_regularisation" / "toy" / cfg.preset / name / f"seed{seed}"
+    train = cfg.train_config(seed=seed, device=ctx.device, out_dir=out, steps=cfg.toy_steps, eval_every=None,
                              ckpt_every=None, batch_size=min(cfg.batch_size, cfg.toy_images))
-    fitted = fit(task, train, (data, torch.zeros(len(data), dtype=torch.long)), progress=progress)
+    fitted = fit(task, train, (data, torch.zeros(len(data), dtype=torch.long)), progress=ctx.progress)
     return {"arm": arm_name, "label": arm.label, "seed": seed, "psd_error": evaluator.psd["error"],
-            "psd": evaluator.psd, "samples": evaluator.samples[:8], "steps": fitted.step}
+            "psd": evaluator.psd, "samples": pack_uint8(evaluator.samples[:8]), "steps": fitted.step,
+            "completed": fitted.completed}
 
 
 def toy_identity(cfg: SpectralRegConfig) -> dict:
@@ -98,30 +100,12 @@ def toy_identity(cfg: SpectralRegConfig) -> dict:
     return canonical_config({"model": TOY_MODEL, **{k: getattr(cfg, k) for k in keys}})
 
 
-def run_toy(cfg: SpectralRegConfig, seeds=None, *, results_dir=None, **kwargs) -> dict[str, list[dict]]:
-    """Both toy arms for every seed (default ``cfg.toy_seeds``), each committed as its own shard
-    ``results/spectral_regularisation/<preset>/toy-<arm>-seed<k>.json`` (8 samples packed as uint8) and skipped
-    when committed: {arm: [result per seed]}."""
-    seeds = list(cfg.toy_seeds if seeds is None else seeds)
-
-    def run(name: str, seed: int) -> dict:
-        r = run_toy_arm(name.removeprefix("toy-"), cfg, seed, **kwargs)
-        return {**r, "arm": name, "samples": pack_uint8(r["samples"]), "completed": True,
-                "config_steps": cfg.toy_steps, "config": toy_identity(cfg), "provenance": provenance()}
-
-    names = [f"toy-{a}" for a in toy_arms(cfg)]
-    rows = run_sharded(CHAPTER, cfg.preset, names, seeds, run, toy_identity(cfg), cfg.toy_steps,
-                       results_dir=results_dir)
-    return {a: [r for r in rows if r["arm"] == f"toy-{a}"] for a in toy_arms(cfg)}
-
-
-def load_toy(preset: str, results_dir=None) -> dict[str, list[dict]]:
-    """The committed toy shards of a preset: {arm: [result per seed]} ({} when none)."""
-    out: dict[str, list[dict]] = {}
-    for r in read_shards(CHAPTER, preset, results_dir):
-        if str(r.get("arm", "")).startswith("toy-"):
-            out.setdefault(r["arm"].removeprefix("toy-"), []).append(r)
-    return {a: sorted(rs, key=lambda r: r["seed"]) for a, rs in out.items()}
+TOY_ARMS = {"toy-ddpm": "DDPM eps-MSE", "toy-ddpm-ap": "+ amp-phase"}
+TOY_SWEEP = Sweep(
+    "spectral_regularisation", TOY_ARMS, (Metric("psd_error", "PSD error (decades)", lambda r: r.get("psd_error"),
+                                                 fmt=".3f"),),
+    load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
+    run_toy_arm, identity=lambda cfg, arm, seed: toy_identity(cfg), steps_of=lambda cfg: cfg.toy_steps)
 
 
 def toy_samples(result: dict) -> torch.Tensor:
@@ -131,4 +115,4 @@ def toy_samples(result: dict) -> torch.Tensor:
 
 
 __all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "toy_arms", "ToyEvaluator", "run_toy_arm", "toy_identity",
-           "run_toy", "load_toy", "toy_samples"]
+           "TOY_ARMS", "TOY_SWEEP", "toy_samples"]

@@ -1,0 +1,446 @@
+"""The autoencoder pipeline (chapter 4's lab, and the autoencoders chapters 3, 5 and 6 diffuse or measure): train
+every regularizer variant with one budget, then score reconstructions and latents.
+
+    cfg = AutoencoderConfig.at("ci", dataset="cifar10")
+    result = fit_autoencoder("dsm", cfg)                      # trains (or reuses) runs/autoencoders/ci/dsm-<key>
+    model = load_autoencoder(result)                          # its weights, from the run folder
+    python -m smlib autoencoder --preset small --variant all --seeds 0 1 2   # chapter 4's sweep
+    torchrun --nproc_per_node 8 -m smlib autoencoder --preset paper --variant dsm
+
+A run is: build the AE and its :class:`~smlib.regularizers.AELoss` from a variant
+(:mod:`smlib.pipelines.autoencoder_variants`) and a config (:class:`AutoencoderConfig`); train it with
+:func:`smlib.train.fit` through :class:`AutoencoderTask` (with an optional PatchGAN discriminator on alternate
+steps, the authors' protocol); evaluate it with :func:`smlib.metrics.reconstruction.evaluate_autoencoder` (PSNR,
+SSIM, rFID-N and KID on TF-Inception pool3 features of held-out test images, and the latent diagnostics of
+:mod:`smlib.metrics.latent`). Runs live in ``runs/autoencoders/<preset>/<variant>-<key>/`` where ``key`` hashes the
+model, objective, data and optimiser settings (not the step count), so re-running a notebook reuses a finished run,
+and a longer ``steps`` resumes it. The CIFAR-10 files here are JPEG q75, so none of the numbers compare with
+published CIFAR-10 figures.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from smlib.atomic import atomic_path
+from smlib.data import cache_dir, image_batch, load_dataset
+from smlib.device import resolve_device
+from smlib.config import PresetConfig, register_presets
+from smlib.metrics.reconstruction import EVAL_SETTINGS, evaluate_autoencoder
+from smlib.models.autoencoder import AEConfig, AutoEncoder, ae_config
+from smlib.models.discriminator import PatchDiscriminator
+from smlib.models.factory import count_parameters
+from smlib.pipelines.autoencoder_variants import get_variant, list_variants, resolve_spec
+from smlib.provenance import provenance, repo_relative, resolve_repo_path
+from smlib.regularizers import AELoss, GANLoss, build_regularizers, normalise_spec
+from smlib.regularizers.vf import FeatureSource, encode_features
+from smlib.results import pack_uint8, read_result, runs_root, write_result
+from smlib.train import TrainConfig, fit, load_checkpoint
+from smlib.train.checkpoint import canonical_config
+from smlib.train.config import TRAJECTORY_KEYS
+from smlib.train.distributed import is_initialized
+
+#: where the pipeline keeps its run folders and caches (``runs/autoencoders/``) and chapter 4 its results
+CHAPTER = "autoencoders"
+
+
+# ---------------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class AutoencoderConfig(PresetConfig):
+    """One budget for every variant. Training knobs share their names with :class:`~smlib.train.TrainConfig`."""
+
+    #: a lab run is identified by every knob but its name and the sweep's lists (its step count included: the lab
+    #: checks it again when it reads a run back)
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("preset", "variants", "seeds")
+
+    # data
+    dataset: str = "cifar10"
+    resolution: int = 32                     # image side in pixels
+    n_train: int | None = 1024               # a seeded subset of the train split; None: the whole split
+    hflip: bool = False                      # random h-flips (whole-split runs only)
+    # model and objective
+    ae: str = "tiny-f4d4"                    # smlib.models.autoencoder.ae_config name (f = downsampling, d = channels)
+    ae_channels: tuple[int, ...] | None = (16, 32, 32)   # per-level widths; None: the named config's own
+    variants: tuple[str, ...] = tuple(list_variants())    # the lab's variants, in the book's order
+    delta: float = 1.0                       # ESM tilt of the image target (also used by the latent diagnostics)
+    dsm_block: int = 8                       # DSM block side (must divide the latent and the image)
+    lpips_weight: float = 0.0                # LPIPS needs VGG weights from the network: 0 offline
+    gan: bool = False                        # PatchGAN discriminator on alternate steps
+    gan_start: int = 0                       # first step (0-based) of the generator's adversarial term
+    disc_weight: float = 0.5
+    vf_encoder: str = "efficientnet-lite2"   # VA-VAE's frozen encoder (DINOv2 needs the network)
+    vf_layer: str | None = "blocks.4"        # its tapped layer (None: the last)
+    vf_input: int = 64                       # its input size in pixels
+    # optimisation (TrainConfig names)
+    steps: int = 120
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float | None = 1.0
+    log_every: int = 20
+    ckpt_every: int = 120
+    # evaluation
+    eval_seed: int = 0                       # which test images (a seeded subset) and which posterior sample
+    eval_batch: int = 100
+    fid_n: int = 48                          # rFID-N / KID on N reconstructions vs the same N originals; 0: skip
+    kid_subset: int = 24
+    n_spectrum: int = 128                    # images the latent spectra average over
+    n_examples: int = 4                      # example reconstructions kept in the results file
+    lowpass_ks: tuple[int, ...] = (0, 4, 8, 10, 12)   # DSM masks (k anti-diagonals removed) for low-pass PSNR
+    lowpass_fid_ks: tuple[int, ...] = ()     # ... and for low-pass rFID
+    lowpass_fid_n: int = 0
+
+
+register_presets(
+    AutoencoderConfig,
+    # minutes for all variants on 2 CPU cores: a narrow AE, a few hundred images, rFID-48 (rough by design)
+    ci=AutoencoderConfig(),
+    # the book's table: about 5-8 minutes per variant on 2 CPU cores
+    small=AutoencoderConfig(n_train=8192, steps=1500, batch_size=32, warmup_steps=100, log_every=50, ckpt_every=250,
+                            fid_n=500, kid_subset=250, n_spectrum=500, lowpass_fid_ks=(10,), lowpass_fid_n=200,
+                            vf_input=128),
+    # the authors' recipe (notes §1.5) on CelebA at 256 px, f8d4, with LPIPS and the PatchGAN from step 50,001
+    paper=AutoencoderConfig(dataset="celeba", resolution=256, ae="f8d4", ae_channels=None, n_train=None, hflip=True,
+                            steps=500_000, batch_size=48, lr=5e-5, warmup_steps=2000, weight_decay=0.005,
+                            log_every=100, ckpt_every=10_000, lpips_weight=0.5, gan=True, gan_start=50_000,
+                            fid_n=50_000, kid_subset=1000, n_spectrum=1000, lowpass_fid_ks=(4, 8, 10, 12),
+                            lowpass_fid_n=5000, eval_batch=50, vf_encoder="dinov2-vitb14", vf_layer=None,
+                            vf_input=224),
+)
+
+
+def model_config(cfg: AutoencoderConfig):
+    """The :class:`~smlib.models.autoencoder.AEConfig` of a run: ``cfg.ae`` at ``cfg.resolution`` (+ channels)."""
+    kw = {"resolution": int(cfg.resolution)}
+    if getattr(cfg, "ae_channels", None):
+        kw["channels"] = tuple(cfg.ae_channels)
+    return ae_config(cfg.ae, **kw)
+
+
+# ---------------------------------------------------------------------------------------------- VF features
+def build_vf_source(cfg: AutoencoderConfig, device="cpu") -> FeatureSource:
+    """The VF loss's frozen encoder (``cfg.vf_encoder`` at ``cfg.vf_input`` px, layer ``cfg.vf_layer``)."""
+    from smlib.models.encoders import build_encoder
+
+    enc = build_encoder(cfg.vf_encoder, device=device, input_size=cfg.vf_input, layer=cfg.vf_layer)
+    label = f"{enc.label}, layer {cfg.vf_layer or 'last'}, {enc.input_size} px -> {enc.grid[0]}x{enc.grid[1]}"
+    return FeatureSource(enc, label)
+
+
+# ---------------------------------------------------------------------------------------------- recipe
+@dataclass
+class AERecipe:
+    """What one variant trains: the AE, its objective, an optional discriminator, the resolved spec and config."""
+
+    variant: str
+    model: AutoEncoder
+    ae_loss: AELoss
+    discriminator: PatchDiscriminator | None
+    spec: dict
+    config: AutoencoderConfig
+    vf_source: FeatureSource | None = None
+
+
+def check_sizes(cfg: AutoencoderConfig, spec: dict) -> int:
+    """Latent side of the run; raises one clear line when the image or a DSM block does not fit it."""
+    mc = model_config(cfg)
+    if cfg.resolution % mc.factor:
+        raise ValueError(f"resolution {cfg.resolution} is not a multiple of the AE factor f={mc.factor}.")
+    latent = cfg.resolution // mc.factor
+    if "dsm" in spec:
+        block = int(spec["dsm"].get("block", 8))
+        if latent % block or cfg.resolution % block:
+            raise ValueError(f"DSM block {block} does not divide the {latent}x{latent} latent of {mc.name} at "
+                             f"{cfg.resolution} px; set dsm_block to a divisor of {latent} (and of the image size).")
+    return latent
+
+
+def build_recipe(variant: str = "plain", cfg: AutoencoderConfig | str = "ci", *, regularizers=None,
+                 vf_source: nn.Module | None = None, seed: int = 0) -> AERecipe:
+    """Build the AE, its AELoss and (if ``cfg.gan``) a PatchGAN for a named variant (or a custom spec).
+
+    regularizers: a :func:`smlib.regularizers.build_regularizers` spec that replaces the variant's (the variant
+    name is then only a label). vf_source: the VF loss's frozen encoder (default: :func:`build_vf_source`).
+    Weights are initialised from ``seed``. Unknown variants or regularizers and a DSM block that does not divide
+    the latent raise ValueError.
+    """
+    cfg = AutoencoderConfig.resolve(cfg)
+    if regularizers is None:
+        spec = dict(get_variant(variant).spec)
+    else:
+        spec = {n: kw for n, kw in normalise_spec(regularizers)}
+    if "dsm" in spec:
+        dsm = dict(spec["dsm"] or {})
+        block = int(cfg.dsm_block)
+        if block != int(dsm.get("block", 8)) and (regularizers is None or "ks" not in dsm):
+            # the authors' family for 8x8 blocks keeps u+v <= 6, 4, 2; the same shape for b x b blocks
+            dsm["ks"] = (0, block, block + block // 4, block + block // 2)
+        dsm["block"] = block
+        spec["dsm"] = dsm
+    latent = check_sizes(cfg, spec)
+    spec = resolve_spec(spec, latent)
+    if "vf" in spec and vf_source is None:
+        vf_source = build_vf_source(cfg, device="cpu")
+    torch.manual_seed(seed)
+    model = AutoEncoder(model_config(cfg))
+    regs = build_regularizers(spec, latent_channels=model.latent_channels, vf_encoder=vf_source)
+    lpips = None
+    if cfg.lpips_weight > 0:
+        from smlib.regularizers import LPIPS
+
+        lpips = LPIPS()  # raises LPIPSUnavailableError offline: set lpips_weight=0
+    ae_loss = AELoss(regs, lpips=lpips, lpips_weight=cfg.lpips_weight, gan=GANLoss(disc_weight=cfg.disc_weight))
+    disc = PatchDiscriminator() if cfg.gan else None
+    return AERecipe(variant, model, ae_loss, disc, spec, cfg, vf_source if "vf" in spec else None)
+
+
+# ---------------------------------------------------------------------------------------------- task
+class TrainedAE(nn.Module):
+    """The trained state of a run: the AE and the objective's own weights (VF's projection). ``ae``, ``objective``."""
+
+    def __init__(self, ae: AutoEncoder, objective: AELoss):
+        super().__init__()
+        self.ae = ae
+        self.objective = objective
+
+
+class AutoencoderTask:
+    """:class:`smlib.train.Task` for an :class:`AERecipe`. Batches are images (B, 3, H, W), an (images, labels)
+    pair, or (images, vf_features). The discriminator (if any) is ``aux_model``; its loss sees the reconstruction
+    target (x_M under DSM) as real, and the generator's adversarial term is on from ``gan_start`` (0-based)."""
+
+    def __init__(self, recipe: AERecipe, data_config: dict | None = None):
+        self.recipe = recipe
+        self.model = TrainedAE(recipe.model, recipe.ae_loss)
+        self.aux_model = recipe.discriminator
+        self.gan_start = int(recipe.config.gan_start)
+        self.data_config = dict(data_config or {})
+
+    def _unpack(self, batch) -> torch.Tensor:
+        if isinstance(batch, torch.Tensor):
+            return batch
+        x, extra = batch[0], batch[1]
+        if self.recipe.vf_source is not None and isinstance(extra, torch.Tensor) and extra.ndim == 4:
+            self.recipe.vf_source.provide(extra)
+        return x
+
+    def loss(self, batch, step: int):
+        x = self._unpack(batch)
+        disc = self.aux_model if self.aux_model is not None and step >= self.gan_start else None
+        out = self.recipe.ae_loss(x, self.recipe.model, discriminator=disc)
+        return out.loss, out.logs
+
+    def aux_loss(self, batch, step: int):
+        x = self._unpack(batch)
+        with torch.no_grad():  # the generator's output, with this step's own random plans
+            out = self.recipe.ae_loss(x, self.recipe.model)
+        if not out.gan_applicable:  # EQ-VAE's down-scaled pairs are too small for a PatchGAN
+            return 0.0 * self.aux_model(x).mean(), {"d_skipped": 1.0}
+        return self.recipe.ae_loss.gan.discriminator_term(self.aux_model, out.x_target, out.x_hat)
+
+    def setup(self, device) -> None:
+        self.recipe.ae_loss.to(device)  # frozen helpers (VF encoder, LPIPS) follow the model
+
+    def config_dict(self) -> dict:
+        cfg = self.recipe.config
+        return {
+            "variant": self.recipe.variant, "spec": self.recipe.spec,
+            "ae": model_config(cfg).to_dict(), "objective": self.recipe.ae_loss.describe(),
+            "gan": {"start": self.gan_start, "disc_weight": cfg.disc_weight} if self.aux_model is not None else None,
+            "data": self.data_config,
+        }
+
+
+# ---------------------------------------------------------------------------------------------- data
+def data_description(cfg: AutoencoderConfig, dataset: str, seed: int, vf: bool) -> dict:
+    """What a run trains on, for its config (and so its key)."""
+    desc = {"dataset": dataset, "split": "train", "resolution": int(cfg.resolution), "n_train": cfg.n_train,
+            "data_seed": int(seed), "hflip": bool(cfg.hflip and cfg.n_train is None)}
+    if vf and cfg.n_train is not None:
+        desc["vf_features"] = "precomputed once per training image (no augmentation)"
+    return desc
+
+
+def training_data(recipe: AERecipe, dataset: str, data_root=None, seed: int = 0, device="cpu"):
+    """What :func:`smlib.train.fit` trains on.
+
+    With ``n_train`` set: that many training images as one tensor (a seeded random subset, the same for every
+    variant with the same seed), paired with precomputed VF features for the vf variant (cached under the smlib
+    cache). With ``n_train=None``: the whole split as a Dataset (random h-flips if ``hflip``).
+    """
+    cfg = recipe.config
+    if cfg.n_train is None:
+        return load_dataset(dataset, split="train", resolution=cfg.resolution, root=data_root, hflip=cfg.hflip)
+    images = image_batch(dataset, int(cfg.n_train), cfg.resolution, split="train", seed=seed, root=data_root)
+    if recipe.vf_source is None:
+        return images
+    key = f"vf-{cfg.vf_encoder}-{cfg.vf_layer}-{cfg.vf_input}px-{dataset}-train-{cfg.resolution}px-n{cfg.n_train}-s{seed}"
+    path = cache_dir() / CHAPTER / f"{key}.pt"
+    if path.is_file():
+        feats = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        dev = resolve_device(device)
+        feats = encode_features(recipe.vf_source.encoder.to(dev), images, device=dev)
+        _atomic_torch_save(feats, path)
+    return images, feats
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def eval_images(cfg: AutoencoderConfig, dataset: str, data_root=None, n: int | None = None) -> torch.Tensor:
+    """The held-out images every variant is scored on: a seeded (``eval_seed``) random subset of the test split.
+
+    Returns (n, 3, R, R); the first k of them are the same images for any n >= k.
+    """
+    n = n or max(cfg.fid_n, cfg.n_spectrum, cfg.lowpass_fid_n, cfg.n_examples)
+    return image_batch(dataset, int(n), cfg.resolution, split="test", seed=int(cfg.eval_seed), root=data_root)
+
+
+def train_config(cfg: AutoencoderConfig, seed: int, device, out_dir) -> TrainConfig:
+    """The :class:`~smlib.train.TrainConfig` of a run (no EMA, constant LR after warm-up, G/D alternation)."""
+    return cfg.train_config(seed=seed, device=device, out_dir=out_dir, aux_start_step=int(cfg.gan_start),
+                            aux_alternate=True)
+
+
+def run_key(task_config: dict, tc: TrainConfig) -> str:
+    """10 hex digits identifying a run's trajectory: task config plus the trajectory keys of the TrainConfig."""
+    train = tc.to_dict()
+    blob = json.dumps(canonical_config({"task": task_config, "train": {k: train[k] for k in TRAJECTORY_KEYS}}),
+                      sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+# ---------------------------------------------------------------------------------------------- one run
+def eval_settings(cfg: AutoencoderConfig) -> dict:
+    """The evaluation knobs a cached result must match."""
+    return canonical_config({k: getattr(cfg, k) for k in EVAL_SETTINGS})
+
+def _rank() -> int:
+    return torch.distributed.get_rank() if is_initialized() else 0
+
+
+def run_dir_for(preset: str, variant: str, key: str, runs_dir: str | Path | None = None) -> Path:
+    """``<runs_dir or runs>/autoencoders/<preset>/<variant>-<key>``."""
+    return runs_root(runs_dir) / CHAPTER / preset / f"{variant}-{key}"
+
+
+def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci", *, data_root=None, device="auto",
+                    seed: int = 0, out_dir: str | Path | None = None, regularizers=None,
+                    runs_dir: str | Path | None = None, force: bool = False, evaluate: bool = True,
+                    progress: bool = False) -> dict:
+    """Train (or resume, or reuse) one variant and evaluate it; returns a JSON-able result dict.
+
+    cfg: an :class:`AutoencoderConfig` (or a preset name). out_dir: the run folder (default
+    ``runs/autoencoders/<preset>/<variant>-<key>``; an existing checkpoint there written for another config raises
+    ValueError). A finished run with the same key, steps and evaluation settings is returned from its
+    ``result.json`` (``"cached": True``) unless ``force`` (which also retrains from scratch). Under torchrun every
+    rank trains; only rank 0 evaluates and writes. Paths in the result are repo-relative.
+    """
+    t0 = time.time()
+    dev = resolve_device(device)
+    cfg = AutoencoderConfig.resolve(cfg)
+    dataset = cfg.dataset
+    name = variant if regularizers is None else (variant if variant != "plain" else "custom")
+    recipe = build_recipe(variant, cfg, regularizers=regularizers, seed=seed)
+    recipe.variant = name
+    task = AutoencoderTask(recipe, data_description(cfg, dataset, seed, recipe.vf_source is not None))
+    probe = train_config(cfg, seed, dev, "unused")
+    key = run_key(task.config_dict(), probe)
+    run_dir = Path(out_dir) if out_dir is not None else run_dir_for(cfg.preset, name, key, runs_dir)
+    result_path = run_dir / "result.json"
+    if result_path.is_file() and not force:
+        cached = json.loads(result_path.read_text())
+        if (cached.get("key") == key and cached.get("steps") == int(cfg.steps)
+                and (not evaluate or cached.get("eval_settings") == eval_settings(cfg))):
+            cached["cached"] = True
+            return cached
+    data = training_data(recipe, dataset, data_root, seed, dev)
+    tc = train_config(cfg, seed, dev, run_dir)
+    train = fit(task, tc, data, resume=not force, progress=progress)
+    if _rank() != 0:
+        return {"variant": name, "rank": _rank(), "steps": train.step}
+    result = {
+        "variant": name, "preset": cfg.preset, "key": key, "steps": train.step, "completed": train.completed,
+        "run_dir": repo_relative(run_dir), "checkpoint": repo_relative(train.checkpoint), "dataset": dataset,
+        "seed": int(seed),
+        "spec": canonical_config(recipe.spec), "objective": recipe.ae_loss.describe(),
+        "ae": model_config(cfg).to_dict(), "ae_parameters": count_parameters(recipe.model),
+        "train": {k: v for k, v in tc.to_dict().items() if k != "out_dir"},
+        "train_logs": train.train_logs, "train_wall_time_s": round(train.wall_time_s, 1),
+        "device": train.device, "eval_settings": eval_settings(cfg), "cached": False,
+    }
+    if evaluate and train.completed:
+        t_eval = time.time()
+        metrics = evaluate_autoencoder(recipe.model, eval_images(cfg, dataset, data_root), cfg, dataset=dataset,
+                                       device=dev)
+        metrics["examples"] = {k: pack_uint8(v) for k, v in metrics["examples"].items()}
+        result["metrics"] = metrics
+        result["eval_wall_time_s"] = round(time.time() - t_eval, 1)
+    result["wall_time_this_call_s"] = round(time.time() - t0, 1)
+    result["provenance"] = provenance()
+    if train.completed:
+        write_result(result_path, result)
+    return result
+
+
+def read_run(folder: str | Path) -> dict:
+    """The ``result.json`` of a lab run folder (or that file itself); a path that is not one is refused in one line."""
+    path = Path(folder)
+    result_file = path / "result.json" if path.is_dir() else path
+    if not result_file.is_file() or result_file.name != "result.json":
+        raise FileNotFoundError(f"{folder} is not an autoencoder run folder: expected result.json and last.pt in it "
+                                "(runs/autoencoders/<preset>/<variant>-<key>/), as fit_autoencoder writes them.")
+    result = read_result(result_file)
+    if "ae" not in result or "checkpoint" not in result:
+        raise ValueError(f"{result_file} is not an autoencoder run's result (no 'ae' or 'checkpoint'); pass a folder "
+                         "written by fit_autoencoder.")
+    return result
+
+
+def weights_file(run: dict | str | Path) -> Path:
+    """The weights of a run: for a run folder (or its ``result.json``), the checkpoint file *inside that folder*,
+    so a copied or moved folder carries its own weights and never reads another run's through a stored path; for a
+    result dict just returned by :func:`fit_autoencoder`, its checkpoint."""
+    if isinstance(run, dict):
+        return resolve_repo_path(run["checkpoint"])
+    path = Path(run)
+    folder = path if path.is_dir() else path.parent
+    return folder / Path(read_run(folder)["checkpoint"]).name
+
+
+def load_autoencoder(run: dict | str | Path, device="cpu") -> AutoEncoder:
+    """The trained AE of a run (a result dict, its run folder or its ``result.json``), in eval mode. Weights that
+    do not load (missing, cut short, not this architecture) are refused in one line naming the file."""
+    result = run if isinstance(run, dict) else read_run(run)
+    cfg = dict(result["ae"])
+    cfg["channels"] = tuple(cfg["channels"])
+    model = AutoEncoder(AEConfig(**cfg))
+    path = weights_file(run)
+    try:
+        state = load_checkpoint(path)["model"]
+        model.load_state_dict({k[3:]: v for k, v in state.items() if k.startswith("ae.")})
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: the run's weights are missing; train it again (fit_autoencoder) or copy "
+                                "the whole run folder.") from None
+    except Exception as e:        # a corrupt or foreign file: never fall back to other weights
+        raise ValueError(f"{path} does not hold this run's autoencoder weights ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:160]}); restore the run folder or train it again.") from None
+    return model.to(resolve_device(device)).eval()
+
+
+__all__ = ["CHAPTER", "AutoencoderConfig", "model_config", "build_recipe", "AERecipe", "AutoencoderTask", "TrainedAE",
+           "build_vf_source", "check_sizes", "data_description", "training_data", "eval_images", "train_config",
+           "run_key", "eval_settings", "run_dir_for", "fit_autoencoder", "read_run", "weights_file",
+           "load_autoencoder"]

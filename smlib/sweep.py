@@ -1,0 +1,342 @@
+"""A sweep: arms x seeds, one run per (arm, seed), each committed as its own result file the moment it finishes,
+read back, tabulated and judged in one place.
+
+A chapter declares its sweep once, beside the function that runs one (arm, seed):
+
+    SWEEP = Sweep(
+        chapter="dctdiff",                                   # results/dctdiff/<preset>/<arm>-seed<k>.json
+        arms={"pixel": "pixel U-ViT", "ebfr": "DCTdiff as released"},       # name -> label, in the book's order
+        metrics=(Metric("fid", "gFID", final("fid")), Metric("kid", "KID", final("kid"), scale=1e3)),
+        families=load_families("smlib/experiments/dctdiff/declared.toml"),  # committed before the runs
+        run_one=run_arm)                                     # run_arm(arm, seed, cfg, ctx) -> result dict
+
+and everything else is the engine's:
+
+    SWEEP.run(cfg, ctx, arms=None, seeds=None)   # the missing runs; a committed one of the same recipe is skipped
+    book = SWEEP.load("small")                   # every committed run, and the planned ones that are missing
+    SWEEP.show(book)                             # the notebook's one call: per-arm table, verdicts, sensitivity
+
+**What a run is.** ``run(arm, seed, cfg, ctx)`` returns a JSON-able dict with ``completed`` (trained and scored),
+``config_steps`` (the step count it was asked for) and its scores. The engine adds ``arm``, ``seed``, the run
+identity under ``config`` (:meth:`smlib.config.PresetConfig.run_identity`, resolved once here) and
+the :func:`smlib.provenance.provenance` of the process, makes every path repo-relative, and writes it atomically
+as ``results/<chapter>/<preset>/<arm>-seed<k>.json``. A committed file that holds another recipe is refused in one
+line: a sweep never reports a run of another configuration under this one's name. Seeds run in the outer loop, so
+a sweep cut short still covers every arm at its first seeds.
+
+**How it is judged.** A seed fixes what the arms of a sweep share (initial weights, batch order, evaluation noise,
+the training subset), so the declared comparisons are judged paired by seed (:func:`smlib.stats.judge`, paired t,
+Holm within each family), with the exact sign-flip p beside it and the pooled unpaired test as a labelled
+sensitivity check; :mod:`smlib.stats` says why. When several runs share an (arm, seed), say two diffusion seeds of
+one autoencoder, they are averaged first: the seed is the unit of replication.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smlib import stats
+from smlib.provenance import provenance
+from smlib.results import (RunContext, html_table, mean_pm_std, read_result, read_shards, relative_paths, shard_path,
+                           write_result)
+from smlib.stats import Comparison
+from smlib.train.checkpoint import canonical_config, config_diff
+
+
+def final(key: str) -> Callable[[Mapping], float | None]:
+    """A metric read from a run's final scores: ``run["final"][key]`` (None where the run has none)."""
+    return lambda run: (run.get("final") or {}).get(key)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score of every run: ``key`` names it, ``get(run)`` reads it, ``scale`` and ``fmt`` format it."""
+
+    key: str
+    label: str
+    get: Callable[[Mapping], float | None]
+    lower_is_better: bool = True
+    fmt: str = ".1f"
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Family:
+    """Declared comparisons on one metric, judged together (Holm). ``declared`` says when and where they were written
+    down, ``commit`` names that commit; ``primary`` False marks a secondary family."""
+
+    title: str
+    metric: str
+    comparisons: tuple[Comparison, ...]
+    declared: str = ""
+    primary: bool = True
+    commit: str = ""             # the commit in which the pairs first stood (tests check it precedes the runs)
+    seen: tuple[str, ...] = ()   # arms whose runs had already been read when the family was declared
+
+
+def load_families(path: str | Path, sweep: str | None = None) -> tuple[Family, ...]:
+    """The declared families of a chapter, from its ``declared.toml`` (committed before the runs it judges: git
+    shows when). Each ``[[family]]`` has ``title``, ``metric``, ``declared`` (in words), ``commit`` (where the pairs
+    first stood), optional ``primary`` (default true), ``seen`` (arms whose runs had been read before the family was
+    declared) and ``sweep`` (a second sweep of the same chapter, such as a toy), and ``comparisons``: rows of ``[better, worse, source, note]``. Only the families of ``sweep`` (None: those
+    without one) are returned."""
+    with open(path, "rb") as f:
+        entries = tomllib.load(f).get("family", [])
+    return tuple(Family(e["title"], e["metric"], tuple(Comparison(*row) for row in e["comparisons"]),
+                        e.get("declared", ""), e.get("primary", True), e.get("commit", ""),
+                        tuple(e.get("seen", ())))
+                 for e in entries if e.get("sweep") == sweep)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The committed runs of one preset: ``runs`` (completed, by arm in the book's order, then seed) and ``missing``
+    (planned ``<arm>-seed<k>`` without a run)."""
+
+    preset: str
+    runs: list[dict]
+    missing: list[str]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A chapter's sweep: its arms (name -> label, in the book's order), metrics, declared families and run function.
+    ``seed_key`` / ``arm_key`` name the fields of a run that hold its unit of replication and its arm."""
+
+    chapter: str
+    arms: Mapping[str, str]
+    metrics: tuple[Metric, ...]
+    families: tuple[Family, ...] = ()
+    run_one: Callable[..., dict] | None = None
+    seed_key: str = "seed"
+    arm_key: str = "arm"
+    identity: Callable[[Any, str, int], Mapping] | None = None
+    steps_of: Callable[[Any], int] = lambda cfg: cfg.steps
+
+    # ------------------------------------------------------------------------------------------- running
+    def check_arms(self, arms: Sequence[str]) -> list[str]:
+        """``arms`` as a list ("all" or None: every arm); an unknown name is one line listing the known ones."""
+        names = list(self.arms) if arms in (None, "all", ["all"], ("all",)) else list(arms)
+        unknown = [a for a in names if a not in self.arms]
+        if unknown:
+            raise ValueError(f"unknown arm(s) {', '.join(unknown)} for {self.chapter}; choose from "
+                             f"{', '.join(self.arms)} or 'all'.")
+        return names
+
+    def run_identity(self, cfg, arm: str, seed: int) -> dict:
+        """The recipe a run of (arm, seed) is made under: ``cfg.run_identity()`` unless the sweep says otherwise."""
+        return canonical_config(self.identity(cfg, arm, seed) if self.identity else cfg.run_identity())
+
+    def path(self, preset: str, arm: str, seed: int, results_dir=None):
+        """``results/<chapter>/<preset>/<arm>-seed<k>.json``."""
+        return shard_path(self.chapter, preset, f"{arm}-seed{int(seed)}", results_dir)
+
+    def committed(self, cfg, arm: str, seed: int, results_dir=None) -> dict | None:
+        """The finished run a committed file holds for (arm, seed) under ``cfg``'s recipe and step count, or None;
+        a file of another recipe is refused in one line."""
+        path = self.path(cfg.preset, arm, seed, results_dir)
+        done = read_result(path)
+        if done is None:
+            return None
+        changed = config_diff(done.get("config", {}), self.run_identity(cfg, arm, seed))
+        if changed:
+            raise ValueError(f"{path} holds a run of another configuration (differs in: {', '.join(changed)}); "
+                             "delete the file to re-run it, or run another preset.")
+        return done if done.get("completed") and done.get("config_steps") == self.steps_of(cfg) else None
+
+    def run(self, cfg, ctx: RunContext | None = None, arms=None, seeds=None) -> list[dict]:
+        """Every (seed, arm) of the sweep, seed-major: the committed run when there is one, else ``run_one(arm, seed,
+        cfg, ctx)``, written as its file at once when it completed (main rank only). Returns every run in order,
+        unfinished ones included. Defaults: every arm, ``cfg.seeds``."""
+        ctx = ctx or RunContext()
+        arms = self.check_arms(arms)
+        seeds = [int(s) for s in (cfg.seeds if seeds is None else seeds)]
+        bad = [s for s in seeds if s < 0]
+        if bad:
+            raise ValueError(f"seeds must be non-negative integers, got {bad[0]}.")
+        out = []
+        for s in seeds:
+            for a in arms:
+                done = self.committed(cfg, a, s, ctx.results_dir)
+                if done is None:
+                    done = self.run_one(a, s, cfg, ctx)
+                    if done.get("completed") and ctx.is_main:
+                        done = self.record(done, cfg, a, s)
+                        write_result(self.path(cfg.preset, a, s, ctx.results_dir), done)
+                out.append(done)
+        return out
+
+    def record(self, result: Mapping, cfg, arm: str, seed: int) -> dict:
+        """A finished run as its committed file: the run's result with its arm, seed, run identity, step count and
+        provenance, every path repo-relative."""
+        rec = relative_paths(result)
+        rec.update(arm=arm, seed=rec.get("seed", seed), config=self.run_identity(cfg, arm, seed),
+                   config_steps=int(self.steps_of(cfg)))
+        rec.setdefault("provenance", provenance())
+        return rec
+
+    # ------------------------------------------------------------------------------------------- reading
+    def load(self, preset: str, results_dir=None, arms=None, seeds=None) -> Loaded:
+        """The committed runs of ``preset`` (completed runs of this sweep's arms, in the book's order of arms, then
+        seed) and the planned ``<arm>-seed<k>`` (arms x seeds, default every arm and no seeds) that none covers."""
+        order = {a: i for i, a in enumerate(self.arms)}
+        runs = sorted((r for r in read_shards(self.chapter, preset, results_dir)
+                       if r.get("completed") and r.get(self.arm_key) in self.arms),
+                      key=lambda r: (order[self.arm_of(r)], self.seed_of(r)))
+        have = {(self.arm_of(r), self.seed_of(r)) for r in runs}
+        planned = [(a, int(s)) for s in (seeds or ()) for a in self.check_arms(arms)]
+        return Loaded(preset, runs, [f"{a}-seed{s}" for a, s in planned if (a, s) not in have])
+
+    def arm_of(self, run: Mapping) -> str:
+        return run[self.arm_key]
+
+    def seed_of(self, run: Mapping) -> int:
+        return int(run[self.seed_key])
+
+    def metric(self, key: str) -> Metric:
+        for m in self.metrics:
+            if m.key == key:
+                return m
+        raise KeyError(f"{self.chapter} has no metric {key!r}; known: {', '.join(m.key for m in self.metrics)}.")
+
+    def values(self, runs: Sequence[Mapping], metric: str | Metric) -> dict[str, dict[int, float]]:
+        """{arm: {seed: value}} of a metric, arms in the book's order; runs sharing an (arm, seed) are averaged (the
+        seed is the unit), runs without the metric left out."""
+        m = self.metric(metric) if isinstance(metric, str) else metric
+        acc: dict[str, dict[int, list[float]]] = {}
+        for r in runs:
+            v = m.get(r)
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                acc.setdefault(self.arm_of(r), {}).setdefault(self.seed_of(r), []).append(float(v))
+        order = [a for a in self.arms if a in acc] + sorted(a for a in acc if a not in self.arms)
+        return {a: {s: float(np.mean(x)) for s, x in sorted(acc[a].items())} for a in order}
+
+    def label(self, arm: str) -> str:
+        return self.arms.get(arm, arm)
+
+    # ------------------------------------------------------------------------------------------- judging
+    def judge(self, runs: Sequence[Mapping], test: str = "paired-t", families=None, alpha: float = 0.05,
+              ) -> list[tuple[Family, list[dict]]]:
+        """Each declared family (default: all) judged by ``test`` on the runs; pairs with an arm that has no runs
+        are left out of the family (a partial sweep)."""
+        out = []
+        for fam in families or self.families:
+            m = self.metric(fam.metric)
+            values = self.values(runs, m)
+            present = [c for c in fam.comparisons if c.better in values and c.worse in values]
+            if test == "pooled-t":        # the pool is every arm that has runs, as the pooled test was defined
+                pool = {a: list(v.values()) for a, v in values.items()}
+                rows = stats.judge(pool, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test)
+            elif test == "welch":
+                rows = stats.judge({a: list(v.values()) for a, v in values.items()}, present, alpha=alpha,
+                                   lower_is_better=m.lower_is_better, test=test)
+            else:
+                rows = stats.judge(values, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test)
+            out.append((fam, rows))
+        return out
+
+    def verdicts(self, runs: Sequence[Mapping], alpha: float = 0.05) -> list[tuple[Family, list[dict]]]:
+        """The primary judgement (paired t, Holm) with every check beside it in each row: ``p_sign_flip``,
+        ``verdict_sign_flip``, ``p_welch``, ``p_holm_pooled`` and ``verdict_pooled`` (the sensitivity line)."""
+        primary = self.judge(runs, "paired-t", alpha=alpha)
+        checks = {t: self.judge(runs, t, alpha=alpha) for t in ("sign-flip", "welch", "pooled-t")}
+        for i, (_, rows) in enumerate(primary):
+            for j, row in enumerate(rows):
+                sf, w, pool = (checks[t][i][1][j] for t in ("sign-flip", "welch", "pooled-t"))
+                row.update(p_sign_flip=sf["p"], verdict_sign_flip=sf["verdict"], p_welch=w["p"],
+                           p_holm_welch=w["p_holm"], p_holm_pooled=pool["p_holm"], verdict_pooled=pool["verdict"],
+                           mdd_pooled=pool["mdd"])
+        return primary
+
+    # ------------------------------------------------------------------------------------------- showing
+    def table_rows(self, runs: Sequence[Mapping], metrics: Sequence[str] | None = None) -> list[dict]:
+        """One display row per arm with runs: label, seeds, and per metric "mean ± sd" over seeds and the per-seed
+        values (``<key>_seeds``)."""
+        ms = [self.metric(k) for k in metrics] if metrics else list(self.metrics)
+        per = {m.key: self.values(runs, m) for m in ms}
+        rows = []
+        for arm in [a for a in self.arms if any(a in v for v in per.values())]:
+            seeds = sorted({s for v in per.values() for s in v.get(arm, {})})
+            row = {"arm": self.label(arm), "seeds": ", ".join(map(str, seeds))}
+            for m in ms:
+                x = list(per[m.key].get(arm, {}).values())
+                s = stats.seed_summary(x) if x else None
+                row[m.key] = mean_pm_std(s["mean"], s["std"], m.fmt, m.scale) if s else None
+                row[f"{m.key}_seeds"] = ", ".join(f"{m.scale * v:{m.fmt}}" for v in x)
+            rows.append(row)
+        return rows
+
+    def table(self, runs: Sequence[Mapping], metrics: Sequence[str] | None = None, caption: str | None = None,
+              per_seed: bool = True):
+        """:func:`smlib.results.html_table` of :meth:`table_rows` (metrics as "mean ± sd over seeds")."""
+        ms = [self.metric(k) for k in metrics] if metrics else list(self.metrics)
+        columns = {"arm": "arm", "seeds": "seeds"}
+        for m in ms:
+            columns[m.key] = m.label
+            if per_seed:
+                columns[f"{m.key}_seeds"] = f"{m.label} per seed"
+        return html_table(self.table_rows(runs, [m.key for m in ms]), columns,
+                          caption=caption or "mean ± sd over seeds")
+
+    def show(self, loaded: Loaded, alpha: float = 0.05) -> list:
+        """What a chapter shows for a committed sweep, as objects to ``display`` in order: the per-arm table, then
+        for each family its verdicts (paired by seed, Holm) and its checks (sign-flip, Welch, pooled)."""
+        verdicts = self.verdicts(loaded.runs, alpha)
+        out = [self.table(loaded.runs, caption=f"{self.chapter}, {loaded.preset} preset: mean ± sd over seeds")]
+        for fam, rows in verdicts:
+            out.append(verdict_table(rows, self.metric(fam.metric), f"{fam.title}: declared comparisons, paired by "
+                                     f"seed, Holm over the family" + (f" ({fam.declared})" if fam.declared else "")))
+            out.append(check_table(rows, f"{fam.title}: the same pairs under the other tests"))
+        return out
+
+
+# ------------------------------------------------------------------------------------------- display helpers
+def _fmt(x, fmt: str, scale: float = 1.0) -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{scale * x:{fmt}}"
+
+
+def _p(x) -> str:
+    return "–" if x is None or not math.isfinite(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
+
+
+def verdict_table(rows: Sequence[Mapping], metric: Metric, caption: str):
+    """The primary judgement of a family as a table: pair, source, seeds, difference (positive = as declared) with
+    its 95% interval, p, Holm p, verdict, and the minimum detectable difference with the seeds the gap would need."""
+    f, k = metric.fmt, metric.scale
+    body = [{"pair": f"{r['better']} < {r['worse']}", "source": r["source"], "n": r["n"],
+             "diff": _fmt(r["difference"], f, k), "ci": f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}]",
+             "p": _p(r["p"]), "p_holm": _p(r["p_holm"]), "verdict": r["verdict"], "mdd": _fmt(r["mdd"], f, k),
+             "need": r.get("seeds_needed") or "–"} for r in rows]
+    return html_table(body, {"pair": "declared (better < worse)", "source": "source", "n": "seeds",
+                             "diff": "difference", "ci": "95% CI", "p": "p", "p_holm": "p (Holm)",
+                             "verdict": "verdict", "mdd": "min. detectable", "need": "seeds for this gap"},
+                      caption=caption)
+
+
+def check_table(rows: Sequence[Mapping], caption: str):
+    """The checks beside a primary judgement (:meth:`Sweep.verdicts`): exact sign-flip p, Welch p, and the pooled
+    unpaired test (Holm p, verdict, minimum detectable difference) as the sensitivity line."""
+    body = [{"pair": f"{r['better']} < {r['worse']}", "paired": _p(r["p"]), "sf": _p(r["p_sign_flip"]),
+             "welch": _p(r["p_welch"]), "pooled": _p(r["p_holm_pooled"]), "vp": r["verdict_pooled"]} for r in rows]
+    return html_table(body, {"pair": "pair", "paired": "paired t p", "sf": "sign-flip p (exact)",
+                             "welch": "Welch p", "pooled": "pooled t p (Holm)", "vp": "pooled verdict"},
+                      caption=caption)
+
+
+def verdict_lines(rows: Sequence[Mapping], metric: Metric | None = None) -> list[str]:
+    """One printed fact per declared pair: its verdict, difference with interval, Holm p and the largest effect
+    the interval leaves open in the declared direction (for check cells)."""
+    f, k = (metric.fmt, metric.scale) if metric else (".2f", 1.0)
+    return [f"{r['better']} < {r['worse']}: {r['verdict']} (difference {_fmt(r['difference'], f, k)}, 95% CI "
+            f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}], p_holm {_p(r['p_holm'])}, {r['n']} seeds)"
+            for r in rows]
+
+
+__all__ = ["Metric", "Family", "load_families", "Loaded", "Sweep", "RunContext", "final", "verdict_table", "check_table",
+           "verdict_lines"]

@@ -1,0 +1,154 @@
+"""The sweep engine (smlib.sweep) on a toy chapter whose runs are plain arithmetic: it runs what is missing, writes
+one file per finished run with its identity and provenance, skips committed runs, refuses a committed run of
+another recipe, resumes after an interruption to the same files, averages runs sharing a seed, and judges the
+declared families paired by seed with the other tests beside it."""
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from smlib import stats
+from smlib.config import PresetConfig, register_presets
+from smlib.results import RunContext, read_shards
+from smlib.stats import Comparison
+from smlib.sweep import Family, Metric, Sweep, final, load_families, verdict_lines
+
+
+@dataclass(frozen=True)
+class ToyConfig(PresetConfig):
+    offset: float = 0.0
+    steps: int = 3
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+register_presets(ToyConfig, ToyConfig(), ToyConfig(steps=5), ToyConfig())
+
+SEED_EFFECT = {0: 10.0, 1: -4.0, 2: 3.0, 3: 0.5}
+ARM_MEAN = {"a": 1.0, "b": 2.0, "c": 1.0}
+calls = []
+
+
+def toy_run(arm, seed, cfg, ctx):
+    calls.append((arm, seed))
+    return {"arm": arm, "seed": seed, "completed": True, "steps": cfg.steps,
+            "final": {"fid": ARM_MEAN[arm] + SEED_EFFECT[seed] + cfg.offset + 0.01 * seed * (arm == "b")}}
+
+
+FAMILY = Family("toy", "fid", (Comparison("a", "b", "our inference"), Comparison("c", "a", "our inference")),
+                "in this test, before the runs")
+SWEEP = Sweep("toy", {"a": "arm A", "b": "arm B", "c": "arm C"}, (Metric("fid", "gFID", final("fid")),),
+              (FAMILY,), toy_run)
+
+
+def test_runs_are_written_seed_major_with_identity_and_provenance_and_committed_ones_are_skipped(tmp_path):
+    cfg, ctx = ToyConfig.at("ci"), RunContext(results_dir=tmp_path)
+    calls.clear()
+    rows = SWEEP.run(cfg, ctx)
+    assert calls == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2), ("c", 2)]
+    files = sorted(p.name for p in (tmp_path / "toy" / "ci").iterdir())
+    assert files == [f"{a}-seed{s}.json" for a in "abc" for s in range(3)]
+    rec = json.loads((tmp_path / "toy" / "ci" / "b-seed1.json").read_text())
+    assert rec["config"] == {"offset": 0.0} and rec["config_steps"] == 3 and "provenance" in rec
+    assert [r["final"]["fid"] for r in rows][:2] == [11.0, 12.0]
+    calls.clear()
+    again = SWEEP.run(cfg, ctx)
+    assert calls == [] and [r["final"] for r in again] == [r["final"] for r in rows]
+    # a longer run is another run; a changed knob is another recipe, refused in one line naming the file
+    calls.clear()
+    SWEEP.run(cfg.replace(steps=4), ctx, ["a"], [0])
+    assert calls == [("a", 0)]
+    with pytest.raises(ValueError, match=r"toy/ci/a-seed0.json holds a run of another configuration \(differs in: "
+                                         r"offset\)") as err:
+        SWEEP.run(cfg.replace(offset=1.0), ctx, ["a"], [0])
+    assert "\n" not in str(err.value)
+
+
+def test_an_interrupted_sweep_resumes_to_the_same_files(tmp_path):
+    cfg = ToyConfig.at("ci")
+    SWEEP.run(cfg, RunContext(results_dir=tmp_path / "whole"))
+
+    def stop_at_the_fifth(arm, seed, cfg, ctx):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return toy_run(arm, seed, cfg, ctx)
+
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        dataclasses.replace(SWEEP, run_one=stop_at_the_fifth).run(cfg, RunContext(results_dir=tmp_path / "cut"))
+    assert len(read_shards("toy", "ci", tmp_path / "cut")) == 4
+    calls.clear()
+    SWEEP.run(cfg, RunContext(results_dir=tmp_path / "cut"))
+    assert len(calls) == 5
+    strip = lambda runs: [{k: v for k, v in r.items() if k != "provenance"} for r in runs]  # noqa: E731
+    assert strip(read_shards("toy", "ci", tmp_path / "cut")) == strip(read_shards("toy", "ci", tmp_path / "whole"))
+
+
+def test_an_unfinished_run_is_not_written_and_bad_input_is_one_line(tmp_path):
+    unfinished = dataclasses.replace(SWEEP, run_one=lambda a, s, c, x: {"arm": a, "seed": s, "completed": False})
+    assert unfinished.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a"], [0])[0]["completed"] is False
+    assert read_shards("toy", "ci", tmp_path) == []
+    with pytest.raises(ValueError, match="unknown arm.*z.*choose from a, b, c"):
+        SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["z"])
+    with pytest.raises(ValueError, match="seeds must be non-negative integers, got -1"):
+        SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a"], [-1])
+    (tmp_path / "toy" / "ci").mkdir(parents=True)
+    (tmp_path / "toy" / "ci" / "a-seed0.json").write_text('{"arm": "a", "fi')
+    with pytest.raises(ValueError, match=r"toy/ci/a-seed0.json is not a readable result file"):
+        SWEEP.load("ci", tmp_path)
+
+
+def test_load_values_and_missing(tmp_path):
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a", "b"], [0, 1])
+    book = SWEEP.load("ci", tmp_path, seeds=[0, 1, 2])
+    assert book.missing == ["c-seed0", "c-seed1", "a-seed2", "b-seed2", "c-seed2"]
+    assert SWEEP.values(book.runs, "fid") == {"a": {0: 11.0, 1: -3.0}, "b": {0: 12.0, 1: -1.99}}
+    twice = book.runs + [dict(book.runs[0], final={"fid": 13.0})]
+    assert SWEEP.values(twice, "fid")["a"][0] == 12.0                  # runs sharing (arm, seed) are averaged
+
+
+def test_the_verdicts_are_stats_judge_paired_by_seed_with_every_check_beside_them(tmp_path):
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path))
+    runs = SWEEP.load("ci", tmp_path).runs
+    (fam, rows), = SWEEP.verdicts(runs)
+    values = SWEEP.values(runs, "fid")
+    for test in ("paired-t", "sign-flip"):
+        ref = stats.judge(values, FAMILY.comparisons, test=test)
+        key = "p" if test == "paired-t" else "p_sign_flip"
+        assert [r[key] for r in rows] == pytest.approx([r["p"] for r in ref])
+    flat = {a: list(v.values()) for a, v in values.items()}
+    for test, key in (("welch", "p_welch"), ("pooled-t", "p_holm_pooled")):
+        ref = stats.judge(flat, FAMILY.comparisons, test=test)
+        assert [r[key] for r in rows] == pytest.approx([r["p" if test == "welch" else "p_holm"] for r in ref])
+    # b is a + 1 at every seed (plus 0.01 s): paired, it holds despite a seed effect of sd ~7 that hides it unpaired
+    assert rows[0]["verdict"] == "holds" and rows[0]["difference"] == pytest.approx(1.01)
+    assert rows[0]["p_welch"] > 0.5
+    lines = verdict_lines(rows)
+    assert lines[0].startswith("a < b: holds (difference 1.01, 95% CI [") and len(lines) == 2
+    shown = SWEEP.show(SWEEP.load("ci", tmp_path))
+    assert len(shown) == 3 and "arm A" in repr(shown[0]) and "paired t p" in repr(shown[2])
+
+
+def test_declared_families_load_from_toml(tmp_path):
+    path = tmp_path / "declared.toml"
+    path.write_text('[[family]]\ntitle = "gFID"\nmetric = "fid"\ndeclared = "commit x"\n'
+                    'comparisons = [["a", "b", "abstract", "why"]]\n\n'
+                    '[[family]]\nsweep = "toy"\ntitle = "t"\nmetric = "m"\nprimary = false\n'
+                    'comparisons = [["c", "d", "our inference", ""]]\n')
+    fam, = load_families(path)
+    assert fam == Family("gFID", "fid", (Comparison("a", "b", "abstract", "why"),), "commit x", True, "", ())
+    toy, = load_families(path, sweep="toy")
+    assert toy.primary is False and toy.comparisons[0].better == "c"
+    path.write_text('[[family]]\ntitle = "x"\nmetric = "m"\ncomparisons = [["a", "b", "rumour", ""]]\n')
+    with pytest.raises(ValueError, match="source 'rumour' is not one of"):
+        load_families(path)
+
+
+def test_table_rows_show_mean_sd_and_each_seed(tmp_path):
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path))
+    rows = SWEEP.table_rows(SWEEP.load("ci", tmp_path).runs)
+    a = next(r for r in rows if r["arm"] == "arm A")
+    x = [11.0, -3.0, 4.0]
+    assert a["seeds"] == "0, 1, 2" and a["fid"] == f"{np.mean(x):.1f} ± {np.std(x, ddof=1):.1f}"
+    assert a["fid_seeds"] == "11.0, -3.0, 4.0"
