@@ -12,6 +12,7 @@ from smlib.spectral.dct import dct2, dct_matrix, idct2
 from smlib.spectral.dct_tokens import DCTTokenizer, dct_upsample, rgb_to_ycbcr, ycbcr_to_rgb
 from smlib.spectral.filters import (difference_of_gaussians, dog_peak_frequency, dog_response, downsampling_response,
                                     esm_image_target, gaussian_blur, gaussian_kernel1d, gaussian_response, resize)
+from smlib.spectral.latent_transforms import LatentTransform, fit_transform, radial_power, transform_spectra
 from smlib.spectral.power import (PowerLawFit, band_power, dct_power, dct_radial_bins, fft_power, fit_power_law,
                                   psd_log_error, radial_average, radial_frequency_grid, radial_pool, radial_psd,
                                   spectrum_distribution)
@@ -29,4 +30,5 @@ __all__ = [
     "unit_tokens", "rmsc", "directional_spectrum", "directional_energy", "spatial_normalize", "dog_normalize",
     "gaussian_dct_gain", "dog_dct_gain", "dog_filter",
     "power_law_field",
+    "LatentTransform", "fit_transform", "radial_power", "transform_spectra",
 ]
