@@ -14,6 +14,9 @@ spec = importlib.util.spec_from_file_location("check_book", ROOT / "tools" / "ch
 check_book = importlib.util.module_from_spec(spec)
 sys.modules["check_book"] = check_book
 spec.loader.exec_module(check_book)
+spec = importlib.util.spec_from_file_location("sphinx_chapter_numbers", ROOT / "tools" / "sphinx_chapter_numbers.py")
+chapter_numbers = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(chapter_numbers)
 
 STYLE = (ROOT / "_static" / "book.css").read_text()
 # a 1x1 PNG, so that the clean page has an image that loads
@@ -113,3 +116,26 @@ def test_html_table_marks_numbers_and_keeps_the_caption_outside_the_scroll_box()
     assert t.numeric_columns() == [False, True, True, False]
     assert '<td class="num">188.7&nbsp;±&nbsp;0.7</td>' in html
     assert html.index("a caption") < html.index("sm-table-scroll") < html.index("<table")
+
+
+def test_figures_restart_on_every_page_and_carry_the_chapter_number():
+    class Title:
+        def __init__(self, text):
+            self.text = text
+
+        def astext(self):
+            return self.text
+
+    class Env:
+        titles = {"ch1": Title("1. Why MSE diffusion learns low frequencies first"), "ch2": Title("2. RMS contrast"),
+                  "perf": Title("Performance")}
+        # what Sphinx assigns without a numbered toctree: one count through the book
+        toc_fignumbers = {"ch1": {"figure": {"a": (1,), "b": (2,)}}, "ch2": {"figure": {"c": (4,), "d": (3,)}},
+                          "perf": {"figure": {"e": (5,)}}}
+
+    env = Env()
+    chapter_numbers.prefix_figure_numbers(None, env)
+    assert env.toc_fignumbers["ch1"]["figure"] == {"a": (1, 1), "b": (1, 2)}
+    assert env.toc_fignumbers["ch2"]["figure"] == {"d": (2, 1), "c": (2, 2)}
+    assert env.toc_fignumbers["perf"]["figure"] == {"e": (1,)}
+    assert chapter_numbers.chapter_number("12. Twelve") == 12 and chapter_numbers.chapter_number("1.5 x") is None
