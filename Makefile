@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book test lint unit nbval book-strict notebooks run bench lab clean
+.PHONY: help venv browser book test lint unit nbval book-strict book-check notebooks run bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -25,6 +25,17 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 venv: $(VENV)/.installed  ## create .venv and install everything (pinned)
 
+# Debian's Chromium and its driver, for the browser check of the built book (no browser is downloaded by a tool)
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+
+browser: $(CHROMIUM) $(CHROMEDRIVER)  ## install Debian's chromium and chromium-driver (apt-get) when missing
+
+$(CHROMIUM) $(CHROMEDRIVER):
+	@command -v apt-get > /dev/null || { echo "install chromium and chromium-driver with your package manager"; exit 2; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver
+
 book: venv  ## build the HTML book into _build/html from the committed notebooks
 	$(BIN)/jupyter-book build . --all --keep-going
 	@echo "open _build/html/index.html"
@@ -32,6 +43,9 @@ book: venv  ## build the HTML book into _build/html from the committed notebooks
 book-strict: venv  ## build the book with warnings as errors (used by make test)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W --keep-going --all
+
+book-check: venv browser  ## open every page of _build/html in headless Chromium: console errors, images, raw TeX, widths
+	$(PY) tools/check_book.py _build/html
 
 lint: venv  ## ruff (pinned) over the library, tests, benchmarks, tools and the notebook sources
 	$(BIN)/ruff check smlib tests benchmarks tools notebooks/*.py
@@ -42,7 +56,7 @@ unit: venv  ## unit tests of smlib and of the notebook pairing
 nbval: venv  ## re-execute every committed notebook and compare its check cells
 	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 
-test: lint unit nbval book-strict  ## everything CI runs: lint, unit tests, notebooks, strict book build
+test: lint browser unit nbval book-strict book-check  ## everything CI runs: lint, unit tests, notebooks, strict book build, browser check
 
 notebooks: venv  ## regenerate every committed .ipynb from its .py at default (CI) parameters
 	$(PY) tools/refresh_notebooks.py $(NOTEBOOKS)

@@ -39,14 +39,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from smlib import resolve_device, spectral
+from smlib import book, plotting, resolve_device, results, spectral
 from smlib.data import image_batch
 from smlib.experiments import rmsc_identity as rx
 from smlib.models.encoders import build_encoder
 
 cfg = rx.RMSCIdentityConfig.at(preset, encoder=encoder, n_images=n_images)
 dev = resolve_device(device)
-plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+plotting.use_book_style()
 
 # %% [markdown]
 # ## 2.1 Statement and proof
@@ -90,8 +90,8 @@ err64 = rx.identity_error(random_tokens)
 err32 = rx.identity_error(random_tokens.float())
 
 # %% tags=["nbval-check-output"]
-print(f"identity holds on random tokens, float64, to 1e-12: {err64 < 1e-12}")
-print(f"identity holds on random tokens, float32, to 1e-6:  {err32 < 1e-6}")
+book.facts(f"identity holds on random tokens, float64, to 1e-12: {err64 < 1e-12}")
+book.facts(f"identity holds on random tokens, float32, to 1e-6:  {err32 < 1e-6}")
 
 # %% [markdown]
 # ## 2.3 Check on real encoder features
@@ -103,7 +103,7 @@ print(f"identity holds on random tokens, float32, to 1e-6:  {err32 < 1e-6}")
 
 # %%
 enc = build_encoder(cfg.encoder, device=dev, input_size=cfg.encoder_input)
-print(f"encoder: {enc.label}; token grid {enc.grid} x {enc.out_dim} channels at {enc.input_size} px")
+book.facts(f"encoder: {enc.label}", f"token grid {enc.grid} x {enc.out_dim} channels at {enc.input_size} px")
 feats = {
     "CIFAR-10": rx.encode(enc, image_batch(dataset, cfg.n_images, cfg.resolution, split="test", seed=seed, root=data_root)),
     "CelebA": rx.encode(enc, image_batch("celeba", cfg.n_images, cfg.resolution, split="test", seed=seed, root=data_root)),
@@ -111,7 +111,7 @@ feats = {
 
 # %% tags=["nbval-check-output"]
 for name, f in feats.items():
-    print(f"{name}: features {tuple(f.shape[1:])}, identity holds to 1e-6: {rx.identity_error(f) < 1e-6}")
+    book.facts(f"{name}: features {tuple(f.shape[1:])}, identity holds to 1e-6: {rx.identity_error(f) < 1e-6}")
 
 # %% [markdown]
 # ## 2.4 From DC removal to a band-pass
@@ -122,7 +122,7 @@ for name, f in feats.items():
 # Spectrum Matching's proposal goes one step further. Its prose (§3.5) replaces the spatial normalisation by a
 # filter built from two Gaussian kernels, a DoG $G_{\sigma_1} - G_{\sigma_2}$ that removes a *band* of low
 # frequencies rather than DC alone and also damps the highest ones; the formula itself is missing from the text we
-# read, and that the DoG output is then divided by the std comes from a second-hand note [S] (papers.md §1.3).
+# read, and that the DoG output is then divided by the std comes from a second-hand note [S] ({ref}`src-repa-dog`).
 # Its response, our derivation, is $H(f) = e^{-2\pi^2\sigma_1^2 f^2} - e^{-2\pi^2\sigma_2^2 f^2}$, zero at DC,
 # peaking at $f^* = \sqrt{\ln(\sigma_2^2/\sigma_1^2) / (2\pi^2(\sigma_2^2 - \sigma_1^2))}$ cycles per token.
 #
@@ -135,35 +135,35 @@ for name, f in feats.items():
 variants = {name: rx.target_variants(f, cfg.irepa_gamma, tuple(cfg.dog_sigmas)) for name, f in feats.items()}
 table = {name: {k: spectral.rmsc(v).mean().item() for k, v in vs.items()} for name, vs in variants.items()}
 profiles = {k: rx.directional_profile(v).numpy() for k, v in variants["CIFAR-10"].items()}
-for name, row in table.items():
-    print(name, " | ".join(f"{k}: RMSC {r:.3f}" for k, r in row.items()))
+results.html_table([{"data": name, **row} for name, row in table.items()],
+                   {"data": "features of", **{k: f"RMSC, {k}" for k in next(iter(table.values()))}}, digits=3,
+                   caption=f"Mean RMSC of the {enc.label.split(' (')[0]} target, raw and after each filter")
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-dog-filter", "caption": "Left: the gain of the DoG band-pass with the chapter's $(\\sigma_1, \\sigma_2)$ over frequency, beside mean removal, which keeps everything but DC; the dotted line marks the DoG's peak frequency $f^*$. Right: the share of the direction field's energy in each radial DCT bin of the token grid for the raw CIFAR-10 features, after iREPA's spatial normalisation and after the DoG."}, "image": {"alt": "Left, a DoG gain curve rising from zero at DC to a peak and falling towards high frequency, and a flat line at 1 for mean removal. Right, grouped bars per radial bin: the raw features put most energy in bin 0 (DC), the normalised and DoG-filtered targets move it to the middle bins."}}
 s1, s2 = cfg.dog_sigmas
-fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+fig, axes = plotting.subplots(1, 2)
 f = np.linspace(0, 0.5, 200)
 axes[0].plot(f, spectral.dog_response(f, s1, s2), label=f"DoG $\\sigma$=({s1}, {s2})")
-axes[0].plot(f, 1 - (f == 0), label="mean removal (gamma = 1): all but DC")
-axes[0].axvline(spectral.dog_peak_frequency(s1, s2), color="k", ls=":", lw=1)
+axes[0].plot(f, 1 - (f == 0), label="mean removal ($\\gamma$ = 1)")
+axes[0].axvline(spectral.dog_peak_frequency(s1, s2), color="k", ls=":", lw=1, label="DoG peak $f^*$")
 axes[0].set(xlabel="frequency (cycles / token)", ylabel="gain", title="filter responses")
-axes[0].legend(fontsize=8)
+axes[0].legend()
 width = 0.27
 for i, (k, p) in enumerate(profiles.items()):
     axes[1].bar(np.arange(len(p)) + (i - 1) * width, p, width, label=k)
-axes[1].set(xlabel="radial DCT bin of the token grid (0 = DC)", ylabel="share of direction-field energy",
-            title=f"directional spectrum, CIFAR-10, {enc.label.split(' (')[0]}")
-axes[1].legend(fontsize=7)
-plt.tight_layout()
+axes[1].set(xlabel="radial DCT bin (0 = DC)", ylabel="share of direction energy",
+            title=f"CIFAR-10, {enc.label.split(' (')[0]}")
+axes[1].legend()
 plt.show()
 
 # %% tags=["nbval-check-output"]
 for name, vs in variants.items():
     r = [spectral.rmsc(v).mean().item() for v in vs.values()]
     ok = all(rx.identity_error(v) < 1e-6 for v in vs.values())
-    print(f"{name}: identity holds after each filter: {ok}; RMSC raw < iREPA < DoG: {r[0] < r[1] < r[2]}")
+    book.facts(f"{name}: identity holds after each filter: {ok}", f"{name}: RMSC raw < iREPA < DoG: {r[0] < r[1] < r[2]}")
 dc = [p[0] for p in profiles.values()]
-print(f"DC share of direction energy falls raw > iREPA > DoG: {dc[0] > dc[1] > dc[2]}")
-print(f"DoG peak frequency: {spectral.dog_peak_frequency(s1, s2):.3f} cycles/token")
+book.facts(f"DC share of direction energy falls raw > iREPA > DoG: {dc[0] > dc[1] > dc[2]}")
+book.facts(f"DoG peak frequency: {spectral.dog_peak_frequency(s1, s2):.3f} cycles/token")
 
 # %% [markdown]
 # ## Verdict
@@ -174,9 +174,9 @@ print(f"DoG peak frequency: {spectral.dog_peak_frequency(s1, s2):.3f} cycles/tok
 #   holds for any encoder, DINOv2 included.
 # - **Measured.** iREPA's spatial normalisation raises the RMSC of the raw features by moving direction energy out
 #   of DC. The DoG band-pass raises it further and shifts energy from the lowest bins into the mid band, as the
-#   paper's §3.5 prose argues.
+#   paper's §3.5 prose argues ({numref}`fig-dog-filter`).
 # - **Not tested here.** Whether the higher contrast of a DoG target gives better generation is an empirical
 #   claim about REPA training. The paper's tables were not read; a second-hand note [S]
-#   (`sorryhyun/anima_lora:_archive/proposals/repa_dog_target.md`, papers.md §1.3) quotes gFID 4.98 / 5.07 / 5.68
-#   for REPA-DoG / iREPA / REPA (SiT-B/2, ImageNet-256, 400k steps), without error bars. Testing it belongs to a
-#   planned REPA chapter (chapter 6, not yet written), which needs the diffusion stack of chapter 5.
+#   (`sorryhyun/anima_lora:_archive/proposals/repa_dog_target.md`, {ref}`src-repa-dog`) quotes gFID 4.98 / 5.07 /
+#   5.68 for REPA-DoG / iREPA / REPA (SiT-B/2, ImageNet-256, 400k steps), without error bars. Chapter 6
+#   ({doc}`06_repa`) trains every target on one latent recipe and judges that ordering at its scale.

@@ -39,16 +39,20 @@ lab_results_dir = None   # None: the repository's results/
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
+from matplotlib.lines import Line2D
 
+from smlib import book, plotting, results
 from smlib.data import image_batch
 from smlib.experiments import latent_spectra as ls
-from smlib import results
 from smlib.experiments.autoencoders import report as lab_report
 from smlib.experiments.autoencoders import shards as lab_shards
 from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
+from smlib.regularizers.esm import ESMLoss
+from smlib.spectral import spectrum_distribution
 
 cfg = ls.LatentSpectraConfig.at(preset, n_images=n_images)
-plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3})
+plotting.use_book_style()
 bins = np.arange(1, 17)
 
 # %% [markdown]
@@ -69,6 +73,20 @@ bins = np.arange(1, 17)
 # target is a *flattened* power law. The released ESM-AE uses $\delta = 1$
 # (`forever208/SpectrumMatching@115c70be:configs/train_vae_celeba256.yaml`). The logarithm matters: it compresses
 # the many decades of a power law, so that the high bins carry weight in the KL at all.
+#
+# The library's descriptor, step by step, as this page runs it (read from `smlib`'s source when the notebook runs,
+# so the code shown is the code that computed every curve below):
+
+# %%
+book.show_source(spectrum_distribution)
+
+# %% [markdown]
+# And the loss as an autoencoder trains it. `_spectra` computes the same band powers through precomposed matrices
+# (faster, equal to float round-off; `tests/test_regularizers.py` checks the two against each other); the KL of
+# the tilted image descriptor against the latent's is the last lines:
+
+# %%
+book.show_source(ESMLoss.forward, docstring=False)
 
 # %%
 cifar = image_batch(dataset, cfg.n_images, 32, split="test", seed=seed, root=data_root)
@@ -78,14 +96,15 @@ grids = {"CIFAR-10, 32 px -> 8x8 (f4, the lab)": (cifar, (8, 8)),
 targets = {name: ls.delta_targets(x, size, deltas) for name, (x, size) in grids.items()}
 high_mass = {name: [ls.high_band_mass(p) for p in t] for name, t in targets.items()}
 
-# %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-esm-targets", "caption": "ESM's target descriptor $p_x^\\delta$ for a sweep of the tilt $\\delta$: the share of log-power in each of the 16 radial DCT bins (DC removed), for CIFAR-10 resampled to the lab's $8\\times 8$ latent grid (left) and for CelebA resampled to the authors' $32\\times 32$ grid (right)."}, "image": {"alt": "Two panels of descriptor curves on a log scale against bin number, one curve per delta; every curve falls with the bin, and a larger delta lifts the high bins and flattens the curve."}}
+fig, axes = plotting.subplots(1, 2, sharey=True)
 for ax, (name, t) in zip(axes, targets.items()):
     for d, p in zip(deltas, t):
         ax.semilogy(bins, np.where(p > 0, p, np.nan), "o-", ms=3, label=f"$\\delta$ = {d}")
-    ax.set(title=name, xlabel="radial DCT bin (1 = lowest)", ylabel="share of log-power")
-axes[0].legend(fontsize=8)
-plt.tight_layout()
+    ax.set(title=name.split(" (")[0], xlabel="radial DCT bin (1 = lowest)")
+    plotting.log_ticks(ax)
+axes[0].set_ylabel("share of log-power")
+axes[0].legend()
 plt.show()
 
 # %% [markdown]
@@ -93,15 +112,16 @@ plt.show()
 
 # %% tags=["nbval-check-output"]
 for name, m in high_mass.items():
-    print(f"{name}: mass in bins 9-16 rises with delta: {bool(np.all(np.diff(m) > 0))}; "
-          f"delta 0 -> 1: {m[0]:.2f} -> {m[deltas.index(1.0)]:.2f}")
+    book.facts(f"{name}: mass in bins 9-16 rises with delta: {bool(np.all(np.diff(m) > 0))}",
+               f"{name}: mass in bins 9-16, delta 0 -> 1: {m[0]:.2f} -> {m[deltas.index(1.0)]:.2f}")
 
 # %% [markdown]
 # ### Against the authors' reference curves
 #
 # The authors' analysis script hard-codes 16-bin distributions for CelebA-HQ at 256 px and for several latents
 # (`forever208/SpectrumMatching@115c70be:latent_analysis.py`, `visualize_PSD`, on branch `SDVAE_and_ESM`; the
-# image curve is labelled `celeba256`, which in the README is CelebA-HQ resized to 256). Those curves
+# image curve is labelled `celeba256`, which the authors' README,
+# `forever208/SpectrumMatching@115c70be:README.md`, describes as CelebA-HQ resized to 256). Those curves
 # include DC, so we compute ours the same way. Our CelebA images are not theirs: the offline subset holds
 # *aligned* CelebA photos of $178\times 218$, centre-cropped and upsampled to 256, which carry less fine detail
 # than CelebA-HQ.
@@ -114,28 +134,32 @@ contrast = (0.5, 1.0, 2.0)
 l1_contrast = [float(np.abs(ls.delta_targets(s * celeba, (32, 32), [0.0], remove_dc=False)[0]
                             - np.array(AUTHORS_SPECTRA["px_RGB_celeba256"])).sum()) for s in contrast]
 
-# %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(6.4, 3.8))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-authors-targets", "caption": "Our CelebA image targets at $32\\times 32$ (solid, circles) against the reference curves hard-coded in the authors' analysis script (dashed, crosses) for four tilts $\\delta$, one colour per tilt, DC included as in their script."}, "image": {"alt": "Descriptor curves on a log scale against bin number; each of our curves has the shape of the authors' curve of the same colour but starts higher in the first bin and lies lower in the high bins."}}
+fig, ax = plotting.subplots(height=4.0)
 for (d, k), c in zip(keys.items(), ["C0", "C1", "C2", "C3"]):
-    ax.semilogy(bins, ours_dc[d], "o-", ms=3, color=c, label=f"ours, $\\delta$ = {d}")
-    ax.semilogy(bins, AUTHORS_SPECTRA[k], "x--", ms=4, color=c, label=f"authors, {AUTHORS_SPECTRA_LABELS[k]}")
-ax.set(xlabel="radial DCT bin (DC included)", ylabel="share of log-power", title="CelebA image targets at 32 x 32")
-ax.legend(fontsize=6, ncol=2)
+    ax.semilogy(bins, ours_dc[d], "o-", ms=3, color=c, label=f"$\\delta$ = {d}")
+    ax.semilogy(bins, AUTHORS_SPECTRA[k], "x--", ms=4, color=c)
+ax.set(xlabel="radial DCT bin (DC included)", ylabel="share of log-power")
+handles = ax.get_legend_handles_labels()[0] + [Line2D([], [], color="k", marker="o", ms=3, label="ours"),
+                                               Line2D([], [], color="k", ls="--", marker="x", label="authors' script")]
+ax.legend(handles=handles, ncol=2)
+plotting.log_ticks(ax)
 plt.show()
 
 # %% [markdown]
 # The shapes agree, but ours put more mass in the first bin. The descriptor takes $\log(1+s)$ of absolute power,
-# so it is **not scale-invariant** (a comment in the released `utils_DCT.py` calls it scale-invariant; our
-# reference notes, papers.md §1.8, show that it is not),
+# so it is **not scale-invariant** (a comment in the released `utils_DCT.py` calls it scale-invariant; it is not,
+# {ref}`src-esm`),
 # and the check below shows that contrast alone moves the curve a long way: the same images at twice the contrast
 # land close to the authors' curve. We read the gap as a difference of data (less detail and contrast in upsampled
 # aligned CelebA than in CelebA-HQ), not of the descriptor, but we cannot test that without CelebA-HQ.
 
 # %% tags=["nbval-check-output"]
-print("L1 distance of our CelebA targets to the authors' (0 = identical, 2 = disjoint):",
-      ", ".join(f"delta {d}: {v:.2f}" for d, v in l1_authors.items()))
-print("image curve vs the authors' at contrast x", ", ".join(f"{s}: {v:.2f}" for s, v in zip(contrast, l1_contrast)))
-print(f"descriptor depends on scale (x2 contrast moves L1 by > 0.1): {abs(l1_contrast[2] - l1_contrast[1]) > 0.1}")
+book.facts("L1 distance of our CelebA targets to the authors' (0 = identical, 2 = disjoint): "
+           + ", ".join(f"delta {d}: {v:.2f}" for d, v in l1_authors.items()),
+           "L1 of the image curve to the authors' at contrast x"
+           + ", x".join(f"{s}: {v:.2f}" for s, v in zip(contrast, l1_contrast)),
+           f"descriptor depends on scale (x2 contrast moves L1 by > 0.1): {abs(l1_contrast[2] - l1_contrast[1]) > 0.1}")
 
 # %% [markdown]
 # ## 3.2 Why KL latents come out over-whitened
@@ -163,20 +187,20 @@ slopes = [psd_slope(ls.noisy_posterior(mu_celeba, r, torch.Generator().manual_se
 fits = {k: ls.fit_noise_ratio(mu_celeba, AUTHORS_SPECTRA[k], ratios, remove_dc=False, seed=seed)
         for k in ("pz_SDVAE", "pz_DSM", "pz_delta10", "pz_downsam", "pz_vavae")}
 
-# %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-whitening", "caption": "Left: the descriptor of an ideal latent (CelebA's own spectrum on a $32\\times 32$ grid) plus white posterior noise at noise-to-signal ratio $r$, against the ESM target for $\\delta = 1$ (dashed). Right: the power-law exponent $\\alpha$ of the noisy latent's PSD against $r$; the dotted line is the noise-free latent."}, "image": {"alt": "Left, a family of descriptor curves that flatten as the noise ratio grows, crossing the dashed target. Right, the fitted exponent falls steadily as the noise ratio increases on a log axis."}}
+fig, axes = plotting.subplots(1, 2)
 cmap = plt.get_cmap("viridis")
 for i, (r, p) in enumerate(zip(ratios, curves)):
     axes[0].semilogy(bins[1:], p[1:], "-", color=cmap(i / len(ratios)), label=f"r = {r:g}")
 axes[0].semilogy(bins[1:], target_1[1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
-axes[0].set(xlabel="radial DCT bin (DC removed)", ylabel="share of log-power",
-            title="ideal latent + white posterior noise")
-axes[0].legend(fontsize=6, ncol=2)
-axes[1].semilogx(ratios[1:], slopes[1:], "o-")
+axes[0].set(xlabel="radial DCT bin (DC removed)", ylabel="share of log-power", title="ideal latent + noise")
+axes[0].legend(ncol=2, fontsize=plotting.MIN_FONT_PT, handlelength=1.2, columnspacing=0.8)
+axes[1].semilogx(ratios[1:], slopes[1:], "o-", label="noisy latent")
 axes[1].axhline(slopes[0], color="k", ls=":", label=f"no noise: $\\alpha$ = {slopes[0]:.2f}")
 axes[1].set(xlabel="noise-to-signal ratio r", ylabel="PSD exponent $\\alpha$ of z", title="the power law flattens")
-axes[1].legend(fontsize=8)
-plt.tight_layout()
+axes[1].legend()
+for ax in axes:
+    plotting.log_ticks(ax)
 plt.show()
 
 # %% [markdown]
@@ -184,17 +208,20 @@ plt.show()
 # at which "ideal latent + white noise" comes closest (L1, DC included as in their script).
 
 # %% tags=["nbval-check-output"]
-print(f"PSD exponent falls as noise grows: {bool(np.all(np.diff(slopes) < 0))} "
-      f"({slopes[0]:.2f} at r = 0, {slopes[-1]:.2f} at r = {ratios[-1]:g})")
+book.facts(f"PSD exponent falls as noise grows: {bool(np.all(np.diff(slopes) < 0))} "
+           f"({slopes[0]:.2f} at r = 0, {slopes[-1]:.2f} at r = {ratios[-1]:g})")
 authors = {k: ls.high_band_mass(AUTHORS_SPECTRA[k]) for k in ("px_delta_1_0", "pz_SDVAE", "pz_DSM", "pz_delta10")}
-print("high-band mass (bins 9-16) of the authors' curves (DC included): "
-      + ", ".join(f"{AUTHORS_SPECTRA_LABELS[k]} {v:.3f}" for k, v in authors.items()))
-print(f"authors' SD-VAE latent is flatter than their delta = 1 target: {authors['pz_SDVAE'] > authors['px_delta_1_0']}")
+book.facts({f"high-band mass (bins 9-16, DC included), authors' {AUTHORS_SPECTRA_LABELS[k]}": f"{v:.3f}"
+            for k, v in authors.items()})
+book.facts(f"authors' SD-VAE latent is flatter than their delta = 1 target: {authors['pz_SDVAE'] > authors['px_delta_1_0']}")
 gap = {k: abs(authors[k] - authors["px_delta_1_0"]) for k in ("pz_SDVAE", "pz_DSM", "pz_delta10")}
-print(f"distance to that target: SD-VAE {gap['pz_SDVAE']:.3f}, DSM {gap['pz_DSM']:.3f}, ESM {gap['pz_delta10']:.3f}; "
-      f"DSM and ESM closer than SD-VAE by > 5x: {5 * max(gap['pz_DSM'], gap['pz_delta10']) < gap['pz_SDVAE']}")
-for k, f in fits.items():
-    print(f"{AUTHORS_SPECTRA_LABELS[k]:40s} closest noise ratio r = {f['ratio']:g} (L1 {f['l1']:.2f})")
+book.facts(f"distance to that target: SD-VAE {gap['pz_SDVAE']:.3f}, DSM {gap['pz_DSM']:.3f}, ESM {gap['pz_delta10']:.3f}",
+           f"DSM and ESM closer than SD-VAE by > 5x: {5 * max(gap['pz_DSM'], gap['pz_delta10']) < gap['pz_SDVAE']}")
+display(results.html_table([{"curve": AUTHORS_SPECTRA_LABELS[k], "r": f"{f['ratio']:g}", "l1": f["l1"]}
+                            for k, f in fits.items()], {"curve": "authors' latent", "r": "closest noise ratio r",
+                                                        "l1": "L1 at that r"},
+                           caption="The noise ratio r at which an ideal latent plus white noise comes closest to each "
+                                   "of the authors' latent curves (unit scale)"))
 
 # %% [markdown]
 # The SD-VAE curve is the one this model explains best, and it needs the most noise to do so (the largest printed
@@ -218,18 +245,24 @@ joint = {k: ls.fit_scale_and_noise(mu_celeba, AUTHORS_SPECTRA[k], joint_scales, 
                                    seed=seed) for k in ("pz_SDVAE", "pz_DSM", "pz_delta10")}
 
 # %% tags=["nbval-check-output"]
-for k, f in joint.items():
-    print(f"{AUTHORS_SPECTRA_LABELS[k]:40s} scale {f['scale']:.2f} and r = {f['ratio']:g} (L1 {f['l1']:.3f}; "
-          f"within 10%: s {f['near_scales'][0]:.2f}-{f['near_scales'][1]:.2f}, r {f['near_ratios'][0]:g}-"
-          f"{f['near_ratios'][1]:g}); at unit scale r = {fits[k]['ratio']:g} (L1 {fits[k]['l1']:.3f})")
-print(f"every best scale lies inside the grid, not on its edge: "
-      f"{all(joint_scales[0] < f['scale'] < joint_scales[-1] for f in joint.values())}")
-print(f"a free scale fits every curve better than unit scale: "
-      f"{all(f['l1'] < fits[k]['l1'] for k, f in joint.items())}")
-print(f"SD-VAE still needs the most noise: "
-      f"{joint['pz_SDVAE']['ratio'] > max(joint[k]['ratio'] for k in ('pz_DSM', 'pz_delta10'))}")
-print(f"SD-VAE's noise ratio at unit scale lies outside its joint fit's near set: "
-      f"{not joint['pz_SDVAE']['near_ratios'][0] <= fits['pz_SDVAE']['ratio'] <= joint['pz_SDVAE']['near_ratios'][1]}")
+display(results.html_table([{"curve": AUTHORS_SPECTRA_LABELS[k], "s": f"{f['scale']:.2f}", "r": f"{f['ratio']:g}",
+                             "l1": f"{f['l1']:.3f}", "s_near": f"{f['near_scales'][0]:.2f}–{f['near_scales'][1]:.2f}",
+                             "r_near": f"{f['near_ratios'][0]:g}–{f['near_ratios'][1]:g}",
+                             "r_unit": f"{fits[k]['ratio']:g}", "l1_unit": f"{fits[k]['l1']:.3f}"}
+                            for k, f in joint.items()],
+                           {"curve": "authors' latent", "s": "scale s", "r": "noise ratio r", "l1": "L1",
+                            "s_near": "s within 10%", "r_near": "r within 10%", "r_unit": "r at unit scale",
+                            "l1_unit": "L1 at unit scale"},
+                           caption="Joint fit of scale and noise ratio to the authors' latent curves; 'within 10%': "
+                                   "the pairs whose L1 is within 10% of the best"))
+book.facts(f"every best scale lies inside the grid, not on its edge: "
+           f"{all(joint_scales[0] < f['scale'] < joint_scales[-1] for f in joint.values())}")
+book.facts(f"a free scale fits every curve better than unit scale: "
+           f"{all(f['l1'] < fits[k]['l1'] for k, f in joint.items())}")
+book.facts(f"SD-VAE still needs the most noise: "
+           f"{joint['pz_SDVAE']['ratio'] > max(joint[k]['ratio'] for k in ('pz_DSM', 'pz_delta10'))}")
+book.facts(f"SD-VAE's noise ratio at unit scale lies outside its joint fit's near set: "
+           f"{not joint['pz_SDVAE']['near_ratios'][0] <= fits['pz_SDVAE']['ratio'] <= joint['pz_SDVAE']['near_ratios'][1]}")
 
 # %% [markdown]
 # With the scale free, every curve is fitted better than at unit scale, and the noise each needs shrinks (the
@@ -254,23 +287,23 @@ print(f"SD-VAE's noise ratio at unit scale lies outside its joint fit's near set
 # %%
 lab = lab_shards.load_shards(lab_preset, lab_results_dir)
 if not lab["runs"]:
-    print(f"no lab shards under results/autoencoders/{lab_preset}/: run `python -m smlib autoencoder --preset "
-          f"{lab_preset} --variant all --seeds 0 1 2 --shards`")
+    book.facts(f"no lab shards under results/autoencoders/{lab_preset}/: run `python -m smlib autoencoder --preset "
+               f"{lab_preset} --variant all --seeds 0 1 2 --shards`")
 else:
-    print(results.provenance_lines(lab["runs"][0], runs=lab["runs"]))
+    book.facts(results.provenance_lines(lab["runs"][0], runs=lab["runs"]))
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-lab-latent-spectra", "caption": "Latent descriptors of the lab's autoencoders (chapter 4, CIFAR-10, $8\\times 8\\times 4$ latents, seed 0), with each latent's posterior noise-to-signal ratio $r$ in the legend, against the ESM target for $\\delta = 1$ (dashed) and the image's own descriptor (dotted); DC removed, so bin 1, which holds DC alone on an $8\\times 8$ grid, is not drawn."}, "image": {"alt": "Descriptor curves of seven autoencoder latents on a log scale against bin number, between the steep dotted image curve and above it; the SD-VAE and EQ-VAE curves are the flattest and sit above the dashed target in the high bins, the ESM curve lies closest to the target."}}
 if lab["runs"]:
-    fig, ax = plt.subplots(figsize=(6.8, 3.9))
+    fig, ax = plotting.subplots(height=4.4)
     seed0 = {r["variant"]: r["metrics"] for r in lab["runs"] if int(r["seed"]) == 0}
     first = next(iter(seed0.values()))
     ax.semilogy(bins[1:], first["spectra"]["p_target"][1:], "k--", lw=2, label="ESM target, $\\delta$ = 1")
     ax.semilogy(bins[1:], first["spectra"]["p_image"][1:], "k:", lw=1.5, label="image, $\\delta$ = 0")
     for n, m in seed0.items():
         ax.semilogy(bins[1:], m["spectra"]["p_z"][1:], "o-", ms=3, label=f"{n} (r = {m['noise_to_signal']:.2f})")
-    ax.set(xlabel="radial DCT bin (DC removed; bin 1 is DC alone on 8x8)", ylabel="share of log-power",
-           title="latent spectra of the lab's autoencoders (CIFAR-10, 8x8x4, seed 0)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set(xlabel="radial DCT bin (DC removed)", ylabel="share of log-power")
+    ax.legend(ncol=2, loc="lower left")
+    plotting.log_ticks(ax)
     plt.show()
 
 # %% tags=["nbval-check-output"]
@@ -278,27 +311,31 @@ if lab["runs"]:
     per_seed = {m: lab_report.run_values(lab["runs"], m)
                 for m in ("kl_to_target", "high_band_mass", "noise_to_signal", "psd_slope_latent")}
     kl, mass = per_seed["kl_to_target"], per_seed["high_band_mass"]
-    print(f"{'variant':20s} {'seeds':>5s} {'KL(target||p_z)':>16s} {'bins 9-16':>10s} {'noise ratio r':>14s} "
-          f"{'PSD exponent':>13s}   (means over seeds)")
-    for n in kl:
-        print(f"{n:20s} {len(kl[n]):5d} {kl[n].mean():16.3f} {mass[n].mean():10.3f} "
-              f"{per_seed['noise_to_signal'][n].mean():14.3f} {per_seed['psd_slope_latent'][n].mean():13.2f}")
+    display(results.html_table(
+        [{"variant": n, "seeds": len(kl[n]), "kl": kl[n].mean(), "mass": mass[n].mean(),
+          "r": per_seed["noise_to_signal"][n].mean(), "alpha": per_seed["psd_slope_latent"][n].mean()} for n in kl],
+        {"variant": "variant", "seeds": "seeds", "kl": "KL(target || p_z)", "mass": "mass in bins 9-16",
+         "r": "noise ratio r", "alpha": "PSD exponent"}, digits=3,
+        caption="The lab's latents against the ESM target (delta = 1), means over seeds"))
     t_mass = ls.high_band_mass(first["spectra"]["p_target"])
-    print(f"target's mass in bins 9-16: {t_mass:.3f}")
-    print(f"SD-VAE latent flatter than the target (over-whitened) at every seed: {bool((mass['sd-vae'] > t_mass).all())}")
-    print(f"ESM-AE closer to the target than SD-VAE at every seed (worst ESM seed vs best SD-VAE seed): "
-          f"{bool(kl['esm'].max() < kl['sd-vae'].min())}")
+    book.facts(f"target's mass in bins 9-16: {t_mass:.3f}",
+               f"SD-VAE latent flatter than the target (over-whitened) at every seed: "
+               f"{bool((mass['sd-vae'] > t_mass).all())}",
+               f"ESM-AE closer to the target than SD-VAE at every seed (worst ESM seed vs best SD-VAE seed): "
+               f"{bool(kl['esm'].max() < kl['sd-vae'].min())}")
 
 # %% [markdown]
 # ## Verdict
 #
 # - **The descriptor.** ESM's target, as the released code builds it, is the image spectrum tilted by
 #   $(b+1)^\delta$; a larger $\delta$ moves mass
-#   to the high bins monotonically, on both grids. Our CelebA targets have the shape of the authors' curves but not
+#   to the high bins monotonically, on both grids ({numref}`fig-esm-targets`). Our CelebA targets have the shape of
+#   the authors' curves but not
 #   their values, and the descriptor depends on absolute contrast (it is not scale-invariant), which is enough to
 #   explain the gap; we could not check on CelebA-HQ.
-# - **Over-whitening.** White posterior noise flattens any latent spectrum, and the authors' SD-VAE curve is the
-#   one that needs the most of it to be explained. Our own lab (§3.3, chapter 4) finds the same at 32 px: its SD-VAE
+# - **Over-whitening.** White posterior noise flattens any latent spectrum ({numref}`fig-whitening`), and the
+#   authors' SD-VAE curve is the one that needs the most of it to be explained. Our own lab (§3.3, chapter 4,
+#   {numref}`fig-lab-latent-spectra`) finds the same at 32 px: its SD-VAE
 #   latent, and EQ-VAE's built on it, carry by far the most posterior noise, and SD-VAE's sits on the flat side
 #   of the target, while the ESM-AE latent is
 #   the closest to the target (means over three seeds). The printed facts above are computed from the committed

@@ -22,6 +22,7 @@ import html
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,14 +240,36 @@ def html_table(rows: Sequence[Mapping], columns: Mapping[str, str] | Sequence[st
 
 
 class _Table:
+    """Rows of text cells shown as a styled table: in the book (``_static/book.css``) cells are padded, columns of
+    numbers right-aligned and never wrapped ("188.7 ± 0.7" stays on one line), and a table wider than the column
+    scrolls inside its own box while its caption stays in view above it."""
+
+    #: a cell made only of a number's characters: 188.7 ± 0.7, [0.12, 0.31], 1.2e-05, 93%, 3/3, x1.5, – (missing)
+    NUMERIC = re.compile(r"^[\s\d.,;:/%+\-−–±×x\[\]()eE]*$")
+
     def __init__(self, header: list[str], body: list[list[str]], caption: str | None):
         self.header, self.body, self.caption = header, body, caption
 
+    def numeric_columns(self) -> list[bool]:
+        """Whether each column holds numbers (every cell numeric or missing, and at least one digit)."""
+        cols = list(zip(*self.body)) if self.body else [() for _ in self.header]
+        return [bool(col) and all(self.NUMERIC.match(c) for c in col) and any(ch.isdigit() for c in col for ch in c)
+                for col in cols]
+
     def _repr_html_(self) -> str:
-        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in self.body)
-        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        num = self.numeric_columns()
+
+        def cell(tag: str, text: str, i: int) -> str:
+            text = html.escape(text)
+            if num[i]:
+                return f'<{tag} class="num">{text.replace(" ± ", "&nbsp;±&nbsp;")}</{tag}>'
+            return f"<{tag}>{text}</{tag}>"
+
+        cap = f'<figcaption class="sm-table-caption">{html.escape(self.caption)}</figcaption>' if self.caption else ""
+        head = "".join(cell("th", h, i) for i, h in enumerate(self.header))
+        rows = "".join("<tr>" + "".join(cell("td", c, i) for i, c in enumerate(row)) + "</tr>" for row in self.body)
+        return (f'<figure class="sm-table">{cap}<div class="sm-table-scroll" style="overflow-x: auto">'
+                f'<table class="sm-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></figure>')
 
     def __repr__(self) -> str:
         widths = [max(len(h), *(len(r[i]) for r in self.body)) if self.body else len(h)
