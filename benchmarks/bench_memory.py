@@ -111,7 +111,7 @@ def _chapter_config(config: str, preset: str):
 def _ae_task(config: str, cfg, batch: int):
     """(task, train config overrides, data, steps per round) for an autoencoder variant at ``cfg``'s sizes."""
     from smlib.pipelines import autoencoder as lab
-    from smlib.pipelines.autoencoder_variants import get_variant
+    from smlib.pipelines.autoencoder_config import get_variant
     from smlib.models.encoders import build_encoder
     from smlib.regularizers import LPIPS
     from smlib.regularizers.aeloss import ReconstructionLoss

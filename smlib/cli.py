@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
     from smlib.experiments.repa.config import ARMS as REPA_ARMS
     from smlib.experiments.spectral_regularisation.config import ARMS as SR_ARMS
-    from smlib.pipelines.autoencoder_variants import list_variants
+    from smlib.pipelines.autoencoder_config import list_variants
 
     parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="recipe", metavar="<recipe>")

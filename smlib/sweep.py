@@ -118,11 +118,16 @@ class Sweep:
     arm_key: str = "arm"
     identity: Callable[[Any, str, int], Mapping] | None = None
     steps_of: Callable[[Any], int] = lambda cfg: cfg.steps
+    #: identity entries added after runs were committed: arm -> the entries those runs were made under, filled in
+    #: where a committed run's identity lacks them (so a run is refused exactly when its recipe really differs)
+    legacy: Callable[[str], Mapping] | None = None
 
     # ------------------------------------------------------------------------------------------- running
-    def check_arms(self, arms: Sequence[str]) -> list[str]:
-        """``arms`` as a list ("all" or None: every arm); an unknown name is one line listing the known ones."""
-        names = list(self.arms) if arms in (None, "all", ["all"], ("all",)) else list(arms)
+    def check_arms(self, arms: Sequence[str] | None, cfg=None) -> list[str]:
+        """``arms`` as a list ("all" or None: the config's own list, ``cfg.arms`` or ``cfg.variants``, else every
+        arm); an unknown name is one line listing the known ones."""
+        planned = getattr(cfg, "arms", None) or getattr(cfg, "variants", None) or self.arms
+        names = list(planned) if arms in (None, "all", ["all"], ("all",)) else list(arms)
         unknown = [a for a in names if a not in self.arms]
         if unknown:
             raise ValueError(f"unknown arm(s) {', '.join(unknown)} for {self.chapter}; choose from "
@@ -144,7 +149,10 @@ class Sweep:
         done = read_result(path)
         if done is None:
             return None
-        changed = config_diff(done.get("config", {}), self.run_identity(cfg, arm, seed))
+        stored = dict(done.get("config", {}))
+        if self.legacy is not None:
+            stored = {**canonical_config(dict(self.legacy(arm))), **stored}
+        changed = config_diff(stored, self.run_identity(cfg, arm, seed))
         if changed:
             raise ValueError(f"{path} holds a run of another configuration (differs in: {', '.join(changed)}); "
                              "delete the file to re-run it, or run another preset.")
@@ -153,9 +161,9 @@ class Sweep:
     def run(self, cfg, ctx: RunContext | None = None, arms=None, seeds=None) -> list[dict]:
         """Every (seed, arm) of the sweep, seed-major: the committed run when there is one, else ``run_one(arm, seed,
         cfg, ctx)``, written as its file at once when it completed (main rank only). Returns every run in order,
-        unfinished ones included. Defaults: every arm, ``cfg.seeds``."""
+        unfinished ones included. Defaults: the config's arms (``cfg.arms`` or ``cfg.variants``), ``cfg.seeds``."""
         ctx = ctx or RunContext()
-        arms = self.check_arms(arms)
+        arms = self.check_arms(arms, cfg)
         seeds = [int(s) for s in (cfg.seeds if seeds is None else seeds)]
         bad = [s for s in seeds if s < 0]
         if bad:

@@ -8,7 +8,7 @@ import torch
 
 from smlib.data import image_batch
 from smlib.pipelines import autoencoder as lab
-from smlib.pipelines.autoencoder_variants import list_variants
+from smlib.pipelines.autoencoder_config import list_variants
 from smlib.train import fit, load_checkpoint
 
 # A micro budget: 32 px images, a 3-level AE of width 8 (f4: 8x8x4 latents), a few steps.

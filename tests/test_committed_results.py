@@ -2,6 +2,7 @@
 today (so a fresh clone's ``python -m smlib <chapter> --preset small`` skips it instead of re-running or refusing),
 every declared family names arms of its sweep, and each ``declared.toml`` was committed before the first run it
 judges, as git shows it."""
+import json
 import subprocess
 from pathlib import Path
 
@@ -23,12 +24,22 @@ SWEEPS = {
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_every_committed_run_is_skipped_by_its_preset(name):
+    """Chapter 5's re-run replaces its first sweep (archived in small-v1), so its small folder fills run by run."""
     sweep, cfg = SWEEPS[name]
     runs = sweep.load("small").runs
-    assert runs, f"no committed runs for {name}"
+    assert runs or name == "diffusability", f"no committed runs for {name}"
     for r in runs:
         arm, seed = sweep.arm_of(r), sweep.seed_of(r)
         assert sweep.committed(cfg, arm, seed) is not None, f"{name}: {arm}-seed{seed} would be re-run"
+
+
+def test_a_run_of_another_recipe_is_refused_the_eqvae_of_the_first_sweeps_was_trained_from_scratch():
+    sweep, cfg = SWEEPS["autoencoders"]
+    scratch = next(r for r in sweep.load("small").runs if r["variant"] == "eqvae-scratch")
+    assert sweep.committed(cfg, "eqvae-scratch", scratch["seed"]) is not None
+    assert "recipe" not in scratch["config"]          # committed before recipes entered run identities
+    first = diffusability.FIRST_SWEEP.load("small-v1").runs
+    assert len(first) == 21 and {r["variant"] for r in first} >= {"eqvae-scratch", "sd-vae"}
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -44,20 +55,37 @@ def git(*args):
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
+def first_added(path: Path) -> str:
+    """The commit that first added a file, following renames; a file no commit added fails in one line."""
+    added = git("log", "--follow", "--diff-filter=A", "--format=%H", "--", str(path.relative_to(ROOT))).split()
+    assert added, f"{path.relative_to(ROOT)} is not committed: a run is reported only from a commit"
+    return added[-1]
+
+
 @pytest.mark.skipif(not (ROOT / ".git").exists() or git("rev-parse", "--is-shallow-repository") == "true",
                     reason="needs the repository's whole history")
 @pytest.mark.parametrize("name", SWEEPS)
-def test_each_family_was_committed_before_the_first_run_it_judges(name):
-    """The commit a family names (where its pairs first stood; they were moved into declared.toml later,
-    unchanged) is an ancestor of, and not, the first commit that added a run file of any arm the family compares,
-    leaving out the arms it lists as ``seen`` (already read when it was declared)."""
+def test_each_family_was_committed_before_every_run_it_judges(name):
+    """The commit a family names (where its pairs first stood; they were moved into declared.toml later, unchanged)
+    is an ancestor of, and not, the commit that first added each committed run file of the arms it compares,
+    leaving out the arms it lists as ``seen`` (already read when it was declared). A family none of whose runs is
+    committed yet is checked once they are."""
     sweep, _ = SWEEPS[name]
-    for fam in sweep.families:
-        assert fam.commit, f"{name}: family {fam.title!r} names no commit"
-        arms = sorted({a for c in fam.comparisons for a in (c.better, c.worse)} - set(fam.seen))
-        added = git("log", "--diff-filter=A", "--format=%H", "--reverse", "--",
-                    *[f"results/{sweep.chapter}/small/{a}-*" for a in arms]).split()
-        assert added, f"{name}: no committed run of {arms}"
-        precedes = subprocess.run(["git", "merge-base", "--is-ancestor", fam.commit, added[0]], cwd=ROOT).returncode
-        assert precedes == 0 and not added[0].startswith(fam.commit), (
-            f"{name}: {fam.title!r} names commit {fam.commit}, which does not precede its first run {added[0][:7]}")
+    checks = [(sweep.families, "small")]
+    if name == "diffusability":
+        checks.append((diffusability.FIRST_SWEEP.families, "small-v1"))
+    for families, folder in checks:
+        files = sorted((ROOT / "results" / sweep.chapter / folder).glob("*.json"))
+        runs = {p: sweep.arm_of(r) for p in files if (r := json.loads(p.read_text())).get(sweep.arm_key)}
+        for fam in families:
+            arms = {a for c in fam.comparisons for a in (c.better, c.worse)} - set(fam.seen)
+            judged = [p for p, arm in runs.items() if arm in arms]
+            if not judged:
+                continue
+            assert fam.commit, f"{name}: family {fam.title!r} judges committed runs but names no commit"
+            for p in judged:
+                added = first_added(p)
+                precedes = subprocess.run(["git", "merge-base", "--is-ancestor", fam.commit, added],
+                                          cwd=ROOT).returncode == 0
+                assert precedes and not added.startswith(fam.commit), (
+                    f"{name}: {fam.title!r} names commit {fam.commit}, which does not precede {p.name} ({added[:7]})")

@@ -304,7 +304,7 @@ def test_bad_names_fail_with_one_line(tmp_path):
 
 
 def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
-    from smlib.pipelines.autoencoder_variants import VARIANTS as LAB
+    from smlib.pipelines.autoencoder_config import VARIANTS as LAB
 
     assert set(D.VARIANTS) <= set(LAB)
     for preset in ("ci", "small", "paper"):

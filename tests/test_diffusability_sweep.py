@@ -10,6 +10,7 @@ import torch
 from smlib.experiments import diffusability as D
 from smlib.pipelines import autoencoder as lab
 from smlib.pipelines import latent_diffusion as ld
+from smlib.pipelines import latent_source
 from smlib.results import RunContext, read_shards
 from smlib.train.checkpoint import canonical_config
 from test_diffusability import PixelFeatures
@@ -30,7 +31,7 @@ class TinyLabPresets:
 
 @pytest.fixture
 def tiny_lab(monkeypatch):
-    monkeypatch.setattr(ld, "AutoencoderConfig", TinyLabPresets)
+    monkeypatch.setattr(latent_source, "AutoencoderConfig", TinyLabPresets)
 
 
 def tiny_cfg(**kw):

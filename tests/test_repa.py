@@ -12,6 +12,7 @@ from smlib.data.targets import build_target_cache
 from smlib.experiments import repa as R
 from smlib.models.encoders import build_encoder
 from smlib.pipelines import latent_diffusion as LD
+from smlib.pipelines import latent_source
 from smlib.results import RunContext
 
 from test_diffusability import PixelFeatures, synthetic_cache
@@ -47,7 +48,7 @@ def test_arms_differ_only_in_the_alignment_term_and_presets_match_grids():
 
 
 def test_an_aligned_run_end_to_end_caches_targets_reads_out_and_a_rerun_skips_committed_runs(tmp_path, monkeypatch):
-    monkeypatch.setattr(LD, "AutoencoderConfig", TinyLabPresets)
+    monkeypatch.setattr(latent_source, "AutoencoderConfig", TinyLabPresets)
     cfg = R.RepaConfig.at("ci", dataset="deadleaves", variant="plain", n_images=20, n_reference=12, n_fid=6,
                           kid_subset=6, n_freq=8, n_grid=4, steps=4, eval_every=2, batch_size=8, log_every=1,
                           warmup_steps=0, sample_steps=2, encoder="random-cnn", encoder_layer="",

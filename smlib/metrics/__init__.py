@@ -9,6 +9,8 @@
 - :mod:`~smlib.metrics.latent`           latent spectra against the ESM target, low-pass decoding
 - :mod:`~smlib.metrics.reconstruction`   an autoencoder's reconstruction and latent scores (chapter 4's protocol)
 - :mod:`~smlib.metrics.generation`       sampling, decoding and scoring latent diffusion models (gFID-N, KID)
+- :mod:`~smlib.metrics.reconstruction_reference`  gFID/KID against the same autoencoder's reconstructions (blind
+  to the decoder's blur), its cached reference and its floor
 - :mod:`~smlib.metrics.frequency_errors` a trained denoiser's per-frequency error against Prop. 3.1
 """
 from smlib.metrics.fid import (FIDResult, ReferenceStats, feature_statistics, fid_from_features, frechet_distance,

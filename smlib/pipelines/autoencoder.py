@@ -8,7 +8,7 @@ every regularizer variant with one budget, then score reconstructions and latent
     torchrun --nproc_per_node 8 -m smlib autoencoder --preset paper --variant dsm
 
 A run is: build the AE and its :class:`~smlib.regularizers.AELoss` from a variant
-(:mod:`smlib.pipelines.autoencoder_variants`) and a config (:class:`AutoencoderConfig`); train it with
+(:mod:`smlib.pipelines.autoencoder_config`) and a config (:class:`AutoencoderConfig`); train it with
 :func:`smlib.train.fit` through :class:`AutoencoderTask` (with an optional PatchGAN discriminator on alternate
 steps, the authors' protocol); evaluate it with :func:`smlib.metrics.reconstruction.evaluate_autoencoder` (PSNR,
 SSIM, rFID-N and KID on TF-Inception pool3 features of held-out test images, and the latent diagnostics of
@@ -24,7 +24,6 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from torch import nn
@@ -32,12 +31,11 @@ from torch import nn
 from smlib.atomic import atomic_path
 from smlib.data import cache_dir, image_batch, load_dataset
 from smlib.device import resolve_device
-from smlib.config import PresetConfig, register_presets
 from smlib.metrics.reconstruction import EVAL_SETTINGS, evaluate_autoencoder
 from smlib.models.autoencoder import AEConfig, AutoEncoder, ae_config
 from smlib.models.discriminator import PatchDiscriminator
 from smlib.models.factory import count_parameters
-from smlib.pipelines.autoencoder_variants import get_variant, list_variants, resolve_spec
+from smlib.pipelines.autoencoder_config import AutoencoderConfig, get_variant, resolve_spec
 from smlib.provenance import provenance, repo_relative, resolve_repo_path
 from smlib.regularizers import AELoss, GANLoss, build_regularizers, normalise_spec
 from smlib.regularizers.vf import FeatureSource, encode_features
@@ -49,73 +47,6 @@ from smlib.train.distributed import is_initialized
 
 #: where the pipeline keeps its run folders and caches (``runs/autoencoders/``) and chapter 4 its results
 CHAPTER = "autoencoders"
-
-
-# ---------------------------------------------------------------------------------------------- config
-@dataclass(frozen=True)
-class AutoencoderConfig(PresetConfig):
-    """One budget for every variant. Training knobs share their names with :class:`~smlib.train.TrainConfig`."""
-
-    #: a lab run is identified by every knob but its name and the sweep's lists (its step count included: the lab
-    #: checks it again when it reads a run back)
-    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("preset", "variants", "seeds")
-
-    # data
-    dataset: str = "cifar10"
-    resolution: int = 32                     # image side in pixels
-    n_train: int | None = 1024               # a seeded subset of the train split; None: the whole split
-    hflip: bool = False                      # random h-flips (whole-split runs only)
-    # model and objective
-    ae: str = "tiny-f4d4"                    # smlib.models.autoencoder.ae_config name (f = downsampling, d = channels)
-    ae_channels: tuple[int, ...] | None = (16, 32, 32)   # per-level widths; None: the named config's own
-    variants: tuple[str, ...] = tuple(list_variants())    # the lab's variants, in the book's order
-    delta: float = 1.0                       # ESM tilt of the image target (also used by the latent diagnostics)
-    dsm_block: int = 8                       # DSM block side (must divide the latent and the image)
-    lpips_weight: float = 0.0                # LPIPS needs VGG weights from the network: 0 offline
-    gan: bool = False                        # PatchGAN discriminator on alternate steps
-    gan_start: int = 0                       # first step (0-based) of the generator's adversarial term
-    disc_weight: float = 0.5
-    vf_encoder: str = "efficientnet-lite2"   # VA-VAE's frozen encoder (DINOv2 needs the network)
-    vf_layer: str | None = "blocks.4"        # its tapped layer (None: the last)
-    vf_input: int = 64                       # its input size in pixels
-    # optimisation (TrainConfig names)
-    steps: int = 120
-    batch_size: int = 16
-    lr: float = 1e-3
-    warmup_steps: int = 20
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float | None = 1.0
-    log_every: int = 20
-    ckpt_every: int = 120
-    # evaluation
-    eval_seed: int = 0                       # which test images (a seeded subset) and which posterior sample
-    eval_batch: int = 100
-    fid_n: int = 48                          # rFID-N / KID on N reconstructions vs the same N originals; 0: skip
-    kid_subset: int = 24
-    n_spectrum: int = 128                    # images the latent spectra average over
-    n_examples: int = 4                      # example reconstructions kept in the results file
-    lowpass_ks: tuple[int, ...] = (0, 4, 8, 10, 12)   # DSM masks (k anti-diagonals removed) for low-pass PSNR
-    lowpass_fid_ks: tuple[int, ...] = ()     # ... and for low-pass rFID
-    lowpass_fid_n: int = 0
-
-
-register_presets(
-    AutoencoderConfig,
-    # minutes for all variants on 2 CPU cores: a narrow AE, a few hundred images, rFID-48 (rough by design)
-    ci=AutoencoderConfig(),
-    # the book's table: about 5-8 minutes per variant on 2 CPU cores
-    small=AutoencoderConfig(n_train=8192, steps=1500, batch_size=32, warmup_steps=100, log_every=50, ckpt_every=250,
-                            fid_n=500, kid_subset=250, n_spectrum=500, lowpass_fid_ks=(10,), lowpass_fid_n=200,
-                            vf_input=128),
-    # the authors' recipe (notes §1.5) on CelebA at 256 px, f8d4, with LPIPS and the PatchGAN from step 50,001
-    paper=AutoencoderConfig(dataset="celeba", resolution=256, ae="f8d4", ae_channels=None, n_train=None, hflip=True,
-                            steps=500_000, batch_size=48, lr=5e-5, warmup_steps=2000, weight_decay=0.005,
-                            log_every=100, ckpt_every=10_000, lpips_weight=0.5, gan=True, gan_start=50_000,
-                            fid_n=50_000, kid_subset=1000, n_spectrum=1000, lowpass_fid_ks=(4, 8, 10, 12),
-                            lowpass_fid_n=5000, eval_batch=50, vf_encoder="dinov2-vitb14", vf_layer=None,
-                            vf_input=224),
-)
 
 
 def model_config(cfg: AutoencoderConfig):
@@ -218,12 +149,13 @@ class AutoencoderTask:
     pair, or (images, vf_features). The discriminator (if any) is ``aux_model``; its loss sees the reconstruction
     target (x_M under DSM) as real, and the generator's adversarial term is on from ``gan_start`` (0-based)."""
 
-    def __init__(self, recipe: AERecipe, data_config: dict | None = None):
+    def __init__(self, recipe: AERecipe, data_config: dict | None = None, init: dict | None = None):
         self.recipe = recipe
         self.model = TrainedAE(recipe.model, recipe.ae_loss)
         self.aux_model = recipe.discriminator
         self.gan_start = int(recipe.config.gan_start)
         self.data_config = dict(data_config or {})
+        self.init = dict(init or {})   # the run a fine-tuning starts from (part of the run's key)
 
     def _unpack(self, batch) -> torch.Tensor:
         if isinstance(batch, torch.Tensor):
@@ -257,6 +189,7 @@ class AutoencoderTask:
             "ae": model_config(cfg).to_dict(), "objective": self.recipe.ae_loss.describe(),
             "gan": {"start": self.gan_start, "disc_weight": cfg.disc_weight} if self.aux_model is not None else None,
             "data": self.data_config,
+            **({"init": self.init} if self.init else {}),
         }
 
 
@@ -355,7 +288,14 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
     name = variant if regularizers is None else (variant if variant != "plain" else "custom")
     recipe = build_recipe(variant, cfg, regularizers=regularizers, seed=seed)
     recipe.variant = name
-    task = AutoencoderTask(recipe, data_description(cfg, dataset, seed, recipe.vf_source is not None))
+    init = None
+    if regularizers is None and get_variant(variant).init_from:   # fine-tune another variant's finished run
+        init, state, cfg = finetune_start(variant, cfg, data_root=data_root, device=dev, seed=seed,
+                                          runs_dir=runs_dir, evaluate=evaluate, progress=progress)
+        recipe.model.load_state_dict(state)
+        recipe.config = cfg
+    task = AutoencoderTask(recipe, data_description(cfg, dataset, seed, recipe.vf_source is not None),
+                           init=init and {k: init[k] for k in FINETUNE_IDENTITY})
     probe = train_config(cfg, seed, dev, "unused")
     key = run_key(task.config_dict(), probe)
     run_dir = Path(out_dir) if out_dir is not None else run_dir_for(cfg.preset, name, key, runs_dir)
@@ -381,6 +321,8 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
         "train_logs": train.train_logs, "train_wall_time_s": round(train.wall_time_s, 1),
         "device": train.device, "eval_settings": eval_settings(cfg), "cached": False,
     }
+    if init is not None:   # which run this one was fine-tuned from, and the steps of both
+        result.update(init, total_steps=int(init["init_steps"]) + int(train.step))
     if evaluate and train.completed:
         t_eval = time.time()
         metrics = evaluate_autoencoder(recipe.model, eval_images(cfg, dataset, data_root), cfg, dataset=dataset,
@@ -393,6 +335,40 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
     if train.completed:
         write_result(result_path, result)
     return result
+
+
+# ---------------------------------------------------------------------------------------------- fine-tuning
+#: the fields of a fine-tuning's start that enter its run key (the base run's folder does not: runs_dir may move)
+FINETUNE_IDENTITY = ("init_from", "init_key", "init_steps", "finetune_share", "finetune_steps")
+
+
+def finetune_start(variant: str, cfg: AutoencoderConfig | str = "ci", *, data_root=None, device="auto", seed: int = 0,
+                   runs_dir: str | Path | None = None, evaluate: bool = True,
+                   progress: bool = False) -> tuple[dict, dict, AutoencoderConfig]:
+    """Where a variant with ``init_from`` starts: (record, AE state dict, config). Trains or reuses, with
+    :func:`fit_autoencoder`, the ``init_from`` variant's run of the same preset, config and seed, and returns its
+    final AE weights, the fine-tuning config (``steps`` = round(finetune_share * cfg.steps), at least 1) and a record
+    for the result: ``init_from``, ``init_key``, ``init_run`` (its folder), ``init_steps``, ``finetune_share``,
+    ``finetune_steps``. The base run's folder is recomputed from its key, so every rank of a torchrun finds it."""
+    cfg = AutoencoderConfig.resolve(cfg)
+    v = get_variant(variant)
+    if not v.init_from or not 0.0 < v.finetune_share:
+        raise ValueError(f"variant {variant!r} is trained from scratch (no init_from and a positive finetune_share).")
+    base = fit_autoencoder(v.init_from, cfg, data_root=data_root, device=device, seed=seed, runs_dir=runs_dir,
+                           evaluate=evaluate, progress=progress)
+    probe = build_recipe(v.init_from, cfg, seed=seed)   # its key, as fit_autoencoder computes it
+    task = AutoencoderTask(probe, data_description(cfg, cfg.dataset, seed, probe.vf_source is not None))
+    key = run_key(task.config_dict(), train_config(cfg, seed, resolve_device(device), "unused"))
+    folder = run_dir_for(cfg.preset, v.init_from, key, runs_dir)
+    if base.get("key", key) != key:
+        raise ValueError(f"the {v.init_from} run has key {base['key']}, expected {key}; report this as a bug.")
+    if int(base.get("steps", -1)) != int(cfg.steps):
+        raise ValueError(f"the {v.init_from} run in {folder} did not finish its {cfg.steps} steps; rerun it.")
+    state = load_checkpoint(folder / "last.pt")["model"]
+    steps = max(1, round(v.finetune_share * int(cfg.steps)))
+    record = {"init_from": v.init_from, "init_key": key, "init_run": repo_relative(folder),
+              "init_steps": int(cfg.steps), "finetune_share": float(v.finetune_share), "finetune_steps": int(steps)}
+    return record, {k[3:]: t for k, t in state.items() if k.startswith("ae.")}, cfg.replace(steps=steps)
 
 
 def read_run(folder: str | Path) -> dict:
@@ -443,4 +419,4 @@ def load_autoencoder(run: dict | str | Path, device="cpu") -> AutoEncoder:
 __all__ = ["CHAPTER", "AutoencoderConfig", "model_config", "build_recipe", "AERecipe", "AutoencoderTask", "TrainedAE",
            "build_vf_source", "check_sizes", "data_description", "training_data", "eval_images", "train_config",
            "run_key", "eval_settings", "run_dir_for", "fit_autoencoder", "read_run", "weights_file",
-           "load_autoencoder"]
+           "load_autoencoder", "FINETUNE_IDENTITY", "finetune_start"]

@@ -15,8 +15,6 @@ With an alignment spec and a frozen encoder (chapter 6) the same run adds repres
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,20 +26,21 @@ from torch import nn
 from smlib.atomic import atomic_path
 from smlib.data import image_subset
 from smlib.data.targets import build_target_cache, encode_targets
-from smlib.data.latents import (LatentCache, LatentNormalizer, build_latent_cache, encode_images, fit_normalizer,
-                                posterior_sample)
+from smlib.data.latents import (LatentCache, LatentNormalizer, build_latent_cache,
+                                fit_normalizer, posterior_sample)
 from smlib.diffusion import Formulation, make_formulation
 from smlib.diffusion.alignment import backbone_state, build_aligned
 from smlib.config import DiffusionRecipeConfig
 from smlib.metrics.alignment import READOUT_N, ReadoutEvaluator, checkpoint_readouts
 from smlib.metrics.frequency_errors import frequency_errors
-from smlib.metrics.generation import GenerationEvaluator, decode_latents, evaluate_generation, sample_latents
-from smlib.metrics.reference import ReferenceSet, reference_set
+from smlib.metrics.generation import GenerationEvaluator, decode_latents, sample_latents
+from smlib.metrics.reconstruction_reference import (evaluate_against_reconstructions)
+from smlib.metrics.reference import ReferenceSet
 from smlib.models.factory import build_backbone, count_parameters
-from smlib.pipelines import autoencoder as lab
-from smlib.pipelines.autoencoder import AutoencoderConfig
+from smlib.pipelines.latent_source import (Autoencoder, decoder_floor, obtain_autoencoder, real_reference,
+                                           recon_reference)
 from smlib.provenance import provenance, repo_relative, resolve_repo_path
-from smlib.results import RunContext, finished_run, read_result, runs_root, write_result
+from smlib.results import RunContext, finished_run, runs_root, write_result
 from smlib.stats import bootstrap_intervals
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config
@@ -55,8 +54,8 @@ class LatentDiffusionConfig(DiffusionRecipeConfig):
     """One diffusion recipe for every latent space; the chapters add their presets and sweep knobs. Training knobs
     share their names with TrainConfig."""
 
-    #: n_boot arrived after the first sweeps: left out of the identity at 0, so those runs keep theirs
-    ADDED_KNOBS: ClassVar[dict] = {"n_boot": 0}
+    #: knobs that arrived after runs were committed: left out of the identity at their earlier value
+    ADDED_KNOBS: ClassVar[dict] = {"n_boot": 0, "recon_reference": False}
 
     setting: str | None = None               # paper preset only: "imagenet256" or "celebahq256" (PAPER_SETTINGS)
     # autoencoders and data
@@ -85,6 +84,7 @@ class LatentDiffusionConfig(DiffusionRecipeConfig):
     n_fid: int = 48                          # samples per gFID-N/KID during training (0: no Inception)
     n_final_fid: int | None = None           # a larger final FID after training (the paper's FID-50k)
     n_boot: int = 0                          # bootstrap resamples for the final FID/KID and floor intervals (0: none)
+    recon_reference: bool = False            # also score against the AE's own reconstructions (fid_recon, kid_recon)
     n_reference: int = 48                    # reference images (the first n of the subset)
     kid_subset: int = 48                     # block size of KID over the reference set
     precision_recall: bool = False
@@ -222,96 +222,12 @@ def fit_latent_diffusion(cache: LatentCache, cfg, out_dir, *, device: str = "aut
             "ema_model": ema_model, "formulation": formulation, "evaluator": evaluator}
 
 
-# ----------------------------------------------------------------------------------------------- the autoencoder
-@dataclass
-class Autoencoder:
-    """A trained autoencoder a run diffuses: the model (eval mode), its weights file, and what a result records of
-    it (``info``: variant, seed, source, checkpoint and the lab run's scalar fields)."""
-
-    model: nn.Module
-    checkpoint: str
-    info: dict = field(default_factory=dict)
-
-
-def lab_config(cfg: LatentDiffusionConfig, dataset: str | None = None) -> AutoencoderConfig:
-    """The lab preset whose autoencoders these runs diffuse (``cfg.ae_preset``), on the runs' dataset."""
-    return AutoencoderConfig.at(cfg.ae_preset, dataset=dataset or cfg.dataset)
-
-
-def obtain_autoencoder(variant: str, cfg: LatentDiffusionConfig, ctx: RunContext, seed: int,
-                       folder=None) -> Autoencoder:
-    """The autoencoder of ``variant`` trained at lab seed ``seed``: from an explicit lab run ``folder`` (its
-    ``result.json`` and the weights beside it), else from :func:`smlib.pipelines.autoencoder.fit_autoencoder` at
-    ``cfg.ae_preset``, which trains it or reuses the finished run under ``<runs>/autoencoders/``. There is no
-    substitute: an unknown variant is an error."""
-    if folder is not None:
-        res, source = lab.read_run(folder), repo_relative(folder)
-        model = lab.load_autoencoder(folder, ctx.device)
-    else:
-        res = lab.fit_autoencoder(variant, lab_config(cfg), data_root=ctx.data_root, device=ctx.device, seed=seed,
-                                  runs_dir=ctx.runs_dir)
-        source, model = "smlib.pipelines.autoencoder", lab.load_autoencoder(res, ctx.device)
-    checkpoint = lab.weights_file(folder if folder is not None else res)
-    info = {k: v for k, v in res.items() if isinstance(v, (str, int, float, bool))}
-    info.update(variant=variant, source=source, checkpoint=repo_relative(checkpoint))
-    return Autoencoder(model.eval(), str(checkpoint), info)
-
-
+# ----------------------------------------------------------------------------------------------- one run
 def run_dir(runs_dir, chapter: str, preset: str, dataset: str, arm: str, seed: int) -> Path:
     """<runs>/<chapter>/<preset>/<dataset>/<arm>/seed<k>: where a chapter keeps one run's folder."""
     return runs_root(runs_dir) / chapter / preset / dataset / arm / f"seed{seed}"
 
 
-def _reference(cfg: LatentDiffusionConfig, images: torch.Tensor, features) -> ReferenceSet:
-    """The first ``n_reference`` training images of the subset, as Inception features (the one reference cache)."""
-    return reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference, lambda: images[: cfg.n_reference],
-                         features, subset=f"subset{cfg.subset_seed}")
-
-
-def final_n(cfg: LatentDiffusionConfig) -> int:
-    """The sample count of a run's final gFID: ``n_final_fid`` when it exceeds ``n_fid``, else ``n_fid``."""
-    return int(cfg.n_final_fid) if cfg.n_final_fid and cfg.n_final_fid > cfg.n_fid else int(cfg.n_fid)
-
-
-def decoder_floor(ae: Autoencoder, cfg: LatentDiffusionConfig, ctx: RunContext) -> dict:
-    """gFID-N and KID of the autoencoder's own reconstructions, scored exactly like the diffusion samples.
-
-    N = the final gFID's sample count (``n_final_fid`` when it is larger than ``n_fid``, else ``n_fid``: FID-N is
-    biased by N, so the floor is taken at the N it is compared with). N training images that are not in the
-    reference set (``images[n_reference : n_reference + N]``) are encoded, one posterior sample each is drawn
-    (seeded by 0, so every run of one autoencoder shares it) and decoded. A diffusion model that matched the latent
-    distribution perfectly would score about this. With ``n_boot``, the floor carries its bootstrap interval.
-    Cached in ``<runs>/floors/`` under a key of the autoencoder's weights and the scoring settings."""
-    n = final_n(cfg)
-    key = canonical_config({"n_images": cfg.n_images, "n_reference": cfg.n_reference, "n_fid": n,
-                            "kid_subset": cfg.kid_subset, "subset_seed": cfg.subset_seed, "resolution": cfg.resolution,
-                            "dataset": cfg.dataset, "n_boot": cfg.n_boot, "autoencoder": repo_relative(ae.checkpoint)})
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    path = runs_root(ctx.runs_dir) / "floors" / f"{ae.info.get('variant', 'ae')}-{digest}.json"
-    done = read_result(path)
-    if done is not None and done.get("config") == key:
-        return done
-    if cfg.n_images < cfg.n_reference + n:
-        raise ValueError(f"the decoder floor needs n_images >= n_reference + N ({cfg.n_reference} + "
-                         f"{n}), got {cfg.n_images}.")
-    t0 = time.time()
-    images, _ = image_subset(cfg.dataset, cfg.n_images, cfg.resolution, cfg.split, cfg.subset_seed, ctx.data_root)
-    features = ctx.inception()
-    reference = _reference(cfg, images, features)
-    held_out = images[cfg.n_reference: cfg.n_reference + n]
-    moments = encode_images(ae.model.to(ctx.device), [held_out], flips=False, device=ctx.device)[0]
-    z = posterior_sample(moments, torch.Generator().manual_seed(0))
-    recon = decode_latents(ae.model, z, LatentNormalizer((0.0,), (1.0,)))
-    feats = features(recon)
-    scores = evaluate_generation(None, reference, sample_features=feats, kid_subset=cfg.kid_subset, seed=0)
-    scores.update(bootstrap_intervals(feats, reference, cfg.n_boot, cfg.kid_subset, seed=0))
-    out = {"variant": ae.info.get("variant"), "ae_seed": ae.info.get("seed"), "config": key, **scores,
-           "wall_time_s": round(time.time() - t0, 2), "provenance": provenance()}
-    write_result(path, out)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------- one run
 def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *, out_dir, ae: Autoencoder | None = None,
         keep_models: bool = False, alignment=None, encoder=None) -> dict:
     """The whole pipeline for one autoencoder and seed, cached and resumable in ``out_dir``.
@@ -366,7 +282,7 @@ def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *,
         if not info.is_main:
             targets = build_target_cache(encoder.to(dev), images, **target_dir)
     features = ctx.inception() if cfg.n_fid else None
-    reference = _reference(cfg, images, features) if features is not None else None
+    reference = real_reference(cfg, images, features) if features is not None else None
     normalizer = fit_normalizer(cache, cfg.norm_mode, seed=0)
     # posterior draws, like the training data the model learned (the means lack the posterior noise)
     test_u = normalizer.normalize(test_cache.sample(generator=torch.Generator().manual_seed(2)))
@@ -412,6 +328,12 @@ def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *,
                                                        evaluator.kid_subset, seed=seed))
         if result["final"].get("n_samples"):
             result["final"]["fid_label"] = f"FID-{int(result['final']['n_samples'])}"
+        if cfg.recon_reference and evaluator is not None:     # the same samples against the AE's reconstructions
+            rec = evaluate_against_reconstructions(evaluator.last_features,
+                                                   recon_reference(ae, cfg, images, features, ctx),
+                                                   kid_subset=cfg.kid_subset, seed=seed)
+            result["final"].update({k: rec[k] for k in ("fid_recon", "kid_recon", "kid_recon_std",
+                                                        "fid_recon_label")})
         keys = ("loss", "eval/fid", "eval/kid") + (("loss_diffusion", "loss_align", "align_cos", "eval/hidden_rmsc",
                                                     "eval/hidden_mid_band", "eval/hidden_cos") if alignment else ())
         curve = read_metrics(fitted["metrics_csv"], keys=keys)
@@ -433,5 +355,4 @@ def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *,
 
 
 __all__ = ["LatentDiffusionConfig", "LatentDiffusionTask", "num_classes_of", "task_config", "fit_latent_diffusion",
-           "Autoencoder", "lab_config", "obtain_autoencoder", "run_dir", "final_n",
-           "decoder_floor", "run"]
+           "run_dir", "run", "Autoencoder", "obtain_autoencoder", "decoder_floor"]

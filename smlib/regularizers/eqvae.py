@@ -2,7 +2,8 @@
 
 Equivariance of the decoder to scaling and 90-degree rotations. Per training batch, as in the released code:
 
-* with probability ``p`` (``p_prior`` = 0.5): draw a scale s in {8/32, 9/32, ..., 31/32} and a rotation k in {1, 2, 3}
+* with probability ``p`` (``p_prior`` = 0.5): draw a scale s in ``scales`` (released: {8/32, 9/32, ..., 31/32}; at
+  other latent sizes see "Scales" below) and a rotation k in {1, 2, 3}
   (k * 90 degrees), apply both to the latent and to the image, and reconstruct the transformed image from the
   transformed latent:  L_rec( rot_k(scale_s(x)), D(rot_k(scale_s(E(x)))) ). This *replaces* the plain
   reconstruction for that batch.
@@ -13,6 +14,20 @@ Sizes: the latent goes to h' = max(1, floor(h * s)) (what ``interpolate(scale_fa
 exactly f * h', so the pair stays consistent even when H * s is not a multiple of f. Resampling is bilinear without
 antialias as in the code; ``image_resize="antialias"`` is an option. ``anisotropic=True`` draws separate scales for
 height and width (the code's option). rot90 acts on dims (-1, -2) for both tensors.
+
+Scales at a given latent size (:func:`eqvae_scales`). The released set {8/32, ..., 31/32} is, on the paper's 32 x 32
+latent (f8 at 256 px), one scale per integer latent side from 8 to 31: h * s is an integer, so
+``interpolate(scale_factor=s)`` and the resize to an explicit size used here agree exactly. The same rule on the
+8 x 8 latent of the lab's 32 px presets gives {2/8, ..., 7/8}, and there its smallest members fail: bilinear
+without a prefilter reads output sample j at source coordinate (j + 1/2) / s - 1/2 from its two neighbours only, so
+below s = 1/2 some latent positions never reach the loss (at 2/8 the output reads positions 1, 2, 5, 6 and never
+0, 3, 4, 7; at 3/8 it skips 2 and 5): the pair aliases, and the 2 x 2 or 3 x 3 latent decodes to an 8 or 12 px
+image. From s = 1/2 up every position is read (at exactly 1/2 the resize is the 2 x 2 mean), so the lab's EQ-VAE
+uses ``eqvae_scales(8) = (4/8, 5/8, 6/8, 7/8)``: latents of side 4 to 7, images of 16 to 28 px (the image resize,
+32 px to 4 k px, reads every pixel by the same argument). Rotations are the
+paper's k * 90 degrees, k in {1, 2, 3}: exact permutations of a square grid at any size. (The released range down
+to 1/4 aliases on 32 x 32 latents too; the paper's set is kept as :data:`EQVAE_SCALES` and in the from-scratch
+``eqvae-scratch`` arm of the lab.)
 """
 from __future__ import annotations
 
@@ -23,7 +38,20 @@ import torch
 from smlib.regularizers.base import PairTransform
 from smlib.regularizers.scale_equivariance import _METHODS, downsample
 
+#: the released code's scales, one per integer latent side 8..31 of its 32 x 32 latent
 EQVAE_SCALES = tuple(s / 32 for s in range(8, 32))
+
+
+def eqvae_scales(latent_side: int, min_scale: float = 0.5) -> tuple[float, ...]:
+    """One scale k / h per integer latent side k with ``min_scale * h <= k < h`` (h = ``latent_side``): the released
+    rule (h = 32, min_scale = 1/4 gives :data:`EQVAE_SCALES`) with the floor 1/2 below which plain bilinear skips
+    latent positions (module docstring). ``eqvae_scales(8) == (0.5, 0.625, 0.75, 0.875)``."""
+    h = int(latent_side)
+    k0 = max(1, math.ceil(min_scale * h - 1e-9))
+    if h < 2 or k0 >= h:
+        raise ValueError(f"no integer latent side in [{min_scale} * {h}, {h}); use a larger latent or a smaller "
+                         f"min_scale.")
+    return tuple(k / h for k in range(k0, h))
 
 
 def _scaled(n: int, s: float) -> int:
@@ -93,4 +121,4 @@ class EQVAE(PairTransform):
                 "image_resize": self.image_resize, "latent_resize": self.latent_resize, "seed": self.seed}
 
 
-__all__ = ["EQVAE", "EQVAE_SCALES"]
+__all__ = ["EQVAE", "EQVAE_SCALES", "eqvae_scales"]

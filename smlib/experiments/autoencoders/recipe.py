@@ -23,7 +23,7 @@ from pathlib import Path
 
 from smlib.metrics.latent import high_band_mass
 from smlib.pipelines.autoencoder import AutoencoderConfig, fit_autoencoder
-from smlib.pipelines.autoencoder_variants import VARIANTS
+from smlib.pipelines.autoencoder_config import VARIANTS, get_variant, recipe_before_identity, variant_recipe
 from smlib.results import RunContext
 from smlib.sweep import Metric, Sweep, load_families
 
@@ -84,7 +84,12 @@ def run_variant(variant: str, seed: int, cfg: AutoencoderConfig, ctx: RunContext
     return {**kept, "metrics": metrics, "completed": bool(result.get("completed") and metrics)}
 
 
-SWEEP = Sweep("autoencoders", {name: v.label for name, v in VARIANTS.items()}, METRICS, FAMILIES, run_variant,
-              arm_key="variant")
+#: the lab's variants in the book's order, the SD-VAE control fine-tuned for EQ-VAE's extra steps, and the EQ-VAE arm
+#: of the first sweeps (trained from scratch)
+ARMS = {name: get_variant(name).label for name in [*VARIANTS, "sd-vae-ft", "eqvae-scratch"]}
+SWEEP = Sweep("autoencoders", ARMS, METRICS, FAMILIES, run_variant,
+              arm_key="variant",
+              identity=lambda cfg, arm, seed: {**cfg.run_identity(), "recipe": variant_recipe(arm)},
+              legacy=lambda arm: {"recipe": recipe_before_identity(arm)})
 
-__all__ = ["LOWPASS_K", "COLUMNS", "flat_row", "METRICS", "FAMILIES", "run_variant", "SWEEP"]
+__all__ = ["LOWPASS_K", "COLUMNS", "flat_row", "METRICS", "FAMILIES", "run_variant", "ARMS", "SWEEP"]

@@ -7,10 +7,11 @@ from?
 
 The pipeline itself (latent cache, training, sampling, scores) is :mod:`smlib.pipelines.latent_diffusion`.
 """
-from smlib.experiments.diffusability.config import CI_VARIANTS, PAPER_SETTINGS, VARIANTS, DiffusabilityConfig
-from smlib.experiments.diffusability.recipe import (DECLARED, DECLARED_BASELINES, DIFFUSION_SEED, FAMILIES, METRICS,
+from smlib.experiments.diffusability.config import (BOOK_VARIANTS, CI_VARIANTS, PAPER_SETTINGS, VARIANTS,
+                                                    DiffusabilityConfig)
+from smlib.experiments.diffusability.recipe import (DECLARED, DIFFUSION_SEED, FAMILIES, FIRST_SWEEP, METRICS,
                                                     N_SAMPLES, SWEEP, curve_metric, judge_by_step, run_variant)
 
-__all__ = ["CI_VARIANTS", "PAPER_SETTINGS", "VARIANTS", "DiffusabilityConfig", "DECLARED", "DECLARED_BASELINES",
-           "DIFFUSION_SEED", "FAMILIES", "METRICS", "N_SAMPLES", "SWEEP", "curve_metric", "judge_by_step",
-           "run_variant"]
+__all__ = ["BOOK_VARIANTS", "CI_VARIANTS", "PAPER_SETTINGS", "VARIANTS", "DiffusabilityConfig", "DECLARED",
+           "DIFFUSION_SEED", "FAMILIES", "FIRST_SWEEP", "METRICS", "N_SAMPLES", "SWEEP", "curve_metric",
+           "judge_by_step", "run_variant"]

@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smlib.config import register_presets
-from smlib.pipelines.autoencoder_variants import VARIANTS as LAB_VARIANTS
+from smlib.pipelines.autoencoder_config import VARIANTS as LAB_VARIANTS
+from smlib.pipelines.autoencoder_config import get_variant
 from smlib.pipelines.latent_diffusion import LatentDiffusionConfig
 
 #: variant -> label in tables. The names are the autoencoder lab's, so a run asks the lab for exactly the autoencoder
 #: chapter 4 trained. VA-VAE ("vf") aligns to a frozen EfficientNet-Lite2 here, a labelled offline stand-in for the
 #: DINOv2 of the paper's recipe.
-VARIANTS = {name: LAB_VARIANTS[name].label
-            for name in ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "vf", "plain")}
-#: the ci smoke test's variants: all but VA-VAE, whose frozen encoder would double the ci cells' time
-CI_VARIANTS = tuple(v for v in VARIANTS if v != "vf")
+VARIANTS = {name: get_variant(name).label for name in ("sd-vae", "esm", "dsm", "scale_equivariance", "eqvae", "vf",
+                                                       "plain", "sd-vae-ft", "eqvae-scratch")}
+#: the seven variants of the lab's table (EQ-VAE fine-tuned from SD-VAE, as its paper trains it)
+BOOK_VARIANTS = tuple(v for v in VARIANTS if v in LAB_VARIANTS)
+#: the ci smoke test's variants: all of the table but VA-VAE, whose frozen encoder would double the ci cells' time
+CI_VARIANTS = tuple(v for v in BOOK_VARIANTS if v != "vf")
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,13 @@ register_presets(
     DiffusabilityConfig,
     # ~2-3 min on 2 CPU cores for all six variants (AEs from the lab's ci runs): a smoke test of the pipeline
     ci=DiffusabilityConfig(),
-    # the book's numbers: 7 AEs x 3 autoencoder seeds x 1 diffusion seed, one committed file each.
-    # The first shard (SD-VAE, AE seed 0), measured alone on 2 CPU cores: the lab's small AE trained in 170 s and
-    # was evaluated in 84 s (it is chapter 4's shard too); 3000 DiT 128x4 steps at batch 64 with gFID-250 every
-    # 1000 steps took 184 s; the final gFID-1000 with 50 bootstrap resamples and the frequency analysis the rest of
-    # the run's 514 s; the decoder floor at N = 1000, 58 s. ~9.5 min a shard, ~3.4 h for the 21, two sittings. The
+    # the book's numbers: the lab's seven variants and an SD-VAE control fine-tuned for EQ-VAE's extra steps, five
+    # autoencoder seeds each, one diffusion run per autoencoder, one committed file each. The first sweep's runs
+    # (results/diffusability/small-v1, 7 x 3), measured alone on 2 CPU cores: the lab's small AE trained in ~170 s
+    # and was evaluated in ~84 s; 3000 DiT 128x4 steps at batch 64 with gFID-250 every 1000 steps ~184 s; the final
+    # gFID-1000 with 50 bootstrap resamples and the frequency analysis ~70 s; the decoder floor at N = 1000 ~60 s:
+    # ~8-9 min a run (VA-VAE ~10.5). The reconstruction reference (1,000 reconstructions, once per autoencoder)
+    # adds ~1 min, the fine-tuned arms train 300 AE steps on a cached SD-VAE: ~40 runs x ~9.5 min ~ 6.5 h. The
     # curve's gFID-250 is biased upwards (labelled); KID is over the whole 1000-image reference set. EMA 0.995:
     # a 200-step horizon, so the step-1000 evaluation is not the init.
     small=DiffusabilityConfig(
@@ -43,7 +48,7 @@ register_presets(
         model=dict(arch="dit", hidden_size=128, depth=4, num_heads=4, patch_size=2),
         steps=3000, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=1000, ckpt_every=250, log_every=50,
         n_fid=250, n_final_fid=1000, n_boot=50, n_reference=1000, kid_subset=250, n_freq=512,
-        variants=tuple(VARIANTS), seeds=(0, 1, 2)),
+        recon_reference=True, variants=(*BOOK_VARIANTS, "sd-vae-ft"), seeds=(0, 1, 2, 3, 4)),
     # the authors' ImageNet protocol as far as the notes allow: SiT-B/2 with REPA's optimiser, on the latents of the
     # lab's paper autoencoder (f8d4, 32x32x4; the authors' ImageNet AEs are f16d16: pass --autoencoder for one)
     # (batch 256, AdamW 1e-4, wd 0, clip 1, EMA 0.9999, 400k steps, cfg-dropout 0.1, SDE 250 steps, FID-50k)

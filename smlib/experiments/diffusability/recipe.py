@@ -34,6 +34,7 @@ committed runs the gap falls as the floor rises, so the subtraction, not the lat
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ import torch
 from smlib import stats
 from smlib.experiments.diffusability.config import VARIANTS, DiffusabilityConfig
 from smlib.pipelines import latent_diffusion as ld
+from smlib.pipelines.autoencoder_config import recipe_before_identity, variant_recipe
 from smlib.provenance import resolve_repo_path
 from smlib.results import RunContext, pack_uint8
 from smlib.sweep import Metric, Sweep, final, load_families
@@ -62,10 +64,12 @@ def _frequency(key: str):
 
 
 METRICS = (
+    Metric("fid_recon", "gFID vs reconstructions", final("fid_recon")),
     Metric("fid", "gFID", final("fid")),
     Metric("kid", "KID x1e3", final("kid"), scale=1e3, fmt=".2f"),
     Metric("fid_boot_std", "one run's bootstrap std", final("fid_boot_std"), fmt=".2f"),
     Metric("floor", "decoder floor", _floor("fid")),
+    Metric("floor_recon", "floor vs reconstructions", _floor("fid_recon")),
     Metric("unrecovered_trained", "unrecovered (model)", _frequency("unrecovered_trained"), fmt=".3f"),
     Metric("unrecovered_predicted", "unrecovered (per-channel Gaussian)", _frequency("unrecovered_predicted"),
            fmt=".3f"),
@@ -74,7 +78,6 @@ METRICS = (
     Metric("high_band_share", "high-band power", _frequency("high_band_share"), fmt=".3f"),
 )
 FAMILIES = load_families(Path(__file__).with_name("declared.toml"))
-DECLARED, DECLARED_BASELINES = FAMILIES[0].comparisons, FAMILIES[1].comparisons
 
 
 def run_variant(variant: str, seed: int, cfg: DiffusabilityConfig, ctx: RunContext) -> dict:
@@ -94,7 +97,15 @@ def run_variant(variant: str, seed: int, cfg: DiffusabilityConfig, ctx: RunConte
 
 
 SWEEP = Sweep("diffusability", VARIANTS, METRICS, FAMILIES, run_variant, seed_key="ae_seed", arm_key="variant",
-              identity=lambda cfg, arm, seed: cfg.replace(ae_seed=int(seed)).run_identity())
+              identity=lambda cfg, arm, seed: {**cfg.replace(ae_seed=int(seed)).run_identity(),
+                                               "autoencoder_recipe": variant_recipe(arm)},
+              legacy=lambda arm: {"autoencoder_recipe": recipe_before_identity(arm)})
+#: the first sweep (7 variants x 3 autoencoders, raw gFID-1000), archived in results/diffusability/small-v1 and
+#: judged with the families it was declared with
+FIRST_SWEEP = dataclasses.replace(SWEEP, families=load_families(Path(__file__).with_name("declared.toml"), "v1"))
+#: the pairs of the first sweep's primary family, and the comparisons read at every logged step
+DECLARED = FIRST_SWEEP.families[0].comparisons
+
 
 
 # ----------------------------------------------------------------------------------------------- the budget
@@ -124,5 +135,5 @@ def judge_by_step(runs: list[dict], comparisons=DECLARED, key: str = "eval/fid",
     return {"steps": steps, "rows": rows, "order": order, "sign_changes": changes}
 
 
-__all__ = ["DIFFUSION_SEED", "N_SAMPLES", "DECLARED", "DECLARED_BASELINES", "METRICS", "FAMILIES", "run_variant",
-           "SWEEP", "curve_metric", "judge_by_step"]
+__all__ = ["DIFFUSION_SEED", "N_SAMPLES", "DECLARED", "METRICS", "FAMILIES", "run_variant", "SWEEP", "FIRST_SWEEP",
+           "curve_metric", "judge_by_step"]
