@@ -75,8 +75,10 @@ def test_audit_of_a_moved_lab_run_writes_its_json_and_figure(lab_run, tmp_path, 
     assert record["measurement"]["latent_shape"] == [4, 8, 8] and record["data"]["resolution"] == 32
     assert record["provenance"]["command"] and "git_commit" in record["provenance"]
     assert record["definitions"]["paper_delta"] == 1.0 == record["measurement"]["delta"]
-    share = np.array(record["measurement"]["correspondence"]["change_share"])
-    assert share.shape == (4, 4) and np.allclose(share.sum(axis=1), 1)
+    corr = record["measurement"]["correspondence"]
+    for key in ("relative_share", "absolute_share"):
+        assert np.array(corr[key]).shape == (4, 4) and np.allclose(np.sum(corr[key], axis=1), 1)
+    assert corr["score"] == pytest.approx(np.mean(np.diag(corr["relative_share"])))
     assert "DSM correspondence" in io.out
 
 
@@ -204,11 +206,19 @@ def test_band_correspondence_against_a_decoder_with_known_bands():
         e = np.zeros((4, 4))
         for u, v in itertools.product(range(8), range(8)):
             e[lat[u, v], img[u, v]] += float(energy[u, v])
-        np.testing.assert_allclose(got["change_share"], e / e.sum(axis=1, keepdims=True), atol=1e-5)
-        if f == 1:  # the identity: every removed band moves only its own image band
+        np.testing.assert_allclose(got["absolute_share"], e / e.sum(axis=1, keepdims=True), atol=1e-5)
+        recon = e.sum(axis=0)                                     # D(z)'s energy per image band
+        rel = np.divide(e, recon, out=np.zeros_like(e), where=recon > 0)
+        np.testing.assert_allclose(got["relative_change"], rel, atol=1e-5)
+        np.testing.assert_allclose(got["relative_share"], rel / rel.sum(axis=1, keepdims=True), atol=1e-5)
+        if f == 1:  # the identity: every removed band changes all of its own image band and nothing else
             assert got["score"] == pytest.approx(1.0, abs=1e-6)
-        else:       # index-preserving upsampling puts everything in the lower image bands
+            np.testing.assert_allclose(got["relative_change"], np.eye(4), atol=1e-5)
+        else:       # index-preserving upsampling leaves the upper image bands empty: no correspondence there
             assert got["score"] < 0.6
+    with pytest.raises(ValueError, match="fewer --bands"):
+        band_correspondence(AuditedAutoencoder("smlib", IndexCopyDecoder(1), 3, 3, 1, None), z[..., :4, :4],
+                            n_bands=12)
 
 
 def test_autoencoder_probes_leave_the_model_as_it_was():

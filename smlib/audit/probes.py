@@ -24,8 +24,9 @@ exp(logvar / 2) * eps, one seeded draw, the latent a diffusion model trains on, 
   high-frequency DCT energy" with gFID, and its released code normalises each latent channel before every metric
   (klingairesearch/diffusing-right-space, README: ``per_channel_norm``), but we could read neither its cutoff nor its
   pooling, so this number is ours and is not theirs.
-* **Decoding correspondence for DSM** (:func:`band_correspondence`): for each latent DCT band, the share of the
-  image change that lands on the matching image band when that latent band is removed.
+* **Decoding correspondence for DSM** (:func:`band_correspondence`): for each latent DCT band, the fraction of
+  each image band's energy that changes when that latent band is removed; the scalar is the mean share of that
+  relative change on the matching image band (1/K: no correspondence; 1: perfect).
 """
 from __future__ import annotations
 
@@ -143,43 +144,60 @@ class _Correspondence:
             0, bins.reshape(-1), flat).cpu()
 
     def result(self, image_size: tuple[int, int]) -> dict:
-        share = self.change / self.change.sum(dim=1, keepdim=True).clamp(min=1e-300)
+        relative = self.change / self.recon.clamp(min=1e-300)[None, :]
+        relative[:, self.recon <= 1e-10 * self.recon.sum()] = 0.0  # an image band D never fills: round-off only
+        share = relative / relative.sum(dim=1, keepdim=True).clamp(min=1e-300)
+        absolute = self.change / self.change.sum(dim=1, keepdim=True).clamp(min=1e-300)
         counts = torch.bincount(dct_radial_bins(*image_size, self.k, "authors").reshape(-1), minlength=self.k)
         return {
             "n_bands": self.k,
-            "change_share": share.tolist(),
-            "relative_change": (self.change / self.recon.clamp(min=1e-300)[None, :]).tolist(),
-            "change_energy_per_image": (self.change / max(self.n, 1)).tolist(),
-            "recon_energy_per_image": (self.recon / max(self.n, 1)).tolist(),
+            "relative_change": relative.tolist(),
+            "relative_share": share.tolist(),
             "diagonal": torch.diagonal(share).tolist(),
             "score": float(torch.diagonal(share).mean()),
-            "white_share": (counts.double() / counts.sum()).tolist(),
-            "score_white": 1.0 / self.k,
+            "score_null": 1.0 / self.k,
+            "absolute_share": absolute.tolist(),
+            "absolute_share_white": (counts.double() / counts.sum()).tolist(),
+            "change_energy_per_image": (self.change / max(self.n, 1)).tolist(),
+            "recon_energy_per_image": (self.recon / max(self.n, 1)).tolist(),
         }
 
 
 def band_correspondence(ae, z: torch.Tensor, n_bands: int = 4, batch_size: int = 32) -> dict:
-    """How much of each image band moves when one latent DCT band is removed (the DSM decoding correspondence).
+    """How much of each image band changes when one latent DCT band is removed (the DSM decoding correspondence).
 
     ae: an :class:`~smlib.audit.load.AuditedAutoencoder` (or a model :func:`~smlib.audit.load.wrap` accepts);
     z: (B, d, h, w) latents (the audit uses the posterior mean). Bands: K = ``n_bands`` radial bands of the
     orthonormal DCT of the whole grid, band(u, v) = min(floor(K ||(u, v)|| / ||(h-1, w-1)||), K-1) on the latent
     grid and the same on the image grid, each relative to its own grid: the matching is in *normalised*
-    frequency, which is DSM's (its shared block mask keeps the same DCT indices of an 8x8 latent block and an 8x8
-    image block). For latent band k: x0 = D(z), x_k = D(z with band k zeroed), E[k, j] = energy of DCT(x0 - x_k)
-    in image band j, summed over images and channels. Returns ``change_share`` (K, K) = E[k, j] / sum_j E[k, j]
-    (where the change lands), ``relative_change`` (K, K) = E[k, j] / energy of D(z) in band j (how much of each
-    image band changes), ``diagonal``, the scalar ``score`` = mean_k change_share[k, k] in [0, 1] (1: removing a
-    latent band changes only the matching image band), ``score_white`` = 1/K (the mean diagonal a spatially white
-    change would give; ``white_share`` per band).
+    frequency, which is DSM's (its shared mask keeps the same DCT indices of an 8x8 latent block and of an 8x8
+    image block, i.e. the same fraction of each grid's Nyquist band). With x0 = D(z) and x_k = D(z with latent
+    band k zeroed), E[k, j] = energy of DCT(x0 - x_k) in image band j, summed over images and channels, and
+    e[j] = energy of x0 in image band j:
+
+    * ``relative_change`` R[k, j] = E[k, j] / e[j], how much of image band j's energy changes (can exceed 1; 0
+      for an image band holding under 1e-10 of D(z)'s energy, where the ratio would be round-off over round-off);
+    * ``relative_share`` S[k, j] = R[k, j] / sum_j R[k, j], and the scalar ``score`` = mean_k S[k, k] in [0, 1]:
+      1 when removing a latent band changes only the matching image band; ``score_null`` = 1/K when the change has
+      the reconstruction's own band shape (every image band loses the same fraction), the "no correspondence"
+      reference. Dividing by e[j] first matters: natural images hold most energy in band 0, so the raw change
+      lands there whatever the decoder does;
+    * ``absolute_share`` E[k, j] / sum_j E[k, j] (where the change energy lands; ``absolute_share_white``: the share
+      of each band's coefficients, where a spatially white change would land).
+
+    Raises ValueError when a latent band holds no coefficient (too many bands for the grid).
     """
     ae = wrap(ae)
+    h, w = z.shape[-2:]
+    empty = torch.bincount(dct_radial_bins(h, w, n_bands, "authors").reshape(-1), minlength=n_bands) == 0
+    if bool(empty.any()):
+        raise ValueError(f"{n_bands} bands leave some empty on a {h}x{w} latent; use fewer --bands.")
     acc = _Correspondence(n_bands)
     dev = ae.device
     for zb in z.split(batch_size):
         acc.update(ae.decode, zb.to(dev).float())
     f = ae.factor
-    return acc.result((z.shape[-2] * f, z.shape[-1] * f))
+    return acc.result((h * f, w * f))
 
 
 # ----------------------------------------------------------------------------------------------- all probes
@@ -199,6 +217,8 @@ def measure(ae, images: torch.Tensor, *, delta: float | None = None, n_bands: in
     delta = ESM_DELTA if delta is None else float(delta)
     images = images.float().cpu()
     h, w = check_inputs(ae, images)
+    if bool((torch.bincount(dct_radial_bins(h, w, n_bands, "authors").reshape(-1), minlength=n_bands) == 0).any()):
+        raise ValueError(f"{n_bands} bands leave some empty on a {h}x{w} latent; use fewer --bands.")
     with _eval_mode(ae.model):
         return _measure(ae, images, h, w, delta, n_bands, hf_cutoff, batch_size, seed, progress, scales, ratios)
 

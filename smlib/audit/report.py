@@ -38,10 +38,11 @@ DEFINITIONS = {
                       "images) at normalised radius ||(u,v)||/||(h-1,w-1)|| >= cutoff; energy_share_white is what "
                       "white noise gives",
     "correspondence": "K radial DCT bands on the latent and on the image grid, each relative to its own grid; "
-                      "E[k, j] = energy in image band j of D(mu) - D(mu without latent band k); change_share = E "
-                      "row-normalised; relative_change = E[k, j] / energy of D(mu) in band j; score = mean_k "
-                      "change_share[k, k] (1: removing a latent band moves only the matching image band; "
-                      "score_white = 1/K)",
+                      "E[k, j] = energy in image band j of D(mu) - D(mu without latent band k), e[j] = energy of "
+                      "D(mu) in band j; relative_change R = E / e (per column); relative_share = R row-normalised; "
+                      "score = mean_k relative_share[k, k] (1: removing a latent band changes only the matching "
+                      "image band; score_null = 1/K: every image band loses the same fraction); absolute_share = E "
+                      "row-normalised (where the change energy lands)",
 }
 
 
@@ -114,7 +115,7 @@ def audit(autoencoder_path, dataset: str = "cifar10", n_images: int = 256, resol
 
 def audit_figure(record: dict, path) -> Path:
     """Two panels, 7 in wide, fonts >= 9 pt: (a) p_z against p_image and the ESM target (DC removed, log scale);
-    (b) the correspondence matrix ``change_share`` with its diagonal score. Writes ``path`` (PNG, 200 dpi)."""
+    (b) the correspondence matrix ``relative_share`` with its diagonal score. Writes ``path`` (PNG, 200 dpi)."""
     import matplotlib.pyplot as plt
 
     m = record["measurement"]
@@ -130,7 +131,7 @@ def audit_figure(record: dict, path) -> Path:
         ax.set(xlabel="radial DCT bin", ylabel="share of log-power",
                title=f"(a) ESM KL {m['esm']['kl']:.3f}, noise ratio {m['noise']['noise_to_signal_measured']:.2g}")
         ax.legend(frameon=False)
-        share = np.asarray(c["change_share"])
+        share = np.asarray(c["relative_share"])
         im = bx.imshow(share, vmin=0, vmax=1, cmap="viridis", origin="lower")
         k = share.shape[0]
         for i in range(k):
@@ -138,7 +139,7 @@ def audit_figure(record: dict, path) -> Path:
                 bx.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=9,
                         color="white" if share[i, j] < 0.6 else "black")
         bx.set(xticks=range(k), yticks=range(k), xlabel="image band", ylabel="latent band removed",
-               title=f"(b) correspondence {c['score']:.2f} (white {c['score_white']:.2f})")
+               title=f"(b) correspondence {c['score']:.2f} (none: {c['score_null']:.2f})")
         fig.colorbar(im, ax=bx, fraction=0.046, pad=0.04)
         fig.tight_layout()
         path = Path(path)
@@ -160,7 +161,8 @@ def summary_lines(record: dict) -> list[str]:
              f"ratio {p['fitted_noise_ratio']:g}",
              f"high-band mass {p['high_band_mass']:.3f} (target {m['high_frequency']['high_band_mass_target']:.3f}); "
              f"HF energy share {p['hf_energy_share']:.3f} (white {m['high_frequency']['energy_share_white']:.3f})",
-             f"DSM correspondence {p['dsm_correspondence']:.3f} (white {m['correspondence']['score_white']:.3f})"]
+             f"DSM correspondence {p['dsm_correspondence']:.3f} (none: {m['correspondence']['score_null']:.3f}, "
+             "perfect: 1)"]
     if "files" in record:
         lines.append(f"wrote {record['files']['json']} and {record['files']['figure']}")
     return lines
