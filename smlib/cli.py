@@ -5,6 +5,7 @@
     python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
     python -m smlib repa --preset small --arm all --seeds 0 1 2
     python -m smlib spectral-reg --preset small --arm all --seeds 0 1 2
+    python -m smlib audit --autoencoder runs/autoencoders/small/dsm-<key> --n-images 512
     torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \\
         --autoencoder runs/autoencoders/paper/dsm-<key>
 
@@ -201,6 +202,15 @@ def gpu_check(args) -> None:
     print("\n".join(check.summary_lines(record)))
 
 
+def audit(args) -> None:
+    from smlib.audit import audit as run_audit, summary_lines
+
+    record = run_audit(args.autoencoder, dataset=args.dataset, n_images=args.n_images, resolution=args.resolution,
+                       data_root=args.data_root, device=args.device, out_dir=args.out, split=args.split,
+                       seed=args.seed, batch_size=args.batch_size, n_bands=args.bands)
+    print("\n".join(summary_lines(record)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
     from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
@@ -270,6 +280,21 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--preset", default="paper", help=argparse.SUPPRESS)
     gc.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
     gc.set_defaults(run=gpu_check)
+    au = sub.add_parser("audit", help="spectrum audit of any autoencoder (smlib run or diffusers AutoencoderKL)",
+                        description="Latent vs image spectrum, ESM distance, scale and posterior noise, "
+                                    "high-frequency share, DSM decoding correspondence: one JSON and one figure.")
+    au.add_argument("--autoencoder", required=True, help="smlib run folder, or diffusers AutoencoderKL folder / hub id")
+    au.add_argument("--dataset", default="cifar10", help="cifar10, celeba, mnist, folder (with --data-root), deadleaves")
+    au.add_argument("--n-images", type=int, default=256, help="images to measure (default 256)")
+    au.add_argument("--resolution", type=int, default=None, help="image side (default: the AE's training size)")
+    au.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
+    au.add_argument("--split", default=None, help="default: test (train for folder and deadleaves)")
+    au.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    au.add_argument("--out", default=None, help="output folder (default runs/audit/<name>-<dataset>-<R>px-n<N>)")
+    au.add_argument("--seed", type=int, default=0, help="image subset and posterior draw (default 0)")
+    au.add_argument("--batch-size", type=int, default=32)
+    au.add_argument("--bands", type=int, default=4, help="DCT bands of the correspondence matrix (default 4)")
+    au.set_defaults(run=audit)
     return parser
 
 
