@@ -262,6 +262,24 @@ class Sweep:
                            mdd_pooled=pool["mdd"])
         return primary
 
+    def plan(self, pilot: Sequence[Mapping], family: Family, n_seeds: int, metric: str | None = None,
+             alpha: float = 0.05, power: float = 0.8) -> dict:
+        """The power of a planned sweep from a pilot's runs: for each pair of ``family`` that the pilot ran, the
+        spread of its per-seed differences on ``metric`` (default the family's), and the root mean square of them;
+        with it, the gap that ``n_seeds`` paired seeds detect with probability ``power`` at Holm's first level
+        ``alpha / m`` (``mdd``) and the seeds an 8-unit gap would need. {"pairs", "sd", "n_seeds", "mdd", "alpha"}."""
+        values = self.values(pilot, metric or family.metric)
+        sds = {}
+        for c in family.comparisons:
+            if c.better in values and c.worse in values:
+                _, d = stats.paired_differences(values[c.better], values[c.worse])
+                if len(d) > 1:
+                    sds[f"{c.better} < {c.worse}"] = float(np.std(d, ddof=1))
+        sd = float(np.sqrt(np.mean(np.square(list(sds.values()))))) if sds else float("nan")
+        level = alpha / max(len(family.comparisons), 1)
+        mdd = stats.minimum_detectable_difference(sd / math.sqrt(n_seeds), n_seeds - 1, level, power)
+        return {"pairs": sds, "sd": sd, "n_seeds": int(n_seeds), "alpha": level, "power": power, "mdd": mdd}
+
     # ------------------------------------------------------------------------------------------- showing
     def table_rows(self, runs: Sequence[Mapping], metrics: Sequence[str] | None = None) -> list[dict]:
         """One display row per arm with runs: label, seeds, and per metric "mean ± sd" over seeds and the per-seed

@@ -19,7 +19,7 @@ from smlib.audit import (PROBES, AuditedAutoencoder, autoencoder_probes, band_co
 from smlib.audit.probes import ESM_DELTA
 from smlib.cli import main
 from smlib.data import image_batch
-from smlib.experiments import autoencoders as lab
+from smlib.pipelines import autoencoder as lab
 from smlib.models.autoencoder import AEConfig, AutoEncoder
 from smlib.regularizers.esm import ESMLoss
 

@@ -12,7 +12,6 @@ from smlib.pipelines import autoencoder as lab
 from smlib.pipelines import latent_diffusion as ld
 from smlib.pipelines import latent_source
 from smlib.results import RunContext, read_shards
-from smlib.train.checkpoint import canonical_config
 from test_diffusability import PixelFeatures
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,7 +77,10 @@ def test_an_interrupted_sweep_resumed_in_a_fresh_session_equals_an_uninterrupted
     book = D.SWEEP.load("ci", tmp_path / "cut", arms, seeds=[0, 1, 2])
     assert book.missing == ["plain-seed2", "esm-seed2"]
     assert D.SWEEP.values(book.runs, "fid") == D.SWEEP.values(D.SWEEP.load("ci", tmp_path / "whole").runs, "fid")
-    assert all(r["config"] == canonical_config(cfg.replace(ae_seed=r["ae_seed"]).run_identity()) for r in book.runs)
+    assert all(r["config"] == D.SWEEP.run_identity(cfg, r["variant"], r["ae_seed"]) for r in book.runs)
+    assert all(r["config"]["ae_seed"] == r["ae_seed"] and r["config"]["autoencoder_recipe"]["spec"] == ({"esm": {
+        "delta": 1.0, "weight": 0.01}} if r["variant"] == "esm" else {}) for r in book.runs)
+    assert all(set(r["probes"]) >= {"esm_kl", "hf_energy_share"} for r in book.runs)
     # chapter 5 writes no other chapter's results
     assert not (tmp_path / "cut" / "autoencoders").exists()
 

@@ -25,7 +25,7 @@ LAYERS = [
     {"train", "config"},
     {"results", "performance"},
     {"sweep"},
-    {"pipelines"},
+    {"pipelines", "audit"},
     {"experiments"},
     {"cli", "__main__", "gpu_check"},
 ]

@@ -11,14 +11,14 @@ exp(logvar / 2) * eps, one seeded draw, the latent a diffusion model trains on, 
   README of branch SDVAE_and_ESM, ``esm_weight=0.01, delta=1.0``; smlib's ``ESMLoss`` default, read from its
   signature here). ``esm_l1``: L1 between the batch-mean distributions; ``esm_kl_unitstd``: the same KL with z
   rescaled to unit std (the descriptor is not scale-invariant; this is the scale the diffusion model sees).
-* **Fitted scale and posterior noise** (chapter 3's model, :func:`smlib.experiments.latent_spectra.
+* **Fitted scale and posterior noise** (chapter 3's model, `smlib.metrics.posterior_noise.
   fit_scale_and_noise`): the (s, r) whose s * (mu_ideal + sqrt(r Var mu_ideal) eps) has the batch-mean
   distribution (DC included, as the authors' analysis script) closest in L1 to z's, with mu_ideal the images
   resampled to the latent grid, channels standardised; on chapter 3's grid (:data:`FIT_SCALES`, :data:`FIT_RATIOS`).
   Beside it, the **measured** noise-to-signal ratio E[sigma^2] / Var(mu) (:func:`smlib.metrics.latent.
   noise_to_signal`), which the fit can only approximate.
 * **High-frequency share**, two numbers. ``high_band_mass``: the share of the log-power descriptor p_z in bins
-  9-16 (:func:`smlib.experiments.latent_spectra.high_band_mass`, chapter 3). ``hf_energy_share`` (ours, see
+  9-16 (`smlib.metrics.posterior_noise.high_band_mass`, chapter 3). ``hf_energy_share`` (ours, see
   :func:`hf_energy_share`): the share of raw DCT power at normalised radius >= 0.5 after standardising each latent
   channel. The Kling study (arXiv 2606.03578, "Diffusing in the Right Space") correlates a "share of
   high-frequency DCT energy" with gFID, and its released code normalises each latent channel before every metric
@@ -39,9 +39,9 @@ import torch
 from tqdm.auto import tqdm
 
 from smlib.audit.load import AuditedAutoencoder, wrap
-from smlib.experiments.latent_spectra import fit_scale_and_noise, high_band_mass, ideal_latent
-from smlib.metrics.latent import (image_target_distribution, latent_distribution, noise_to_signal, spectrum_distance,
-                                  spectrum_summary)
+from smlib.metrics.latent import (high_band_mass, image_target_distribution, latent_distribution, noise_to_signal,
+                                  spectrum_distance, spectrum_summary)
+from smlib.metrics.posterior_noise import fit_scale_and_noise, ideal_latent
 from smlib.regularizers.esm import ESMLoss
 from smlib.spectral import dct2, dct_radial_bins, esm_image_target, idct2
 

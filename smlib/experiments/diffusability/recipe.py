@@ -41,6 +41,8 @@ import numpy as np
 import torch
 
 from smlib import stats
+from smlib.audit import autoencoder_probes
+from smlib.data import image_batch
 from smlib.experiments.diffusability.config import VARIANTS, DiffusabilityConfig
 from smlib.pipelines import latent_diffusion as ld
 from smlib.pipelines.autoencoder_config import recipe_before_identity, variant_recipe
@@ -52,6 +54,8 @@ from smlib.sweep import Metric, Sweep, final, load_families
 DIFFUSION_SEED = 0
 #: samples of the final EMA model kept in each run's file (uint8, packed), for the book's figures
 N_SAMPLES = 8
+#: held-out test images the spectrum audit's probes of each autoencoder average over (:mod:`smlib.audit`)
+N_PROBE_IMAGES = 256
 
 
 
@@ -93,6 +97,9 @@ def run_variant(variant: str, seed: int, cfg: DiffusabilityConfig, ctx: RunConte
         r["samples"] = pack_uint8(torch.load(grid, weights_only=True)[:N_SAMPLES])
     if r.get("completed") and c.n_fid and ctx.is_main:
         r["floor"] = {k: v for k, v in ld.decoder_floor(ae, c, ctx).items() if k != "config"}
+    if r.get("completed") and ctx.is_main and "probes" not in r:    # the spectrum audit's probes of this autoencoder
+        images = image_batch(c.dataset, N_PROBE_IMAGES, c.resolution, split="test", seed=0, root=ctx.data_root)
+        r["probes"] = autoencoder_probes(ae.model, images, seed=0)
     return r
 
 
