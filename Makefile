@@ -58,8 +58,9 @@ nbval: venv  ## re-execute every committed notebook and compare its check cells
 
 test: lint browser unit nbval book-strict book-check  ## everything CI runs: lint, unit tests, notebooks, strict book build, browser check
 
-notebooks: venv  ## regenerate every committed .ipynb from its .py at default (CI) parameters
+notebooks: venv  ## regenerate every committed .ipynb from its .py at default (CI) parameters, then the scorecard
 	$(PY) tools/refresh_notebooks.py $(NOTEBOOKS)
+	$(PY) tools/scorecard.py
 
 run: venv  ## run one notebook at a preset into runs/: make run NB=01_spectral_bias PRESET=small [ARGS="-p device cuda"]
 	@test -n "$(NB)" || { echo "usage: make run NB=01_spectral_bias PRESET=small"; exit 2; }
