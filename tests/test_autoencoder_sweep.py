@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from smlib.experiments.autoencoders import FAMILIES, SWEEP, flat_row
+from smlib.experiments.autoencoders import (FAMILIES, SWEEP, arms_without_runs, column_values, flat_row,
+                                            open_effect_lines, pooled_agreement)
 
 
 def _run(variant, seed, kl, slope, psnr, lowpass12):
@@ -51,7 +52,8 @@ def test_every_declared_family_follows_its_declared_direction(shift, verdict):
 
 def test_a_higher_is_better_metric_is_scipys_paired_t_of_better_minus_worse():
     runs = _lab(0.05)
-    (fam, rows), = [(f, r) for f, r in SWEEP.judge(runs) if f.metric == "psd_slope_latent"]
+    # the first family on the PSD exponent (the second, on the fine-tuned EQ-VAE, has no VA-VAE pair)
+    fam, rows = [(f, r) for f, r in SWEEP.judge(runs) if f.metric == "psd_slope_latent"][0]
     values = SWEEP.values(runs, "psd_slope_latent")
     vf, sd = np.array(list(values["vf"].values())), np.array(list(values["sd-vae"].values()))
     ref = scipy.stats.ttest_rel(vf, sd)
@@ -69,3 +71,57 @@ def test_pairs_with_a_missing_variant_are_left_out():
     runs = [r for r in _lab(0.2) if r["variant"] not in ("vf", "eqvae")]
     judged = {f.metric + f.title: rows for f, rows in SWEEP.judge(runs)}
     assert sum(len(rows) for rows in judged.values()) == 3           # ESM < SD-VAE and DSM's two
+
+
+# ------------------------------------------------------------------------------- what the chapter prints beside them
+def test_column_values_reads_any_flat_column_by_arm_and_seed():
+    runs = _lab(0.2)
+    got = column_values(runs, "lowpass_psnr_k8")
+    for r in runs:
+        assert got[r["variant"]][r["seed"]] == pytest.approx(r["metrics"]["lowpass_psnr"]["8"])
+    assert column_values(runs, "not_a_column") == {}
+
+
+def test_arms_without_runs_names_the_missing_arms_of_a_family_once_each():
+    runs = _lab(0.2)                                      # no eqvae-scratch, no sd-vae-ft
+    by_title = {f.title: f for f in FAMILIES}
+    finetuned = next(f for t, f in by_title.items() if t.startswith("EQ-VAE fine-tuned"))
+    baselines = next(f for t, f in by_title.items() if t.startswith("the unified baselines"))
+    esm = next(f for t, f in by_title.items() if "ESM" in t)
+    assert arms_without_runs(finetuned, runs) == ["sd-vae-ft"]
+    assert arms_without_runs(baselines, runs) == ["eqvae-scratch"]
+    assert arms_without_runs(esm, runs) == []
+    no_eqvae = [r for r in runs if r["variant"] != "eqvae"]
+    assert arms_without_runs(finetuned, no_eqvae) == ["eqvae", "sd-vae-ft"]     # eqvae named twice, listed once
+
+
+def _row(better, worse, verdict, pooled, difference=1.0, ci=(0.5, 1.5), need=3):
+    return {"better": better, "worse": worse, "verdict": verdict, "verdict_pooled": pooled, "difference": difference,
+            "ci_low": ci[0], "ci_high": ci[1], "seeds_needed": need}
+
+
+def test_pooled_agreement_names_every_pair_where_the_sensitivity_test_differs():
+    same = [_row("a", "b", "holds", "holds"), _row("c", "d", "unresolved", "unresolved")]
+    assert pooled_agreement(same).startswith("pooled sensitivity test agrees") and "(2 of 2)" in pooled_agreement(same)
+    mixed = same + [_row("e", "f", "unresolved", "holds")]
+    line = pooled_agreement(mixed)
+    assert line.startswith("pooled sensitivity test disagrees for e < f (paired: unresolved, pooled: holds)")
+    assert "a < b" not in line and line.endswith("(2 of 3 agree)")
+    with pytest.raises(ValueError, match="no judged pairs"):
+        pooled_agreement([])
+
+
+def test_open_effect_lines_give_the_far_end_of_the_interval_and_the_seeds_for_unresolved_pairs_only():
+    metric = SWEEP.metric("kl_to_target")                          # .3f
+    rows = [_row("a", "b", "holds", "holds"),
+            _row("esm", "sd-vae", "unresolved", "holds", difference=0.102, ci=(-0.008, 0.212), need=4),
+            _row("vf", "sd-vae", "unresolved", "unresolved", difference=-0.018, ci=(-0.111, 0.074), need=35),
+            _row("x", "y", "unresolved", "unresolved", difference=-0.5, ci=(-0.9, -0.1), need=None)]
+    lines = open_effect_lines(rows, metric)
+    assert len(lines) == 3 and not any(line.startswith("a < b") for line in lines)
+    assert "gap of up to 0.212 in the declared direction open" in lines[0] and "(0.102, as declared)" in lines[0]
+    assert "would need 4 seeds" in lines[0]
+    assert "(0.018, against the declared direction) would need 35 seeds" in lines[1]
+    assert "leaves no gap in the declared direction open" in lines[2] and "no seed count" in lines[2]
+    kid = SWEEP.metric("kid")                                       # scaled x1e3 in print
+    assert "up to 2.0 " in open_effect_lines([_row("a", "b", "unresolved", "holds", 1e-3, (-1e-3, 2e-3))], kid)[0]
