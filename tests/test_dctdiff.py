@@ -162,3 +162,32 @@ def test_dataset_statistics_and_upsampling_on_known_images():
     assert up["low"].shape == (2, 3, 8, 8)
     for name in ("dct", "bicubic", "lanczos"):                # a constant survives every upsampler to uint8
         assert up[name]["images"].shape == (2, 3, 16, 16) and up[name]["psnr"] > 45
+
+
+def test_upsampling_is_judged_paired_over_the_same_images():
+    import numpy as np
+    import scipy.stats
+
+    from smlib.experiments.dctdiff.analysis import judge_upsampling, upsampling_lines, upsampling_table
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(28.0, 2.0, 40)                         # faces differ far more than the methods do
+    dct = base + 0.4 + rng.normal(0, 0.1, 40)
+    lanczos = base + 0.6 + rng.normal(0, 0.1, 40)
+    up = {"dct": {"psnr_per_image": dct.tolist()}, "bicubic": {"psnr_per_image": base.tolist()},
+          "lanczos": {"psnr_per_image": lanczos.tolist()}}
+    rows = judge_upsampling(up)
+    assert [(r["better"], r["worse"], r["verdict"]) for r in rows] == [("dct", "bicubic", "holds"),
+                                                                        ("dct", "lanczos", "reversed")]
+    assert rows[0]["difference"] == pytest.approx(np.mean(dct - base), rel=1e-12)      # higher PSNR counts as better
+    assert rows[1]["p"] == pytest.approx(scipy.stats.ttest_rel(dct, lanczos).pvalue, rel=1e-9)
+    assert rows[0]["wins"] == int(np.sum(dct > base)) and rows[1]["wins"] == int(np.sum(dct > lanczos))
+    # unpaired, the spread between faces would hide both gaps; paired over the same faces it does not
+    assert scipy.stats.ttest_ind(dct, base).pvalue > 0.05 and rows[0]["n"] == 40
+    lines = upsampling_lines(rows)
+    assert lines[0].startswith("dct better than bicubic: holds (PSNR +0.") and lines[1].startswith(
+        "dct better than lanczos: reversed (PSNR -0.") and f"higher on {rows[1]['wins']} of 40 images" in lines[1]
+    table = repr(upsampling_table(rows, "caption"))
+    assert "dct higher than lanczos" in table and "reversed" in table
+    with pytest.raises(ValueError, match="no upsampling result for lanczos"):
+        judge_upsampling({"dct": up["dct"], "bicubic": up["bicubic"]})

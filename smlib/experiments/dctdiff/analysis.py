@@ -5,6 +5,8 @@ against pixel space, when each coordinate is resolved, and DCT upsampling agains
     snr   = coordinate_snr(images, cfg)                   # E[x^2] per coordinate of every arm, relative to pixels
     t     = resolving_times(path, power)                  # when each coordinate reaches SNR = 1
     up    = upsampling_comparison(hr_images)              # PSNR (and images for FID) of x2 upsamplers
+    rows  = judge_upsampling(up)                          # the declared pairs, paired over the same images, Holm
+    upsampling_table(rows, caption); upsampling_lines(rows)  # shown as "higher PSNR than", per image
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from smlib.experiments.dctdiff.config import ARMS, DCTdiffConfig
 from smlib.experiments.dctdiff.recipe import formulation_for, tokenizer_for
 from smlib.metrics.fid import feature_statistics, frechet_distance_fast
 from smlib.metrics.image import psnr, to_uint8_grid
+from smlib.results import html_table
+from smlib.stats import Comparison, judge
 from smlib.spectral.dct_tokens import (channel_coefficients, coefficient_entropies, dct_upsample,
                                        entropy_consistent_scale)
 from smlib.theory import resolving_logsnr
@@ -97,4 +101,55 @@ def upsampling_comparison(images: torch.Tensor, block: int = 4, features=None) -
     return results
 
 
-__all__ = ["dataset_statistics", "coordinate_power", "coordinate_snr", "resolving_times", "upsampling_comparison"]
+#: DCT upsampling against the two resamplers the released code compares it with (``DCT_Upsampling.py``'s comment
+#: lists FFHQ-256 FIDs where it beats both); one family, higher PSNR is better
+UPSAMPLING_FAMILY = (Comparison("dct", "bicubic", "released code", "DCT_Upsampling.py comment"),
+                     Comparison("dct", "lanczos", "released code", "DCT_Upsampling.py comment"))
+
+
+def judge_upsampling(up: dict, comparisons=UPSAMPLING_FAMILY, alpha: float = 0.05) -> list[dict]:
+    """The declared upsampling pairs judged on PSNR per image, paired over the same images (the image index plays
+    the seed's part: :func:`smlib.stats.judge`, paired t, Holm over the family). ``up``: the output of
+    :func:`upsampling_comparison`. Each row also counts the images on which ``better`` scores a higher PSNR
+    (``wins``, of ``n``)."""
+    methods = {m for c in comparisons for m in (c.better, c.worse)}
+    missing = sorted(m for m in methods if m not in up)
+    if missing:
+        raise ValueError(f"no upsampling result for {', '.join(missing)}; pass the output of upsampling_comparison.")
+    per_image = {m: dict(enumerate(up[m]["psnr_per_image"])) for m in sorted(methods)}
+    rows = judge(per_image, comparisons, alpha=alpha, lower_is_better=False)
+    for row in rows:
+        a, b = per_image[row["better"]], per_image[row["worse"]]
+        row["wins"] = int(sum(a[i] > b[i] for i in row["seeds"]))
+    return rows
+
+
+def _p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def upsampling_lines(rows) -> list[str]:
+    """One printed fact per judged upsampling pair (:func:`judge_upsampling`): "A better than B: verdict (PSNR
+    +d dB per image, 95% CI [lo, hi], p_holm p, higher on k of n images)". (:func:`smlib.sweep.verdict_lines`
+    writes "A < B" and "seeds", which reads wrongly for a higher-is-better score over images.)"""
+    return [f"{r['better']} better than {r['worse']}: {r['verdict']} (PSNR {r['difference']:+.2f} dB per image, "
+            f"95% CI [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], p_holm {_p(r['p_holm'])}, higher on {r['wins']} of "
+            f"{r['n']} images)" for r in rows]
+
+
+def upsampling_table(rows, caption: str):
+    """:func:`judge_upsampling`'s rows as a table: pair, images, PSNR difference (dB, positive = as declared) with
+    its 95% interval, images on which the better method scores higher, p, Holm p, verdict, the minimum detectable
+    difference and the images a gap of the observed size would need."""
+    body = [{"pair": f"{r['better']} higher than {r['worse']}", "source": r["source"], "n": r["n"],
+             "diff": f"{r['difference']:+.2f}", "ci": f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]",
+             "wins": f"{r['wins']}/{r['n']}", "p": _p(r["p"]), "p_holm": _p(r["p_holm"]), "verdict": r["verdict"],
+             "mdd": f"{r['mdd']:.2f}", "need": r.get("seeds_needed") or "–"} for r in rows]
+    return html_table(body, {"pair": "declared (PSNR)", "source": "source", "n": "images", "diff": "difference (dB)",
+                             "ci": "95% CI", "wins": "higher on", "p": "p", "p_holm": "p (Holm)",
+                             "verdict": "verdict", "mdd": "min. detectable", "need": "images for this gap"},
+                      caption=caption)
+
+
+__all__ = ["dataset_statistics", "coordinate_power", "coordinate_snr", "resolving_times", "upsampling_comparison",
+           "UPSAMPLING_FAMILY", "judge_upsampling", "upsampling_lines", "upsampling_table"]
