@@ -162,6 +162,15 @@ def _external_autoencoder(cfg, args) -> None:
             print(_run_line(f"{variants[0]} ({args.autoencoder}) seed {seed}", r))
 
 
+def intervention(args) -> None:
+    from smlib.experiments import intervention as iv
+
+    cfg = iv.InterventionConfig.at(args.preset, **_overrides(args))
+    _sweep(iv.SWEEP, cfg, args, lambda r: f"{r['arm']:10s}",
+           lambda r: f", reconstructions identical to {r['reconstruction_gap']:.1e}" if "reconstruction_gap" in r
+           else "")
+
+
 def dctdiff(args) -> None:
     from smlib.experiments import dctdiff as dct
 
@@ -215,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
     from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
+    from smlib.experiments.intervention.config import ARMS as IV_ARMS
     from smlib.experiments.repa.config import ARMS as REPA_ARMS
     from smlib.experiments.spectral_regularisation.config import ARMS as SR_ARMS
     from smlib.pipelines.autoencoder_config import list_variants
@@ -241,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "printed, not written as a run of the sweep)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
     df.set_defaults(run=diffusion)
+    iv = sub.add_parser("intervention", help="one autoencoder, its latent spectrum changed, diffused (chapter 5b)",
+                        description="Every (arm, seed) is resumable and writes results/intervention/<preset>/"
+                                    "<arm>-seed<k>.json when it completes; committed runs are skipped.")
+    _common(iv, ", ".join(IV_ARMS))
+    iv.set_defaults(variant=["all"])
+    iv.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(IV_ARMS)}")
+    iv.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    iv.set_defaults(run=intervention)
     dc = sub.add_parser("dctdiff", help="the ladder from pixel to DCT-space diffusion (chapter 7)",
                         description="Every (arm, seed) is resumable and writes results/dctdiff/<preset>/<arm>-seed<k>"
                                     ".json when it completes: the same command continues where it stopped.")

@@ -31,7 +31,7 @@ LAYERS = [
 ]
 MAX_LINES = 450
 CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04", "repa": "06",
-            "diffusability": "05", "dctdiff": "07", "spectral_regularisation": "08"}
+            "diffusability": "05", "intervention": "05b", "dctdiff": "07", "spectral_regularisation": "08"}
 
 
 def layer_of(top: str) -> int:
@@ -142,7 +142,7 @@ def test_every_recipe_is_named_after_its_chapter_and_says_so():
         path = PKG / "experiments" / name
         path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
         first = ast.get_docstring(ast.parse(path.read_text())).splitlines()[0]
-        assert f"Chapter {int(number)}" in first, f"{path}: first line does not name its chapter: {first!r}"
+        assert f"Chapter {number.lstrip('0')}" in first, f"{path}: first line does not name its chapter: {first!r}"
         assert (ROOT / "notebooks" / f"{number}_{name}.py").is_file(), f"no notebook {number}_{name}.py"
 
 

@@ -229,7 +229,7 @@ def run_dir(runs_dir, chapter: str, preset: str, dataset: str, arm: str, seed: i
 
 
 def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *, out_dir, ae: Autoencoder | None = None,
-        keep_models: bool = False, alignment=None, encoder=None) -> dict:
+        keep_models: bool = False, alignment=None, encoder=None, normalizer_for=None) -> dict:
     """The whole pipeline for one autoencoder and seed, cached and resumable in ``out_dir``.
 
     AE (``ae``, or the lab's ``variant`` at seed ``cfg.ae_seed``, default ``seed``) -> latent cache of
@@ -240,7 +240,9 @@ def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *,
 
     Chapter 6 passes an ``alignment`` spec with its frozen ``encoder``: the encoder's tokens of the same images and
     flips are cached beside the latents, training adds the alignment term, and the result also holds the tapped
-    state's readouts on the held-out latents (:func:`alignment_readouts`)."""
+    state's readouts on the held-out latents (:func:`smlib.metrics.alignment.checkpoint_readouts`). Chapter 5b passes ``normalizer_for``:
+    ``(latent cache, training images) -> normaliser``, any object with ``normalize`` / ``denormalize`` /
+    ``to_dict``, through which every latent of the run passes (training, sampling, the per-frequency analysis)."""
     dev = ctx.device
     if (alignment is None) != (encoder is None):
         raise ValueError("representation alignment needs both an alignment spec and a frozen encoder.")
@@ -283,7 +285,7 @@ def run(variant: str, cfg: LatentDiffusionConfig, seed: int, ctx: RunContext, *,
             targets = build_target_cache(encoder.to(dev), images, **target_dir)
     features = ctx.inception() if cfg.n_fid else None
     reference = real_reference(cfg, images, features) if features is not None else None
-    normalizer = fit_normalizer(cache, cfg.norm_mode, seed=0)
+    normalizer = normalizer_for(cache, images) if normalizer_for else fit_normalizer(cache, cfg.norm_mode, seed=0)
     # posterior draws, like the training data the model learned (the means lack the posterior noise)
     test_u = normalizer.normalize(test_cache.sample(generator=torch.Generator().manual_seed(2)))
     readout = None
