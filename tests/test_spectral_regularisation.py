@@ -271,3 +271,81 @@ def test_the_declared_family_and_bad_input(capsys):
     assert main(["spectral-reg", "--arm", "fourier", "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown arm(s) fourier") and "\n" not in err
+
+
+# -- reading the committed results ------------------------------------------------------------------------------
+
+def test_board_correlation_finds_the_data_family_by_brute_force():
+    import numpy as np
+
+    boards = SR.checkerboards(5, 16, (2, 4), seed=1)
+    assert SR.every_board(16, (2, 4)).shape == (4 * 4 + 8 * 8, 16, 16)
+    assert torch.allclose(SR.board_correlation(boards, (2, 4)), torch.ones(5, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(SR.board_correlation(-boards, (2, 4)), torch.ones(5, dtype=torch.float64), atol=1e-9)
+    noise = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    got = SR.board_correlation(noise, (2, 4))
+    # the reference: np.corrcoef against every shifted board, built by rolling one board of each side
+    for x, c in zip(noise, got):
+        best = max(np.corrcoef(x.flatten().numpy(), np.roll(np.roll(base, oy, 0), ox, 1).flatten())[0, 1]
+                   for side in (2, 4)
+                   for base in [np.kron(np.indices((16 // side, 16 // side)).sum(0) % 2 * 2.0 - 1, np.ones((side, side)))]
+                   for oy in range(2 * side) for ox in range(2 * side))
+        assert float(c) == pytest.approx(best, abs=1e-9)
+    assert float(got.max()) < 0.5                                     # noise is not a board
+    assert float(SR.board_correlation(torch.zeros(1, 1, 16, 16), (2, 4))) == 0.0
+    with pytest.raises(ValueError, match="grayscale"):
+        SR.board_correlation(torch.zeros(1, 3, 16, 16))
+
+
+def verdict_rows():
+    from smlib.stats import Comparison
+    from smlib.sweep import Family, Metric, Sweep
+
+    # seed effects shared by the arms; "b" is a quiet arm much better than "base", "c" a noisy arm that is not
+    values = {"base": [10.0, 14.0, 12.0, 11.0], "b": [8.0, 12.1, 9.9, 9.0], "c": [40.0, -20.0, 15.0, 0.0]}
+    runs = [{"arm": a, "seed": s, "final": {"m": v}} for a, vs in values.items() for s, v in enumerate(vs)]
+    fam = Family("m", "m", (Comparison("b", "base", "our inference"), Comparison("c", "base", "our inference")))
+    sweep = Sweep("x", {a: a for a in values}, (Metric("m", "m", lambda r: r["final"]["m"]),), (fam,))
+    return sweep.verdicts(runs)[0][1]
+
+
+def test_open_effects_and_pooled_agreement_read_the_rows():
+    from smlib.experiments.spectral_regularisation import reading
+
+    rows = verdict_rows()
+    b, c = rows
+    assert b["verdict"] == "holds" and c["verdict"] == "unresolved"    # paired: b's gap is 2.05 +- 0.03 at every seed
+    assert b["verdict_pooled"] == "unresolved"                         # the noisy arm inflates the pooled variance
+    lines = reading.open_effect_lines(rows, ".2f")
+    assert lines[0].startswith("b < base: holds (paired t, Holm p")
+    assert (f"leaves open a gain of up to {c['ci_high']:.2f} and a loss of up to {-c['ci_low']:.2f}" in lines[1]
+            and f"{c['seeds_needed']} paired seeds per arm" in lines[1])
+    assert reading.pooled_disagreements(rows) == [("b < base", "holds", "unresolved")]
+    assert reading.agreement_line("m", rows) == ("m: the pooled sensitivity test agrees with the paired verdict on "
+                                                 "every pair: False; it differs on b < base (pooled unresolved, "
+                                                 "paired holds)")
+    assert reading.agreement_line("m", rows[1:]).endswith("every pair: True")
+
+
+def test_seeds_for_a_relative_gain_reach_the_power_by_the_noncentral_t():
+    import scipy.stats
+
+    from smlib.experiments.spectral_regularisation import reading
+
+    lo, hi = reading.paper_relative_gains()
+    assert (lo, hi) == (pytest.approx(0.02 / 2.56), pytest.approx(0.07 / 2.04))
+    rows = [{"better": "a", "worse": "b", "mean_worse": 100.0, "sd": sd, "mdd_alpha": 0.01} for sd in (2.0, 4.0, 9.0)]
+    got = reading.seeds_for_relative_gain(rows, 0.05)
+    assert [r["seeds"] for r in got] == sorted(r["seeds"] for r in got) and got[0]["seeds"] >= 4
+    for row in got:
+        assert row["gap"] == pytest.approx(5.0)
+        n, alpha = row["seeds"], 0.01
+
+        def power(k):        # two-sided paired t at level alpha, true gap `gap`, spread sd: scipy's noncentral t
+            crit = scipy.stats.t.ppf(1 - alpha / 2, k - 1)
+            nc = row["gap"] / (row["sd"] / math.sqrt(k))
+            return scipy.stats.nct.sf(crit, k - 1, nc) + scipy.stats.nct.cdf(-crit, k - 1, nc)
+
+        assert power(n) >= 0.8 > power(n - 1)
+    with pytest.raises(ValueError, match="fraction"):
+        reading.seeds_for_relative_gain([], 5)

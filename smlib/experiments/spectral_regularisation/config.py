@@ -129,8 +129,9 @@ register_presets(
     # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``.
     # EDM's own DDPM++/NCSN++ networks are not in smlib (their .pkl files are pickled code, which a weights_only
     # load refuses): the backbone is smlib's U-ViT-M/2 and ``init_from`` its state_dict. Launched with torchrun.
-    # Not reproduced: EDM's 10-Mimg linear LR ramp (under it a 0.5-Mimg fine-tune never exceeds 5% of the nominal
-    # LR, next-chapters.md §4.2), its dropout and augmentation.
+    # Not reproduced: EDM's 10-Mimg linear LR ramp (``NVlabs/edm@008a4e5:training/training_loop.py``,
+    # lr_rampup_kimg=10000: under it a 0.5-Mimg fine-tune never exceeds 5% of the nominal LR), its dropout and
+    # augmentation.
     paper=SpectralRegConfig(
         n_images=50000, model=dict(arch="uvit", name="M/2"), steps=31250, batch_size=16, lr=2e-4, warmup_steps=0,
         ema_decay=0.9999, eval_every=None, ckpt_every=2500, log_every=100, sampler="edm", sample_steps=18,

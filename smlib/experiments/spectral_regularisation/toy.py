@@ -1,16 +1,17 @@
-"""The seed paper's own toy (its §4, [P]): grayscale checkerboards, DDPM eps-MSE with and without the
-amplitude-and-phase term, and the radial PSD of the samples against the data's.
+"""The seed paper's own toy (Chandran et al. 2026, arXiv 2603.02447, §5.1): grayscale checkerboards, DDPM eps-MSE
+with and without the amplitude-and-phase term, and the radial PSD of the samples against the data's.
 
 The paper gives 64x64 boards and says the architecture and optimiser are the same for both arms; the period, the
-number of steps and lam are not given (``../shared/reference/next-chapters.md`` §4.2), so ours are stated in the
-config (``toy_*`` knobs). A board is a +-0.8 checkerboard of one square side (``toy_squares``), shifted by a
-uniform random offset, so the data are a small, exactly known family whose spectrum is a few lines.
+number of steps and lam are not given there, so ours are stated in the config (``toy_*`` knobs). A board is a +-0.8
+checkerboard of one square side (``toy_squares``), shifted by a uniform random offset, so the data are a small,
+exactly known family whose spectrum is a few lines, and whether a sample is a board of the family can be read
+directly (:func:`board_correlation`).
 
     TOY_SWEEP.run(cfg, RunContext(), seeds=cfg.toy_seeds)   # results/spectral_regularisation/small/toy-*.json
     python -m smlib spectral-reg --preset small --toy
 
 Declared with the chapter in ef0b77f (2026-12-04 05:04), before the toy ran: the term brings the samples' radial
-PSD closer to the data's (the paper's prose, its §4).
+PSD closer to the data's (the paper's prose, its §5.1).
 """
 from __future__ import annotations
 
@@ -44,6 +45,34 @@ def checkerboards(n: int, size: int = 32, squares=(4, 8), amplitude: float = 0.8
     col = ((r[None, :] + ox[:, None]) // sides[:, None]) % 2
     board = (row[:, :, None] ^ col[:, None, :]).float() * 2 - 1        # (n, size, size) in {-1, 1}
     return (amplitude * board)[:, None]
+
+
+def every_board(size: int = 32, squares=(4, 8)) -> torch.Tensor:
+    """Every distinct board of the data's family, (K, size, size) in {-1, 1}: each square side in ``squares`` at
+    each offset in [0, 2 side) on each axis (a shift by 2 side repeats a board)."""
+    r = torch.arange(size)
+    out = []
+    for side in squares:
+        for oy in range(2 * side):
+            for ox in range(2 * side):
+                row, col = ((r + oy) // side) % 2, ((r + ox) // side) % 2
+                out.append((row[:, None] ^ col[None, :]).float() * 2 - 1)
+    return torch.stack(out)
+
+
+def board_correlation(samples: torch.Tensor, squares=(4, 8)) -> torch.Tensor:
+    """For each sample (n, 1, S, S), its largest Pearson correlation over pixels with any board of the data's family
+    (:func:`every_board`): 1 for a data board (of either sign: a board shifted by one side is its negative), near 0
+    for noise; a constant sample gets 0. Returns (n,) float64."""
+    if samples.ndim != 4 or samples.shape[1] != 1 or samples.shape[2] != samples.shape[3]:
+        raise ValueError(f"samples must be (n, 1, S, S) grayscale boards, got {tuple(samples.shape)}.")
+    boards = every_board(samples.shape[-1], squares).double().flatten(1)
+    x = samples.double().flatten(1)
+    x = x - x.mean(dim=1, keepdim=True)
+    b = boards - boards.mean(dim=1, keepdim=True)
+    norm = x.norm(dim=1, keepdim=True) * b.norm(dim=1)[None, :]
+    corr = torch.where(norm > 0, (x @ b.T) / norm.clamp_min(1e-300), torch.zeros_like(norm))
+    return corr.max(dim=1).values
 
 
 def toy_arms(cfg: SpectralRegConfig) -> dict[str, Arm]:
@@ -100,8 +129,16 @@ def toy_identity(cfg: SpectralRegConfig) -> dict:
     return canonical_config({"model": TOY_MODEL, **{k: getattr(cfg, k) for k in keys}})
 
 
+class ToySweep(Sweep):
+    """The toy's sweep: its arms are always its own two, never the config's CIFAR-10 arms (``cfg.arms``), which
+    :meth:`Sweep.check_arms` would otherwise take as the planned arms of any sweep run under that config."""
+
+    def check_arms(self, arms, cfg=None) -> list[str]:
+        return super().check_arms(arms, None)
+
+
 TOY_ARMS = {"toy-ddpm": "DDPM eps-MSE", "toy-ddpm-ap": "+ amp-phase"}
-TOY_SWEEP = Sweep(
+TOY_SWEEP = ToySweep(
     "spectral_regularisation", TOY_ARMS, (Metric("psd_error", "PSD error (decades)", lambda r: r.get("psd_error"),
                                                  fmt=".3f"),),
     load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
@@ -114,5 +151,5 @@ def toy_samples(result: dict) -> torch.Tensor:
     return s if isinstance(s, torch.Tensor) else torch.from_numpy(unpack_uint8(s).copy()).float() / 127.5 - 1
 
 
-__all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "toy_arms", "ToyEvaluator", "run_toy_arm", "toy_identity",
-           "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
+__all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "every_board", "board_correlation", "toy_arms", "ToyEvaluator",
+           "run_toy_arm", "toy_identity", "ToySweep", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
