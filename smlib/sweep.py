@@ -126,8 +126,9 @@ class Sweep:
     def check_arms(self, arms: Sequence[str] | None, cfg=None) -> list[str]:
         """``arms`` as a list ("all" or None: the config's own list, ``cfg.arms`` or ``cfg.variants``, else every
         arm); an unknown name is one line listing the known ones."""
-        planned = getattr(cfg, "arms", None) or getattr(cfg, "variants", None) or self.arms
-        names = list(planned) if arms in (None, "all", ["all"], ("all",)) else list(arms)
+        planned = getattr(cfg, "arms", None) or getattr(cfg, "variants", None) or ()
+        planned = [a for a in planned if a in self.arms] or list(self.arms)    # a second sweep (a toy) has its own
+        names = planned if arms in (None, "all", ["all"], ("all",)) else list(arms)
         unknown = [a for a in names if a not in self.arms]
         if unknown:
             raise ValueError(f"unknown arm(s) {', '.join(unknown)} for {self.chapter}; choose from "

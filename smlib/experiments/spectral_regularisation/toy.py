@@ -129,16 +129,8 @@ def toy_identity(cfg: SpectralRegConfig) -> dict:
     return canonical_config({"model": TOY_MODEL, **{k: getattr(cfg, k) for k in keys}})
 
 
-class ToySweep(Sweep):
-    """The toy's sweep: its arms are always its own two, never the config's CIFAR-10 arms (``cfg.arms``), which
-    :meth:`Sweep.check_arms` would otherwise take as the planned arms of any sweep run under that config."""
-
-    def check_arms(self, arms, cfg=None) -> list[str]:
-        return super().check_arms(arms, None)
-
-
 TOY_ARMS = {"toy-ddpm": "DDPM eps-MSE", "toy-ddpm-ap": "+ amp-phase"}
-TOY_SWEEP = ToySweep(
+TOY_SWEEP = Sweep(
     "spectral_regularisation", TOY_ARMS, (Metric("psd_error", "PSD error (decades)", lambda r: r.get("psd_error"),
                                                  fmt=".3f"),),
     load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
@@ -152,4 +144,4 @@ def toy_samples(result: dict) -> torch.Tensor:
 
 
 __all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "every_board", "board_correlation", "toy_arms", "ToyEvaluator",
-           "run_toy_arm", "toy_identity", "ToySweep", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
+           "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
