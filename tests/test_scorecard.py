@@ -10,9 +10,12 @@ from test_sweep import SWEEP, ToyConfig
 
 
 def test_the_committed_scorecard_is_what_the_results_say_today():
-    fresh = scorecard.markdown(scorecard.scorecard())
-    assert scorecard.SCORECARD_PATH.read_text() == fresh, \
+    rows = scorecard.scorecard()
+    assert scorecard.SCORECARD_PATH.read_text() == scorecard.markdown(rows), \
         "book/_scorecard.md is stale: run `python tools/scorecard.py` (after the notebooks and results it reads)"
+    readme = scorecard.README_PATH.read_text()
+    assert scorecard.with_readme_scorecard(readme, rows) == readme, \
+        "README.md's scorecard is stale: run `python tools/scorecard.py`"
 
 
 def test_a_pair_verdict_is_the_sweeps_primary_judgement(tmp_path):
