@@ -50,6 +50,14 @@ class PresetConfig:
     ADDED_KNOBS: ClassVar[dict[str, Any]] = {}
     #: named protocols of the paper preset (a ``setting`` knob picks one): setting -> the knobs it overrides
     SETTINGS: ClassVar[dict[str, dict]] = {}
+    #: the names an ``arms`` knob may hold (a sweep's arms); empty: not checked
+    ARM_NAMES: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self):
+        arms = getattr(self, "arms", None)
+        unknown = [a for a in arms or () if self.ARM_NAMES and a not in self.ARM_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(self.ARM_NAMES)}.")
 
     @classmethod
     def knobs(cls) -> list[str]:

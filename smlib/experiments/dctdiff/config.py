@@ -84,14 +84,13 @@ class DCTdiffConfig(DiffusionRecipeConfig):
     seeds: tuple[int, ...] = (0,)
 
     def __post_init__(self):
-        unknown = [a for a in self.arms if a not in ARMS]
-        if unknown:
-            raise ConfigError(f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}.")
+        super().__post_init__()
         if self.rounding not in ("round", "truncate"):
             raise ConfigError(f"rounding must be 'round' or 'truncate', got {self.rounding!r}.")
 
 
 
+DCTdiffConfig.ARM_NAMES = tuple(ARMS)
 register_presets(
     DCTdiffConfig,
     # a few minutes on 2 CPU cores for all six arms: a smoke test of the pipeline
