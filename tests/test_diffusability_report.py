@@ -143,14 +143,15 @@ def test_probe_inputs_per_run_and_per_arm_mean():
 
     runs = [run("a", 0, 10.0, {"esm_kl": 1.0, "rmsc": 0.5}), run("a", 1, 14.0, {"esm_kl": 3.0, "rmsc": None}),
             run("b", 0, 20.0, {"esm_kl": 5.0, "rmsc": 0.7}), run("b", 1, None, {"esm_kl": 9.0, "rmsc": 0.1}),
+            run("b", 2, 22.0, {"esm_kl": 7.0, "rmsc": float("nan")}),
             {"variant": "c", "ae_seed": 0, "final": {"fid_recon": 1.0}}]
     kw = dict(arm_of=diff.SWEEP.arm_of, seed_of=diff.SWEEP.seed_of)
     probes, outcome = R.probe_inputs(runs, diff.SWEEP.metric("fid_recon"), **kw)
-    assert outcome == {"a-seed0": 10.0, "a-seed1": 14.0, "b-seed0": 20.0}
-    assert probes["esm_kl"] == {"a-seed0": 1.0, "a-seed1": 3.0, "b-seed0": 5.0}
-    assert probes["rmsc"] == {"a-seed0": 0.5, "b-seed0": 0.7}
+    assert outcome == {"a-seed0": 10.0, "a-seed1": 14.0, "b-seed0": 20.0, "b-seed2": 22.0}
+    assert probes["esm_kl"] == {"a-seed0": 1.0, "a-seed1": 3.0, "b-seed0": 5.0, "b-seed2": 7.0}
+    assert probes["rmsc"] == {"a-seed0": 0.5, "b-seed0": 0.7}                 # None and NaN left out
     probes, outcome = R.probe_inputs(runs, diff.SWEEP.metric("fid_recon"), by="arm", **kw)
-    assert outcome == {"a": 12.0, "b": 20.0} and probes["esm_kl"] == {"a": 2.0, "b": 5.0}
+    assert outcome == {"a": 12.0, "b": 21.0} and probes["esm_kl"] == {"a": 2.0, "b": 6.0}
     assert probes["rmsc"] == {"a": 0.5, "b": 0.7}
     with pytest.raises(ValueError, match="by must be"):
         R.probe_inputs(runs, diff.SWEEP.metric("fid"), by="seed", **kw)

@@ -160,7 +160,8 @@ def probe_inputs(runs: Sequence[Mapping], outcome: Metric, *, arm_of, seed_of, b
     """The declared probe analysis' inputs (:func:`smlib.audit.probe_correlations`) from runs that recorded
     ``probes``: ({probe: {id: value}}, {id: outcome}). ``by="run"``: one point per run, id ``<arm>-seed<k>``;
     ``by="arm"``: one point per arm, the mean over its seeds of each probe and of the outcome (each over the seeds
-    that hold it). Runs without probes or without the outcome are left out."""
+    that hold a finite value). Runs without probes or without the outcome are left out, and so is a probe's missing
+    or non-finite value (a point without any is absent from that probe)."""
     if by not in ("run", "arm"):
         raise ValueError(f"by must be 'run' or 'arm', got {by!r}.")
     points: dict[str, list[tuple[dict, float]]] = {}
@@ -170,9 +171,12 @@ def probe_inputs(runs: Sequence[Mapping], outcome: Metric, *, arm_of, seed_of, b
             continue
         key = f"{arm_of(r)}-seed{seed_of(r)}" if by == "run" else arm_of(r)
         points.setdefault(key, []).append((r["probes"], float(y)))
+    def finite(p, n):
+        return p.get(n) is not None and math.isfinite(float(p[n]))
+
     names = list(dict.fromkeys(n for pts in points.values() for p, _ in pts for n in p))
-    probes = {n: {k: float(np.mean([p[n] for p, _ in pts if p.get(n) is not None]))
-                  for k, pts in points.items() if any(p.get(n) is not None for p, _ in pts)} for n in names}
+    probes = {n: {k: float(np.mean([p[n] for p, _ in pts if finite(p, n)]))
+                  for k, pts in points.items() if any(finite(p, n) for p, _ in pts)} for n in names}
     return probes, {k: float(np.mean([y for _, y in pts])) for k, pts in points.items()}
 
 
