@@ -4,6 +4,8 @@ from?
 - :mod:`.config`  :class:`DiffusabilityConfig`: the latent diffusion recipe's presets, the variants, the paper settings
 - :mod:`.recipe`  one run (an autoencoder diffused and scored, with its decoder floor), the sweep of them, the
   declared comparisons, and the comparisons read at every logged step
+- :mod:`.report`  reading the sweeps: what the decoder floor explains, the floor as a covariate, means with
+  intervals, the probe analysis' inputs, and the lines the chapter's check cells print
 
 The pipeline itself (latent cache, training, sampling, scores) is :mod:`smlib.pipelines.latent_diffusion`.
 """

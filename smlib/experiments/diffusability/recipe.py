@@ -16,7 +16,7 @@ paired by it. The autoencoder is the unit of replication: its training variance 
 
 **What was declared, and when** (as git shows it). The seven pairs of :data:`DECLARED` were first committed in
 6ef28ff (2026-12-02 22:14), the commit that first read the first, unsharded small sweep (one autoencoder per variant,
-two diffusion seeds), and were not changed before this sweep's first run (2026-12-04 19:34). Their sources:
+two diffusion seeds), and were not changed before the first sweep's first run (2026-12-04 19:34). Their sources:
 
 * ESM-AE < SD-VAE and DSM-AE < SD-VAE: the abstract says spectrum-matched latents give better diffusion generation
   (claim 5); that the baseline is SD-VAE (``kl 1e-6``) is read from the released code's recipes.
@@ -26,8 +26,8 @@ two diffusion seeds), and were not changed before this sweep's first run (2026-1
   Scale Equivariance a special case (claim 4), so it should beat SD-VAE but not the full matching; a regularizer
   that helps diffusion should beat none.
 
-:data:`DECLARED_BASELINES`, the two baselines the paper unifies against SD-VAE, was committed in be0d827
-(2026-12-04 21:11), before any EQ-VAE or VA-VAE run of this sweep (the first at 21:55); their own papers report
+The first sweep's second family, the two baselines the paper unifies against SD-VAE, was committed in be0d827
+(2026-12-04 21:11), before any EQ-VAE or VA-VAE run of the first sweep (the first at 21:55); their own papers report
 better generation than their unregularized baselines, and that it holds here is our inference. A third family that
 an earlier version of this chapter judged, the same pairs on gFID minus the decoder floor, is withdrawn: over the
 committed runs the gap falls as the floor rises, so the subtraction, not the latent, produced its one "holds".
