@@ -324,6 +324,29 @@ def judge(values: Mapping[str, Mapping | Sequence[float]], comparisons: Sequence
     return rows
 
 
+def seed_blocking(values: Mapping[str, Mapping[int, float]]) -> dict:
+    """The arms x seeds table of one metric, ``{arm: {seed: value}}``, with and without the seed as a block.
+
+    Uses the seeds every arm ran (at least two arms and two seeds). Returns ``arms``, ``seeds``, ``within_var``
+    (pooled within-arm variance, df ``A (S - 1)``: the pooled test's), ``residual_var`` (the two-way additive
+    model's residual variance, df ``(A - 1)(S - 1)``), their dfs, ``ratio`` = within / residual, and
+    ``seed_effects`` {seed: seed mean minus grand mean}."""
+    arms = list(values)
+    seeds = sorted(set.intersection(*(set(v) for v in values.values()))) if values else []
+    if len(arms) < 2 or len(seeds) < 2:
+        raise ValueError(f"seed blocking needs at least two arms that share two seeds; got {len(arms)} arm(s) "
+                         f"sharing {len(seeds)} seed(s): run more seeds of every arm.")
+    x = np.array([[float(values[a][s]) for s in seeds] for a in arms])            # (arms, seeds)
+    arm_mean, seed_mean, grand = x.mean(1, keepdims=True), x.mean(0, keepdims=True), x.mean()
+    n_a, n_s = x.shape
+    within_df, residual_df = n_a * (n_s - 1), (n_a - 1) * (n_s - 1)
+    within = float(((x - arm_mean) ** 2).sum() / within_df)
+    residual = float(((x - arm_mean - seed_mean + grand) ** 2).sum() / residual_df)
+    return {"arms": arms, "seeds": seeds, "within_var": within, "within_df": within_df, "residual_var": residual,
+            "residual_df": residual_df, "ratio": within / residual if residual > 0 else float("inf"),
+            "seed_effects": {s: float(e) for s, e in zip(seeds, seed_mean.ravel() - grand)}}
+
+
 def seed_summary(values: Sequence[float] | Mapping) -> dict:
     """One arm's scores over seeds: {"mean", "std" (ddof 1; None for a single seed), "values"}."""
     v = _arr(values)
@@ -421,5 +444,5 @@ def bootstrap_intervals(features: np.ndarray, reference, n_boot: int, kid_subset
 
 __all__ = ["SOURCES", "VERDICTS", "TESTS", "PAIRED_TESTS", "Comparison", "paired_differences", "paired_t",
            "sign_flip_p", "smallest_sign_flip_p", "welch_t", "pooled_std", "pooled_t_test", "holm", "power_of",
-           "minimum_detectable_difference", "seeds_needed", "judge", "seed_summary", "null_false_positive_rate",
+           "minimum_detectable_difference", "seeds_needed", "judge", "seed_blocking", "seed_summary", "null_false_positive_rate",
            "bootstrap_fid", "bootstrap_kid", "bootstrap_intervals"]

@@ -47,6 +47,8 @@ from smlib.results import (RunContext, html_table, mean_pm_std, read_result, rea
                            write_result)
 from smlib.stats import Comparison
 from smlib.train.checkpoint import canonical_config, config_diff
+from smlib.verdicts import (check_table, family_summary, open_effect_lines, per_seed_differences, pooled_agreement,
+                            seed_lines, verdict_lines, verdict_table)
 
 
 def final(key: str) -> Callable[[Mapping], float | None]:
@@ -229,6 +231,13 @@ class Sweep:
     def label(self, arm: str) -> str:
         return self.arms.get(arm, arm)
 
+    def arms_without_runs(self, family: Family, runs: Sequence[Mapping]) -> list[str]:
+        """The arms named by ``family``'s pairs that have no run with a value of its metric, in the order they are
+        first named (empty when every pair can be judged)."""
+        present = self.values(runs, family.metric)
+        named = list(dict.fromkeys(a for c in family.comparisons for a in (c.better, c.worse)))
+        return [a for a in named if a not in present]
+
     # ------------------------------------------------------------------------------------------- judging
     def judge(self, runs: Sequence[Mapping], test: str = "paired-t", families=None, alpha: float = 0.05,
               ) -> list[tuple[Family, list[dict]]]:
@@ -323,47 +332,6 @@ class Sweep:
         return out
 
 
-# ------------------------------------------------------------------------------------------- display helpers
-def _fmt(x, fmt: str, scale: float = 1.0) -> str:
-    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{scale * x:{fmt}}"
-
-
-def _p(x) -> str:
-    return "–" if x is None or not math.isfinite(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
-
-
-def verdict_table(rows: Sequence[Mapping], metric: Metric, caption: str):
-    """The primary judgement of a family as a table: pair, source, seeds, difference (positive = as declared) with
-    its 95% interval, p, Holm p, verdict, and the minimum detectable difference with the seeds the gap would need."""
-    f, k = metric.fmt, metric.scale
-    body = [{"pair": f"{r['better']} < {r['worse']}", "source": r["source"], "n": r["n"],
-             "diff": _fmt(r["difference"], f, k), "ci": f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}]",
-             "p": _p(r["p"]), "p_holm": _p(r["p_holm"]), "verdict": r["verdict"], "mdd": _fmt(r["mdd"], f, k),
-             "need": r.get("seeds_needed") or "–"} for r in rows]
-    return html_table(body, {"pair": "declared (better < worse)", "source": "source", "n": "seeds",
-                             "diff": "difference", "ci": "95% CI", "p": "p", "p_holm": "p (Holm)",
-                             "verdict": "verdict", "mdd": "min. detectable", "need": "seeds for this gap"},
-                      caption=caption)
-
-
-def check_table(rows: Sequence[Mapping], caption: str):
-    """The checks beside a primary judgement (:meth:`Sweep.verdicts`): exact sign-flip p, Welch p, and the pooled
-    unpaired test (Holm p, verdict, minimum detectable difference) as the sensitivity line."""
-    body = [{"pair": f"{r['better']} < {r['worse']}", "paired": _p(r["p"]), "sf": _p(r["p_sign_flip"]),
-             "welch": _p(r["p_welch"]), "pooled": _p(r["p_holm_pooled"]), "vp": r["verdict_pooled"]} for r in rows]
-    return html_table(body, {"pair": "pair", "paired": "paired t p", "sf": "sign-flip p (exact)",
-                             "welch": "Welch p", "pooled": "pooled t p (Holm)", "vp": "pooled verdict"},
-                      caption=caption)
-
-
-def verdict_lines(rows: Sequence[Mapping], metric: Metric | None = None) -> list[str]:
-    """One printed fact per declared pair: its verdict, difference with interval, Holm p and the largest effect
-    the interval leaves open in the declared direction (for check cells)."""
-    f, k = (metric.fmt, metric.scale) if metric else (".2f", 1.0)
-    return [f"{r['better']} < {r['worse']}: {r['verdict']} (difference {_fmt(r['difference'], f, k)}, 95% CI "
-            f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}], p_holm {_p(r['p_holm'])}, {r['n']} seeds)"
-            for r in rows]
-
-
 __all__ = ["Metric", "Family", "load_families", "Loaded", "Sweep", "RunContext", "final", "verdict_table", "check_table",
-           "verdict_lines"]
+           "verdict_lines", "pooled_agreement", "open_effect_lines", "family_summary", "per_seed_differences",
+           "seed_lines"]

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from smlib.experiments.autoencoders import (FAMILIES, SWEEP, arms_without_runs, column_values, flat_row,
-                                            open_effect_lines, pooled_agreement)
+from smlib.experiments.autoencoders import (FAMILIES, SWEEP, column_values, flat_row)
 
 
 def _run(variant, seed, kl, slope, psnr, lowpass12):
@@ -82,46 +81,6 @@ def test_column_values_reads_any_flat_column_by_arm_and_seed():
     assert column_values(runs, "not_a_column") == {}
 
 
-def test_arms_without_runs_names_the_missing_arms_of_a_family_once_each():
-    runs = _lab(0.2)                                      # no eqvae-scratch, no sd-vae-ft
-    by_title = {f.title: f for f in FAMILIES}
-    finetuned = next(f for t, f in by_title.items() if t.startswith("EQ-VAE fine-tuned"))
-    baselines = next(f for t, f in by_title.items() if t.startswith("the unified baselines"))
-    esm = next(f for t, f in by_title.items() if "ESM" in t)
-    assert arms_without_runs(finetuned, runs) == ["sd-vae-ft"]
-    assert arms_without_runs(baselines, runs) == ["eqvae-scratch"]
-    assert arms_without_runs(esm, runs) == []
-    no_eqvae = [r for r in runs if r["variant"] != "eqvae"]
-    assert arms_without_runs(finetuned, no_eqvae) == ["eqvae", "sd-vae-ft"]     # eqvae named twice, listed once
-
-
 def _row(better, worse, verdict, pooled, difference=1.0, ci=(0.5, 1.5), need=3):
     return {"better": better, "worse": worse, "verdict": verdict, "verdict_pooled": pooled, "difference": difference,
             "ci_low": ci[0], "ci_high": ci[1], "seeds_needed": need}
-
-
-def test_pooled_agreement_names_every_pair_where_the_sensitivity_test_differs():
-    same = [_row("a", "b", "holds", "holds"), _row("c", "d", "unresolved", "unresolved")]
-    assert pooled_agreement(same).startswith("pooled sensitivity test agrees") and "(2 of 2)" in pooled_agreement(same)
-    mixed = same + [_row("e", "f", "unresolved", "holds")]
-    line = pooled_agreement(mixed)
-    assert line.startswith("pooled sensitivity test disagrees for e < f (paired: unresolved, pooled: holds)")
-    assert "a < b" not in line and line.endswith("(2 of 3 agree)")
-    with pytest.raises(ValueError, match="no judged pairs"):
-        pooled_agreement([])
-
-
-def test_open_effect_lines_give_the_far_end_of_the_interval_and_the_seeds_for_unresolved_pairs_only():
-    metric = SWEEP.metric("kl_to_target")                          # .3f
-    rows = [_row("a", "b", "holds", "holds"),
-            _row("esm", "sd-vae", "unresolved", "holds", difference=0.102, ci=(-0.008, 0.212), need=4),
-            _row("vf", "sd-vae", "unresolved", "unresolved", difference=-0.018, ci=(-0.111, 0.074), need=35),
-            _row("x", "y", "unresolved", "unresolved", difference=-0.5, ci=(-0.9, -0.1), need=None)]
-    lines = open_effect_lines(rows, metric)
-    assert len(lines) == 3 and not any(line.startswith("a < b") for line in lines)
-    assert "gap of up to 0.212 in the declared direction open" in lines[0] and "(0.102, as declared)" in lines[0]
-    assert "would need 4 seeds" in lines[0]
-    assert "(0.018, against the declared direction) would need 35 seeds" in lines[1]
-    assert "leaves no gap in the declared direction open" in lines[2] and "no seed count" in lines[2]
-    kid = SWEEP.metric("kid")                                       # scaled x1e3 in print
-    assert "up to 2.0 " in open_effect_lines([_row("a", "b", "unresolved", "holds", 1e-3, (-1e-3, 2e-3))], kid)[0]

@@ -157,37 +157,6 @@ def test_probe_inputs_per_run_and_per_arm_mean():
         R.probe_inputs(runs, diff.SWEEP.metric("fid"), by="seed", **kw)
 
 
-def test_the_lines_of_a_check_cell():
-    rows = [{"better": "a", "worse": "b", "verdict": "unresolved", "verdict_pooled": "unresolved", "difference": -2.0,
-             "ci_low": -9.0, "ci_high": 5.0, "seeds_needed": 17},
-            {"better": "a", "worse": "c", "verdict": "holds", "verdict_pooled": "unresolved", "difference": 8.0,
-             "ci_low": 3.0, "ci_high": 13.0, "seeds_needed": 3},
-            {"better": "c", "worse": "b", "verdict": "unresolved", "verdict_pooled": "unresolved", "difference": -6.0,
-             "ci_low": -10.0, "ci_high": -1.0, "seeds_needed": None}]
-    assert R.pooled_agreement(rows[::2], "F") == "F: the pooled sensitivity test agrees with the paired verdict " \
-                                                 "for every pair"
-    assert "disagrees on 1 of 3 pairs: a < c (paired: holds; pooled: unresolved)" in R.pooled_agreement(rows, "F")
-    lines = R.open_effect_lines(rows, diff.SWEEP.metric("fid"))
-    assert len(lines) == 2                                       # the pair that holds gets none
-    assert "gap of up to 5.0 in the declared direction" in lines[0] and "(2.0, against the declared order)" in lines[0]
-    assert "17 seeds per arm" in lines[0]
-    assert "leaves no gap in the declared direction open" in lines[1] and "more seeds than" in lines[1]
-
-
 def test_the_gap_above_the_floor_reads_both_scores():
     assert R.GAP_ABOVE_FLOOR.get({"final": {"fid": 150.0}, "floor": {"fid": 120.0}}) == 30.0
     assert R.GAP_ABOVE_FLOOR.get({"final": {"fid": 150.0}}) is None
-
-
-def test_family_summary_counts_primary_verdicts_and_opens_unresolved_pairs():
-    rows = [{"better": "a", "worse": "b", "source": "abstract", "verdict": "unresolved", "difference": -2.0,
-             "ci_low": -9.0, "ci_high": 5.0, "p_holm": 0.81, "n": 5, "seeds_needed": 17},
-            {"better": "a", "worse": "c", "source": "our inference", "verdict": "holds", "difference": 8.0,
-             "ci_low": 3.0, "ci_high": 13.0, "p_holm": 0.01, "n": 5, "seeds_needed": 3}]
-    text = R.family_summary("F", rows, diff.SWEEP.metric("fid_recon"))
-    head, first, second = text.splitlines()
-    assert head == "- **F** (primary family): 1 holds, 1 unresolved."
-    assert first.startswith("  - a < b (abstract): *unresolved*, difference -2.0, 95% CI [-9.0, 5.0], Holm p 0.810")
-    assert "Unresolved: its interval leaves open a gap of up to 5.0" in first and "Unresolved" not in second
-    assert R.family_summary("G", [], diff.SWEEP.metric("fid"), primary=False).endswith("no pair has runs of both "
-                                                                                         "its arms yet.")

@@ -24,7 +24,7 @@ LAYERS = [
     {"stats"},
     {"train", "config"},
     {"results", "performance"},
-    {"sweep"},
+    {"sweep", "verdicts"},
     {"pipelines", "audit"},
     {"experiments"},
     {"cli", "__main__", "gpu_check", "scorecard"},

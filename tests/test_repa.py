@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from smlib import stats
 from smlib.config import ConfigError
 from smlib.data.targets import build_target_cache
 from smlib.experiments import repa as R
@@ -110,58 +109,3 @@ def test_declared_pairs_are_judged_paired_and_the_energy_gain_correlation_is_exa
     assert out["rho"] == pytest.approx(1.0) and out["n"] == 4
     assert out["p"] == pytest.approx(2 / 24)            # 2 of the 4! pairings are as extreme (rho = +-1)
     assert R.energy_gain_from_runs(spectra, [r for r in runs if r["arm"] != "none"]) is None
-
-
-def test_seed_blocking_matches_a_least_squares_fit_of_arm_and_seed_effects():
-    rng = np.random.default_rng(0)
-    arms, seeds = ["a", "b", "c", "d"], [0, 1, 2]
-    x = rng.normal(size=(4, 3)) + np.array([0.0, 3.0, -2.0])[None, :]            # a shared seed effect
-    values = {a: {s: float(x[i, j]) for j, s in enumerate(seeds)} for i, a in enumerate(arms)}
-    values["e"] = {0: 1.0, 1: 2.0}                                                  # an arm short of seed 2
-    out = R.seed_blocking(values)
-    assert out["seeds"] == [0, 1] and out["arms"] == arms + ["e"]
-    # independent reference: ordinary least squares on dummy-coded arm and seed columns, over the shared seeds
-    y = np.array([values[a][s] for a in out["arms"] for s in out["seeds"]])
-    design = np.array([[1.0] + [float(a == b) for b in out["arms"][1:]] + [float(s == 1)]
-                       for a in out["arms"] for s in out["seeds"]])
-    resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
-    assert out["residual_df"] == (5 - 1) * (2 - 1) and out["within_df"] == 5
-    assert out["residual_var"] == pytest.approx((resid ** 2).sum() / out["residual_df"], rel=1e-10)
-    within = {a: [values[a][s] for s in out["seeds"]] for a in out["arms"]}
-    assert out["within_var"] == pytest.approx(stats.pooled_std(within)[0] ** 2, rel=1e-10)
-    assert out["ratio"] == pytest.approx(out["within_var"] / out["residual_var"])
-    assert sum(out["seed_effects"].values()) == pytest.approx(0.0, abs=1e-12)
-    with pytest.raises(ValueError, match="two seeds"):
-        R.seed_blocking({"a": {0: 1.0}, "b": {0: 2.0}})
-
-
-def test_the_printed_pair_facts_follow_the_paired_rows():
-    # "b" beats "a" at every seed by a small, steady margin; "c" is a noisy arm tied with "a" on average
-    values = {"a": {0: 10.0, 1: 12.0, 2: 11.0}, "b": {0: 9.5, 1: 11.6, 2: 10.4}, "c": {0: 6.0, 1: 16.0, 2: 11.0}}
-    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": v}} for a, vs in values.items()
-            for s, v in vs.items()]
-    fam = dataclasses.replace(R.FAMILIES[0], comparisons=(stats.Comparison("b", "a", "our inference"),
-                                                          stats.Comparison("c", "a", "our inference")))
-    sweep = dataclasses.replace(R.SWEEP, arms={"a": "a", "b": "b", "c": "c"}, families=(fam,))
-    (_, rows), = sweep.verdicts(runs)
-    metric = sweep.metric("fid")
-    v = sweep.values(runs, "fid")
-    d = R.per_seed_differences(rows[0], v, metric)
-    assert d == pytest.approx([0.5, 0.4, 0.6]) and d.mean() == pytest.approx(rows[0]["difference"])
-    lines = R.seed_lines(rows, v, metric)
-    assert lines[0].startswith("b < a: as declared at 3 of 3 seeds (+0.5, +0.4, +0.6); exact sign-flip p 0.250")
-    assert "(the smallest 3 seeds allow: 0.250)" in lines[0] and "as declared at 1 of 3 seeds" in lines[1]
-    # paired: b < a holds (Holm p 0.026); the pooled test judges it with c's spread and cannot decide it
-    assert [r["verdict"] for r in rows] == ["holds", "unresolved"]
-    assert [r["verdict_pooled"] for r in rows] == ["unresolved", "unresolved"]
-    power = R.power_lines(rows, metric)
-    assert power[0] == "b < a: holds (Holm p 0.026)"
-    assert power[1].startswith(f"c < a: unresolved; the interval leaves open a gain of up to {rows[1]['ci_high']:.1f} "
-                               "as declared; a true gap of the observed size (0.0) is zero, which no number of seeds")
-    assert f"with 3 seeds the test detects {rows[1]['mdd']:.1f} with 80% power" in power[1]
-    small_gap = dict(rows[1], difference=-0.4, ci_low=-1.0, ci_high=-0.1, seeds_needed=12)
-    assert "excludes any gain as declared (its far end is -0.1)" in R.power_lines([small_gap], metric)[0]
-    assert "(0.4, against the declared order) would need 12 paired seeds per arm" in R.power_lines([small_gap], metric)[0]
-    assert R.pooled_agreement(rows) == ("pooled sensitivity test differs for 1 of 2 pairs: b < a paired holds, "
-                                        "pooled unresolved")
-    assert R.pooled_agreement(rows[1:]) == "pooled sensitivity test agrees with the paired verdict for all 1 pairs"

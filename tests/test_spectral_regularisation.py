@@ -309,33 +309,13 @@ def verdict_rows():
     return sweep.verdicts(runs)[0][1]
 
 
-def test_open_effects_and_pooled_agreement_read_the_rows():
-    from smlib.experiments.spectral_regularisation import reading
-
-    rows = verdict_rows()
-    b, c = rows
-    assert b["verdict"] == "holds" and c["verdict"] == "unresolved"    # paired: b's gap is 2.05 +- 0.03 at every seed
-    assert b["verdict_pooled"] == "unresolved"                         # the noisy arm inflates the pooled variance
-    lines = reading.open_effect_lines(rows, ".2f")
-    assert lines[0].startswith("b < base: holds (paired t, Holm p")
-    assert (f"leaves open a gain of up to {c['ci_high']:.2f} and a loss of up to {-c['ci_low']:.2f}" in lines[1]
-            and f"{c['seeds_needed']} paired seeds per arm" in lines[1])
-    assert reading.pooled_disagreements(rows) == [("b < base", "holds", "unresolved")]
-    assert reading.agreement_line("m", rows) == ("m: the pooled sensitivity test agrees with the paired verdict on "
-                                                 "every pair: False; it differs on b < base (pooled unresolved, "
-                                                 "paired holds)")
-    assert reading.agreement_line("m", rows[1:]).endswith("every pair: True")
-
-
 def test_seeds_for_a_relative_gain_reach_the_power_by_the_noncentral_t():
     import scipy.stats
 
-    from smlib.experiments.spectral_regularisation import reading
-
-    lo, hi = reading.paper_relative_gains()
+    lo, hi = SR.paper_relative_gains()
     assert (lo, hi) == (pytest.approx(0.02 / 2.56), pytest.approx(0.07 / 2.04))
     rows = [{"better": "a", "worse": "b", "mean_worse": 100.0, "sd": sd, "mdd_alpha": 0.01} for sd in (2.0, 4.0, 9.0)]
-    got = reading.seeds_for_relative_gain(rows, 0.05)
+    got = SR.seeds_for_relative_gain(rows, 0.05)
     assert [r["seeds"] for r in got] == sorted(r["seeds"] for r in got) and got[0]["seeds"] >= 4
     for row in got:
         assert row["gap"] == pytest.approx(5.0)
@@ -348,4 +328,4 @@ def test_seeds_for_a_relative_gain_reach_the_power_by_the_noncentral_t():
 
         assert power(n) >= 0.8 > power(n - 1)
     with pytest.raises(ValueError, match="fraction"):
-        reading.seeds_for_relative_gain([], 5)
+        SR.seeds_for_relative_gain([], 5)

@@ -227,3 +227,26 @@ def test_seed_summary():
     s = stats.seed_summary({0: 4.0, 1: 5.0, 2: 7.0})
     assert s["mean"] == pytest.approx(16 / 3) and s["std"] == pytest.approx(np.std([4, 5, 7], ddof=1))
     assert stats.seed_summary([3.0])["std"] is None
+
+
+def test_seed_blocking_matches_a_least_squares_fit_of_arm_and_seed_effects():
+    rng = np.random.default_rng(0)
+    arms, seeds = ["a", "b", "c", "d"], [0, 1, 2]
+    x = rng.normal(size=(4, 3)) + np.array([0.0, 3.0, -2.0])[None, :]            # a shared seed effect
+    values = {a: {s: float(x[i, j]) for j, s in enumerate(seeds)} for i, a in enumerate(arms)}
+    values["e"] = {0: 1.0, 1: 2.0}                                                  # an arm short of seed 2
+    out = stats.seed_blocking(values)
+    assert out["seeds"] == [0, 1] and out["arms"] == arms + ["e"]
+    # independent reference: ordinary least squares on dummy-coded arm and seed columns, over the shared seeds
+    y = np.array([values[a][s] for a in out["arms"] for s in out["seeds"]])
+    design = np.array([[1.0] + [float(a == b) for b in out["arms"][1:]] + [float(s == 1)]
+                       for a in out["arms"] for s in out["seeds"]])
+    resid = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    assert out["residual_df"] == (5 - 1) * (2 - 1) and out["within_df"] == 5
+    assert out["residual_var"] == pytest.approx((resid ** 2).sum() / out["residual_df"], rel=1e-10)
+    within = {a: [values[a][s] for s in out["seeds"]] for a in out["arms"]}
+    assert out["within_var"] == pytest.approx(stats.pooled_std(within)[0] ** 2, rel=1e-10)
+    assert out["ratio"] == pytest.approx(out["within_var"] / out["residual_var"])
+    assert sum(out["seed_effects"].values()) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="two seeds"):
+        stats.seed_blocking({"a": {0: 1.0}, "b": {0: 2.0}})

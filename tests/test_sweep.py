@@ -13,7 +13,8 @@ from smlib import stats
 from smlib.config import PresetConfig, register_presets
 from smlib.results import RunContext, read_shards
 from smlib.stats import Comparison
-from smlib.sweep import Family, Metric, Sweep, final, load_families, verdict_lines
+from smlib.sweep import (Family, Metric, Sweep, family_summary, final, load_families, open_effect_lines,
+                         per_seed_differences, pooled_agreement, seed_lines, verdict_lines)
 
 
 @dataclass(frozen=True)
@@ -152,3 +153,65 @@ def test_table_rows_show_mean_sd_and_each_seed(tmp_path):
     x = [11.0, -3.0, 4.0]
     assert a["seeds"] == "0, 1, 2" and a["fid"] == f"{np.mean(x):.1f} ± {np.std(x, ddof=1):.1f}"
     assert a["fid_seeds"] == "11.0, -3.0, 4.0"
+
+
+def test_arms_without_runs_names_the_missing_arms_of_a_family_once_each(tmp_path):
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a", "b"], [0, 1])
+    runs = SWEEP.load("ci", tmp_path).runs
+    fam = Family("f", "fid", (Comparison("a", "c", "our inference"), Comparison("c", "b", "our inference")))
+    assert SWEEP.arms_without_runs(fam, runs) == ["c"] and SWEEP.arms_without_runs(FAMILY, runs) == ["c"]
+
+
+def test_the_lines_of_a_check_cell():
+    rows = [{"better": "a", "worse": "b", "verdict": "unresolved", "verdict_pooled": "unresolved", "difference": -2.0,
+             "ci_low": -9.0, "ci_high": 5.0, "seeds_needed": 17},
+            {"better": "a", "worse": "c", "verdict": "holds", "verdict_pooled": "unresolved", "difference": 8.0,
+             "ci_low": 3.0, "ci_high": 13.0, "seeds_needed": 3},
+            {"better": "c", "worse": "b", "verdict": "unresolved", "verdict_pooled": "unresolved", "difference": -6.0,
+             "ci_low": -10.0, "ci_high": -1.0, "seeds_needed": None}]
+    assert pooled_agreement(rows[::2], "F") == "F: the pooled sensitivity test agrees with the paired verdict " \
+                                                 "for every pair"
+    assert "disagrees on 1 of 3 pairs: a < c (paired: holds; pooled: unresolved)" in pooled_agreement(rows, "F")
+    lines = open_effect_lines(rows, Metric("fid", "gFID", final("fid")))
+    assert len(lines) == 2                                       # the pair that holds gets none
+    assert "gap of up to 5.0 in the declared direction" in lines[0] and "(2.0, against the declared order)" in lines[0]
+    assert "17 seeds per arm" in lines[0]
+    assert "leaves no gap in the declared direction open" in lines[1] and "more seeds than" in lines[1]
+
+
+def test_family_summary_counts_primary_verdicts_and_opens_unresolved_pairs():
+    rows = [{"better": "a", "worse": "b", "source": "abstract", "verdict": "unresolved", "difference": -2.0,
+             "ci_low": -9.0, "ci_high": 5.0, "p_holm": 0.81, "n": 5, "seeds_needed": 17},
+            {"better": "a", "worse": "c", "source": "our inference", "verdict": "holds", "difference": 8.0,
+             "ci_low": 3.0, "ci_high": 13.0, "p_holm": 0.01, "n": 5, "seeds_needed": 3}]
+    text = family_summary("F", rows, Metric("fid_recon", "gFID", final("fid_recon")))
+    head, first, second = text.splitlines()
+    assert head == "- **F** (primary family): 1 holds, 1 unresolved."
+    assert first.startswith("  - a < b (abstract): *unresolved*, difference -2.0, 95% CI [-9.0, 5.0], Holm p 0.810")
+    assert "Unresolved: its interval leaves open a gap of up to 5.0" in first and "Unresolved" not in second
+    assert family_summary("G", [], Metric("fid", "gFID", final("fid")), primary=False).endswith("no pair has runs of both "
+                                                                                         "its arms yet.")
+
+
+def test_the_printed_pair_facts_follow_the_paired_rows():
+    # "b" beats "a" at every seed by a small, steady margin; "c" is a noisy arm tied with "a" on average
+    values = {"a": {0: 10.0, 1: 12.0, 2: 11.0}, "b": {0: 9.5, 1: 11.6, 2: 10.4}, "c": {0: 6.0, 1: 16.0, 2: 11.0}}
+    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": v}} for a, vs in values.items()
+            for s, v in vs.items()]
+    fam = Family("f", "fid", (Comparison("b", "a", "our inference"), Comparison("c", "a", "our inference")))
+    sweep = dataclasses.replace(SWEEP, families=(fam,))
+    (_, rows), = sweep.verdicts(runs)
+    metric = sweep.metric("fid")
+    v = sweep.values(runs, "fid")
+    d = per_seed_differences(rows[0], v, metric)
+    assert d == pytest.approx([0.5, 0.4, 0.6]) and d.mean() == pytest.approx(rows[0]["difference"])
+    lines = seed_lines(rows, v, metric)
+    assert lines[0].startswith("b < a: as declared at 3 of 3 seeds (+0.5, +0.4, +0.6); exact sign-flip p 0.250")
+    assert "(the smallest 3 seeds allow: 0.250)" in lines[0] and "as declared at 1 of 3 seeds" in lines[1]
+    # paired: b < a holds (Holm p 0.026); the pooled test judges it with c's spread and cannot decide it
+    assert [r["verdict"] for r in rows] == ["holds", "unresolved"]
+    assert [r["verdict_pooled"] for r in rows] == ["unresolved", "unresolved"]
+    lines = open_effect_lines(rows, metric)
+    assert len(lines) == 1 and lines[0].startswith("c < a: its interval leaves open a gap of up to")
+    assert pooled_agreement(rows, "f") == ("f: the pooled sensitivity test disagrees on 1 of 2 pairs: b < a (paired: "
+                                           "holds; pooled: unresolved)")

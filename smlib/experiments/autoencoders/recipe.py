@@ -19,6 +19,7 @@ about diffusion. The other three test the paper's reading of the baselines it un
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from smlib.metrics.latent import high_band_mass
@@ -92,4 +93,10 @@ SWEEP = Sweep("autoencoders", ARMS, METRICS, FAMILIES, run_variant,
               identity=lambda cfg, arm, seed: {**cfg.run_identity(), "recipe": variant_recipe(arm)},
               legacy=lambda arm: {"recipe": recipe_before_identity(arm)})
 
-__all__ = ["LOWPASS_K", "COLUMNS", "flat_row", "METRICS", "FAMILIES", "run_variant", "ARMS", "SWEEP"]
+def column_values(runs: Sequence[Mapping], key: str) -> dict[str, dict[int, float]]:
+    """{arm: {seed: value}} of any column of :func:`flat_row` (``lowpass_psnr_k8``, ``psnr``, ...), arms in the
+    book's order; runs without the column are left out."""
+    return SWEEP.values(runs, Metric(key, key, lambda run: flat_row(run).get(key)))
+
+
+__all__ = ["LOWPASS_K", "COLUMNS", "flat_row", "METRICS", "FAMILIES", "run_variant", "ARMS", "SWEEP", "column_values"]

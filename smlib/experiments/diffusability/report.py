@@ -181,61 +181,11 @@ def probe_inputs(runs: Sequence[Mapping], outcome: Metric, *, arm_of, seed_of, b
 
 
 # ----------------------------------------------------------------------------------------------- printed lines
-def pooled_agreement(rows: Sequence[Mapping], title: str) -> str:
-    """One line: whether the pooled unpaired test (the sensitivity line of :meth:`smlib.sweep.Sweep.verdicts`)
-    reaches the primary verdict for every pair of the family, and where it does not."""
-    differ = [f"{r['better']} < {r['worse']} (paired: {r['verdict']}; pooled: {r['verdict_pooled']})"
-              for r in rows if r["verdict"] != r["verdict_pooled"]]
-    if not rows:
-        return f"{title}: no pair has runs yet"
-    return (f"{title}: the pooled sensitivity test agrees with the paired verdict for every pair" if not differ else
-            f"{title}: the pooled sensitivity test disagrees on {len(differ)} of {len(rows)} pairs: "
-            + "; ".join(differ))
 
 
-def open_effect_lines(rows: Sequence[Mapping], metric: Metric) -> list[str]:
-    """For each pair the primary test left unresolved: the largest effect its interval leaves open in the declared
-    direction (the interval's far end, or none when the whole interval lies against the declared order) and the
-    seeds per arm a true gap of the observed size would need (``seeds_needed``: paired, Holm's first level, power
-    0.8). Pairs that hold, are reversed or cannot be tested get no line."""
-    out = []
-    for r in rows:
-        if r["verdict"] != "unresolved":
-            continue
-        hi = metric.scale * r["ci_high"]
-        gap = abs(metric.scale * r["difference"])
-        side = "as declared" if r["difference"] > 0 else "against the declared order"
-        room = (f"its interval leaves open a gap of up to {hi:{metric.fmt}} in the declared direction" if hi > 0
-                else "its interval leaves no gap in the declared direction open")
-        need = r.get("seeds_needed")
-        out.append(f"{r['better']} < {r['worse']}: {room}; a true gap the size of the observed one "
-                   f"({gap:{metric.fmt}}, {side}) would need "
-                   + (f"{need} seeds per arm" if need else "more seeds than can be computed")
-                   + " to be detected four times in five")
-    return out
 
 
-def family_summary(title: str, rows: Sequence[Mapping], metric: Metric, primary: bool = True) -> str:
-    """One Markdown bullet for the verdict section: a family's verdict counts (from the primary, paired test), then
-    per pair its verdict, difference with 95% interval and Holm p, and for an unresolved pair the far end of its
-    interval in the declared direction and the seeds the observed gap would need (:func:`open_effect_lines`)."""
-    kind = "primary family" if primary else "secondary family"
-    if not rows:
-        return f"- **{title}** ({kind}): no pair has runs of both its arms yet."
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in stats.VERDICTS}
-    head = f"- **{title}** ({kind}): " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "."
-    f, k = metric.fmt, metric.scale
-    lines = []
-    for r in rows:
-        ci = (f", 95% CI [{k * r['ci_low']:{f}}, {k * r['ci_high']:{f}}]" if math.isfinite(r["ci_low"]) else "")
-        p = f", Holm p {r['p_holm']:.3f}" if math.isfinite(r["p_holm"]) else ""
-        lines.append(f"  - {r['better']} < {r['worse']} ({r['source']}): *{r['verdict']}*, difference "
-                     f"{k * r['difference']:{f}}{ci}{p}, {r['n']} seeds.")
-    opened = {line.split(":")[0]: line.split(": ", 1)[1] for line in open_effect_lines(rows, metric)}
-    lines = [line + (f" Unresolved: {opened[key]}." if key in opened else "")
-             for line, key in zip(lines, (f"{r['better']} < {r['worse']}" for r in rows))]
-    return "\n".join([head, *lines])
 
 
 __all__ = ["GAP_ABOVE_FLOOR", "floor_correlation", "covariate_contrasts", "mean_interval", "interval_rows",
-           "probe_inputs", "pooled_agreement", "open_effect_lines", "family_summary"]
+           "probe_inputs"]

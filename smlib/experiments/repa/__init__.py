@@ -3,14 +3,10 @@
 - :mod:`.config`  :class:`RepaConfig` (the latent diffusion recipe + the alignment knobs), the arms, the presets
 - :mod:`.recipe`  one run (the latent diffusion pipeline with the arm's alignment term), the target-side spectra,
   the sweep and its declared comparisons, and the energy-vs-gain rank correlation
-- :mod:`.analysis` the chapter's reading of its sweep: what blocking on the seed is worth, and one printed fact per
-  declared pair (per-seed differences, the interval's far end and the seeds a gap needs, the pooled test's agreement)
 
 The alignment term itself is :mod:`smlib.diffusion.alignment`, its target tokens :mod:`smlib.data.targets`, its
 readouts :mod:`smlib.metrics.alignment`.
 """
-from smlib.experiments.repa.analysis import (per_seed_differences, pooled_agreement, power_lines, seed_blocking,
-                                             seed_lines)
 from smlib.experiments.repa.config import ARMS, Arm, RepaConfig, arm_of
 from smlib.experiments.repa.recipe import (DECLARED, FAMILIES, METRICS, SWEEP, describe_encoder,
                                            energy_gain_correlation, energy_gain_from_runs, latent_factor, run_arm,
@@ -18,5 +14,4 @@ from smlib.experiments.repa.recipe import (DECLARED, FAMILIES, METRICS, SWEEP, d
 
 __all__ = ["ARMS", "Arm", "RepaConfig", "arm_of", "DECLARED", "FAMILIES", "METRICS", "SWEEP", "describe_encoder",
            "energy_gain_correlation", "energy_gain_from_runs", "latent_factor", "run_arm", "target_encoder",
-           "target_spec_table", "target_spectra", "per_seed_differences", "pooled_agreement", "power_lines",
-           "seed_blocking", "seed_lines"]
+           "target_spec_table", "target_spectra"]

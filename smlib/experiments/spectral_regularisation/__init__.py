@@ -7,7 +7,6 @@ x0_hat added to DDPM and EDM training (Chandran et al. 2026).
   the sweep of them and its declared comparisons
 - :mod:`.toy`       the paper's checkerboard toy, its own small sweep
 - :mod:`.analysis`  each term's pull per frequency and per noise level, before training
-- :mod:`.reading`   the verdict rows in words: open effects, the pooled test's agreement, seeds for a paper-sized gain
 
 The losses are :mod:`smlib.diffusion.spectral_loss`, EDM is :mod:`smlib.diffusion.edm`, the shared pipeline
 :mod:`smlib.pipelines.pixel_diffusion`.
@@ -16,12 +15,13 @@ from smlib.experiments.spectral_regularisation.config import AP, ARMS, Arm, Spec
 from smlib.experiments.spectral_regularisation.recipe import (DECLARED, FAMILIES, METRICS, PAPER_BASELINES,
                                                               PAPER_GAINS, SWEEP, PixelDecoder, SpectralRegTask,
                                                               arm_of, build_run, formulation_for, initial_weights,
-                                                              model_for, psd_score, run_arm)
+                                                              model_for, paper_relative_gains, psd_score, run_arm,
+                                                              seeds_for_relative_gain)
 from smlib.experiments.spectral_regularisation.toy import (TOY_ARMS, TOY_SWEEP, board_correlation, checkerboards,
                                                            every_board, run_toy_arm, toy_arms, toy_identity,
                                                            toy_samples)
 
 __all__ = ["AP", "ARMS", "Arm", "SpectralRegConfig", "DECLARED", "FAMILIES", "METRICS", "PAPER_BASELINES",
            "PAPER_GAINS", "SWEEP", "PixelDecoder", "SpectralRegTask", "arm_of", "build_run", "formulation_for",
-           "initial_weights", "model_for", "psd_score", "run_arm", "TOY_ARMS", "TOY_SWEEP", "board_correlation",
+           "initial_weights", "model_for", "paper_relative_gains", "psd_score", "run_arm", "seeds_for_relative_gain", "TOY_ARMS", "TOY_SWEEP", "board_correlation",
            "checkerboards", "every_board", "run_toy_arm", "toy_arms", "toy_identity", "toy_samples"]

@@ -29,12 +29,15 @@ the arms with lam < 1 test the same direction with a weaker term. Lower is bette
 """
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from smlib import stats
 from smlib.data.latents import LatentNormalizer
 from smlib.diffusion import Formulation, make_formulation
 from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
@@ -192,6 +195,36 @@ METRICS = (Metric("fid", "gFID", final("fid")), Metric("kid", "KID x1e3", final(
 FAMILIES = load_families(Path(__file__).with_name("declared.toml"))
 DECLARED = FAMILIES[0].comparisons
 SWEEP = Sweep("spectral_regularisation", {name: a.label for name, a in ARMS.items()}, METRICS, FAMILIES, run_arm)
+
+
+
+# ------------------------------------------------------------------------------ the power question
+def paper_relative_gains(gains: Sequence[float] = PAPER_GAINS,
+                         baselines: Mapping[str, float] = PAPER_BASELINES) -> tuple[float, float]:
+    """(smallest, largest) share of a baseline FID that the paper's gains can be: min(gains) / max(baselines) and
+    max(gains) / min(baselines), a bracket around every gain-to-baseline ratio of its Table 1's unconditional rows."""
+    if not gains or not baselines:
+        raise ValueError("need at least one gain and one baseline FID to form a relative gain.")
+    b = list(baselines.values())
+    if min(b) <= 0:
+        raise ValueError(f"baseline FIDs must be positive, got {min(b)}.")
+    return min(gains) / max(b), max(gains) / min(b)
+
+
+def seeds_for_relative_gain(rows: Sequence[Mapping], share: float, power: float = 0.8) -> list[dict]:
+    """For each pair: the gap that is ``share`` of its baseline arm's mean score (``mean_worse``) and the paired
+    seeds per arm that detect it with probability ``power`` at the level the row's MDD uses (Holm's first level,
+    ``mdd_alpha``), at the pair's own spread of per-seed differences ``sd``. Rows: {pair, sd, baseline, gap,
+    seeds} (seeds None beyond 100,000 or without a spread)."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be a fraction in (0, 1), got {share}.")
+    out = []
+    for r in rows:
+        gap = share * float(r["mean_worse"])
+        sd = float(r["sd"])
+        seeds = stats.seeds_needed(gap, sd, alpha=float(r["mdd_alpha"]), power=power) if math.isfinite(sd) else None
+        out.append({"pair": f"{r['better']} < {r['worse']}", "sd": sd, "baseline": float(r["mean_worse"]), "gap": gap, "seeds": seeds})
+    return out
 
 
 __all__ = ["CURVE_KEYS", "arm_of", "formulation_for", "model_for", "initial_weights", "PixelDecoder",
