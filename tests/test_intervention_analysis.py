@@ -101,7 +101,8 @@ def test_the_verdict_text_follows_the_paired_verdicts():
     text = verdict.verdict_text(effect, 30, 30)
     assert text["status"].startswith("All 30") and text["shape"].startswith("Yes, in ESM's direction")
     assert text["correspondence"].startswith("Not detectably") and "from the spectrum itself" in text["origin"]
-    assert "esm < white holds" in text["shape"] and "causal effect" in text["kling"]
+    assert "esm < white holds" in text["shape"] and "an effect of its own" in text["kling"]
+    assert "ESM's flatter target won (esm < steeper holds" in text["kling"]
 
     null = IV.SWEEP.verdicts(runs_of({}, seed=1))
     fam = verdict.family_rows(null)
@@ -110,6 +111,7 @@ def test_the_verdict_text_follows_the_paired_verdicts():
     bound = max(max(r["ci_high"], -r["ci_low"]) for r in fam["shape"])
     assert text["shape"].startswith("Not detectably") and f"larger than {bound:.1f} FID points" in text["shape"]
     assert "consistent with 'on par'" in text["falck"] and "not by the spectrum itself" in text["kling"]
+    assert "the pair is unresolved" in text["kling"]
 
     partial = IV.SWEEP.verdicts(runs_of({}, seeds=[0]))     # one seed: nothing can be judged yet
     text = verdict.verdict_text(partial, 6, 30)

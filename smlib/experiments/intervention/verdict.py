@@ -148,9 +148,8 @@ def origin_text(shape: Sequence[Mapping], correspondence: Sequence[Mapping]) -> 
             parts.append("Breaking the band correspondence helped, so DSM's effect cannot come from the "
                          "correspondence itself.")
         else:
-            parts.append("Likewise an effect of DSM larger than its interval would have to come from what its "
-                         "masked training changes in the encoder and decoder, not from which frequency carries "
-                         "which band.")
+            parts.append("An effect of DSM larger than its interval would have to come from what its masked "
+                         "training changes in the encoder and decoder, not from which frequency carries which band.")
     return " ".join(parts)
 
 
@@ -165,9 +164,9 @@ def falck_text(rows: Sequence[Mapping]) -> str:
     if r["verdict"] == "reversed":
         return (f"The whitened latent beat the image's spectrum ({pair_text(r)}): against ESM, and past Falck et "
                 "al.'s 'on par', in the other direction.")
-    return (f"Falck et al. find an equal-SNR (white) process on par with the image's spectrum for pixels; here the "
-            f"image-shaped and the whitened latent are unresolved ({pair_text(r)}): consistent with 'on par' within "
-            f"that interval, which is where ESM expected the image's shape to win.")
+    return (f"Falck et al. find a forward process with equal SNR in every frequency on par with the standard one on "
+            f"standard image benchmarks; here the image-shaped and the whitened latent are unresolved ({pair_text(r)}):"
+            f" consistent with 'on par' within that interval, where ESM expected the image's shape to win.")
 
 
 def smoothness_correlation(share: Mapping[str, float], score: Mapping[str, float]) -> tuple[float, int]:
@@ -181,21 +180,38 @@ def smoothness_correlation(share: Mapping[str, float], score: Mapping[str, float
 
 
 def kling_text(shape: Sequence[Mapping], rho: float, n_arms: int) -> str:
-    """How the intervention stands against the Kling study's correlation (arXiv 2606.03578)."""
+    """How the intervention stands against the Kling study (arXiv 2606.03578, its abstract): latent properties, spectral
+    smoothness among them, correlated with generation quality over tokenizers that differ in everything at once. The
+    "spectral smoothness" explanation says smoother latents (less high-frequency energy) diffuse better; the steeper
+    arm is the smoothest here, so ESM's pair against it is where that explanation and ESM disagree."""
     if not judged(shape):
         return "Not judged yet: no pair of ESM's family has two paired seeds."
-    corr = (f" Over the {n_arms} arms the rank correlation between the share of latent power above half Nyquist and "
-            f"the mean gFID vs reconstructions is {_f(rho, '+.2f')} (descriptive: {n_arms} arms, not a test)."
-            if np.isfinite(rho) else "")
     holds, rev = _detected(shape)
+    text = ("The Kling study correlates latent properties, spectral smoothness among them, with generation quality "
+            "over 86 tokenizers that differ in everything at once, without intervening. ")
     if holds or rev:
-        return ("The Kling study correlates spectral smoothness with gFID over 86 tokenizers that differ in "
-                "everything at once; here the spectrum alone, everything else fixed, moved gFID: a causal effect of "
-                "the kind their correlation suggests, at this scale." + corr)
-    return ("The Kling study correlates spectral smoothness with gFID over 86 tokenizers that differ in everything "
-            "at once; here the spectrum alone, everything else fixed, moved nothing this sweep detects, so at this "
-            "scale such a correlation would have to be carried by what comes with a smooth spectrum (what the "
-            "encoder keeps, the decoder), not by the spectrum itself." + corr)
+        text += "Here the spectrum alone, everything else fixed, moved gFID: the spectrum has an effect of its own."
+    else:
+        text += ("Here the spectrum alone, everything else fixed, moved nothing this sweep detects, so at this scale "
+                 "such a correlation would have to be carried by what comes with a smooth spectrum (what the encoder "
+                 "keeps, the decoder), not by the spectrum itself.")
+    steeper = next((r for r in shape if r["worse"] == "steeper"), None)
+    if steeper is not None and steeper["verdict"] == "holds":
+        text += (" On the steeper arm, the smoothest here, ESM's flatter target won "
+                 f"({pair_text(steeper)}): against 'smoother is better'.")
+    elif steeper is not None and steeper["verdict"] == "reversed":
+        text += (" On the steeper arm, the smoothest here, the steeper latent won "
+                 f"({pair_text(steeper)}): with 'smoother is better' and against ESM.")
+    elif steeper is not None:
+        text += (" On the steeper arm, the smoothest here, where 'smoother is better' and ESM disagree, the pair is "
+                 "unresolved.")
+    if np.isfinite(rho):
+        way = ("the direction 'smoother is better' predicts" if rho > 0 else "the opposite direction" if rho < 0
+               else "no direction")
+        text += (f" Over the {n_arms} arms the rank correlation between the share of latent power above half Nyquist "
+                 f"and the mean gFID vs reconstructions is {_f(rho, '+.2f')} ({way}; descriptive: {n_arms} arms, not "
+                 "a test).")
+    return text
 
 
 def verdict_text(verdicts: Sequence, n_runs: int, n_planned: int, rho: float = float("nan"), n_arms: int = 0,
