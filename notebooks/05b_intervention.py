@@ -218,6 +218,16 @@ book.facts(f"every map reaches its target on its fitting latents to 1e-9 relativ
            f"the scramble, by {100 * held['scramble']:.0f}%")
 
 # %% [markdown]
+# ESM calls SD-VAE's latent over-whitened: flatter than its target. Whether this autoencoder's latent is, at this
+# preset, the slopes say (least squares of log band power against log frequency over the occupied bins; 0 is flat):
+
+# %% tags=["nbval-check-output"]
+live_slopes = analysis.slopes({a: t for a, t in maps.items() if a not in ("identity", "scramble")})
+book.facts("log-log slope of the channel-mean spectrum: " + ", ".join(f"{k} {v:+.2f}" for k, v in live_slopes.items()),
+           f"the latent as trained is {verdict.slope_relation(live_slopes['as trained'], live_slopes['esm'])} "
+           f"ESM's target at this preset (slopes within {verdict.SLOPE_TOLERANCE} read as the same)")
+
+# %% [markdown]
 # **Every arm decodes the same images.** For each map, $\max |D(T^{-1} T z) - D(z)|$ over the reconstructions of
 # held-out test images (one posterior draw, `smlib.experiments.intervention.reconstruction_gap`, the check each run
 # of the sweep records), in the units of the image, whose values lie in $[-1, 1]$:
@@ -305,6 +315,45 @@ if runs:
                f"{len({r['arm'] for r in runs})})")
 else:
     book.facts("no committed run of the sweep: nothing to check yet")
+
+# %% [markdown]
+# **The book's autoencoder and the targets.** Each run records its map, with the radial spectrum of the latents it
+# was fitted on and the target it reaches; below, the small SD-VAE's latent as trained and each arm's target, read
+# from the committed runs (the live figure above is the same at the notebook's preset).
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-intervention-small-spectra", "caption": "The channel-mean radial spectrum of the small sweep's SD-VAE latent as trained (grey, thick) and the target each arm's map reaches on the training latents (colour), as the committed runs record them. The scramble keeps the spectrum as trained; its map moves content between bands instead."}, "image": {"alt": "Log-scale band power against frequency: a grey curve for the latent as trained and one coloured curve per arm, flat for white, falling for the image-shaped targets, the steeper one falling fastest."}}
+recorded = {a: lt.LatentTransform.from_dict(next(r for r in runs if r["arm"] == a)["normalizer"]["transform"])
+            for a in book_cfg.arms if any(r["arm"] == a for r in runs)}
+if recorded:
+    first_map = next(iter(recorded.values()))
+    freqs = lt.bin_frequencies(*first_map.grid).numpy()
+    keep = np.isfinite(freqs)
+    fig, ax = plotting.subplots(height=3.2)
+    ax.semilogy(freqs[keep], first_map.source_power.mean(0).numpy()[keep], color="0.6", lw=3, label="as trained")
+    for i, (a, t) in enumerate(recorded.items()):
+        if a not in ("identity", "scramble"):
+            ax.semilogy(freqs[keep], t.target_power.mean(0).numpy()[keep], "o-", color=f"C{i}", ms=3, label=a)
+    ax.set(xlabel="frequency (cycles per latent pixel)", ylabel="band power")
+    plotting.log_ticks(ax, "y")
+    ax.legend(ncol=3)
+    display(fig)
+    plt.close(fig)
+else:
+    book.facts("no committed run: the book's autoencoder has no recorded spectrum yet")
+
+# %% tags=["nbval-check-output"]
+if recorded:
+    book_slopes = analysis.slopes({a: t for a, t in recorded.items() if a not in ("identity", "scramble")})
+    book.facts("log-log slope of the channel-mean spectrum: "
+               + ", ".join(f"{k} {v:+.2f}" for k, v in book_slopes.items()),
+               f"the maps of every arm agree on the latent they were fitted on: "
+               f"{all(np.allclose(t.source_power, first_map.source_power) for t in recorded.values())}")
+    if "esm" in book_slopes:
+        book.facts(f"the small SD-VAE's latent is "
+                   f"{verdict.slope_relation(book_slopes['as trained'], book_slopes['esm'])} ESM's target (slopes "
+                   f"within {verdict.SLOPE_TOLERANCE} read as the same)")
+else:
+    book.facts("no committed run: no recorded spectrum to check")
 
 # %% [markdown]
 # **The verdicts, pair by pair.** Each family's primary verdict (paired t over seeds, Holm) with its checks beside
@@ -427,6 +476,7 @@ share_means = {a: float(np.mean([r["frequency_summary"]["high_band_share"] for r
                for a in fid_means}
 rho, n_rho = verdict.smoothness_correlation(share_means, fid_means)
 text = verdict.verdict_text(verdicts, len(runs), n_planned, rho=rho, n_arms=n_rho)
+text["premise"] = verdict.premise_text(book_slopes if recorded else None)
 for key, sentence in text.items():
     paste(f"verdict_{key}", sentence)
 
@@ -460,6 +510,7 @@ book.facts(f"every arm trained and was scored against the reconstructions: "
 #
 # {glue:text}`verdict_status`
 #
+# - **The starting point.** {glue:text}`verdict_premise`
 # - **Does the spectral shape alone change how well a fixed latent diffuses?** {glue:text}`verdict_shape`
 # - **Does the frequency correspondence?** {glue:text}`verdict_correspondence`
 # - **Where ESM's and DSM's effects, if any, must come from.** {glue:text}`verdict_origin`

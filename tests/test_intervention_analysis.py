@@ -125,3 +125,24 @@ def test_smoothness_correlation_is_spearmans_over_the_shared_arms():
     assert n == 3 and rho == pytest.approx(scipy.stats.spearmanr([0.1, 0.3, 0.2], [5.0, 7.0, 6.5]).statistic)
     assert np.isnan(verdict.smoothness_correlation({"a": 1.0}, {"a": 2.0})[0])
     assert stats.VERDICTS[0] == "holds"                    # the verdict names the text keys on
+
+
+def test_spectral_slope_reads_a_power_law_and_the_maps_targets():
+    f = np.array([np.nan, 0.1, 0.2, 0.4, 0.8])
+    assert verdict_free_slope(f, -2.0) == pytest.approx(-2.0)
+    assert np.isnan(analysis.spectral_slope([1.0, 0.0], [0.1, 0.2]))
+    z = latents()
+    s = analysis.slopes({"white": lt.fit_transform("white", z), "identity": lt.fit_transform("identity", z)})
+    assert s["white"] == pytest.approx(0.0, abs=1e-9) and s["identity"] == pytest.approx(s["as trained"])
+
+
+def verdict_free_slope(f, alpha):
+    return analysis.spectral_slope(3.0 * f ** alpha, f)
+
+
+def test_the_premise_text_reads_which_side_of_esms_target_the_latent_lies():
+    assert verdict.premise_text(None).startswith("Not measured yet")
+    assert "over-whitened in ESM's sense, as the paper" in verdict.premise_text({"as trained": -0.5, "esm": -1.2})
+    assert "over-smoothed rather than" in verdict.premise_text({"as trained": -1.5, "esm": -1.2})
+    assert "already about as flat" in verdict.premise_text({"as trained": -1.25, "esm": -1.3})
+    assert verdict.slope_relation(-1.0, -1.05) == "about as steep as"

@@ -25,7 +25,7 @@ from smlib.data.latents import build_latent_cache
 from smlib.experiments.intervention.config import ARMS, InterventionConfig
 from smlib.experiments.intervention.recipe import arm_transform, reconstruction_gap
 from smlib.results import RunContext, runs_root, unpack_uint8
-from smlib.spectral.latent_transforms import LatentTransform, ac_bins, band_counts, radial_power
+from smlib.spectral.latent_transforms import LatentTransform, ac_bins, band_counts, bin_frequencies, radial_power
 
 #: the posterior draw of the held-out latents, as a run draws its frequency-analysis latents (seed 2)
 HELD_OUT_SEED = 2
@@ -113,6 +113,28 @@ def radial_kept(transform: LatentTransform, z: torch.Tensor) -> float:
     return float(((after - before).abs() / before)[:, occupied].max())
 
 
+def spectral_slope(power, frequency) -> float:
+    """Least-squares slope of log power against log frequency over the bins where both are finite and positive:
+    power, frequency (n_bins,) (a channel-mean radial spectrum and :func:`smlib.spectral.latent_transforms.
+    bin_frequencies`). 0 for a flat spectrum; the more negative, the steeper. NaN with fewer than two bins."""
+    p, f = np.asarray(power, dtype=float), np.asarray(frequency, dtype=float)
+    keep = np.isfinite(p) & np.isfinite(f) & (p > 0) & (f > 0)
+    if keep.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(f[keep]), np.log(p[keep]), 1)[0])
+
+
+def slopes(transforms: Mapping[str, LatentTransform]) -> dict[str, float]:
+    """{"as trained": the latent's own slope, arm: its target's slope} of channel-mean radial spectra, from the
+    maps' records (:attr:`LatentTransform.source_power` / ``target_power``), rounded to 1e-6; the book reads them
+    from its runs."""
+    first = next(iter(transforms.values()))
+    freq = bin_frequencies(*first.grid, int(first.info.get("n_bins", 16))).numpy()
+    out = {"as trained": spectral_slope(first.source_power.mean(0).numpy(), freq)}
+    out.update({a: spectral_slope(t.target_power.mean(0).numpy(), freq) for a, t in transforms.items()})
+    return {k: round(v, 6) + 0.0 for k, v in out.items()}     # a flat target's round-off slope prints as +0.00
+
+
 # ----------------------------------------------------------------------------------------------- the book's runs
 def run_samples(run: Mapping) -> np.ndarray | None:
     """A run's samples as (n, 3, H, W) uint8: the packed ``samples`` its file holds, else its ``grid`` file when
@@ -174,5 +196,5 @@ def source_excerpt(obj, first: str, last: str) -> book.Source:
 
 
 __all__ = ["HELD_OUT_SEED", "training_latents", "held_out_latents", "fit_arms", "spectrum_error", "spectra_rows",
-           "reconstruction_gaps", "band_moves", "radial_kept", "run_samples", "interval_lines", "pooled_agreement",
+           "reconstruction_gaps", "band_moves", "radial_kept", "spectral_slope", "slopes", "run_samples", "interval_lines", "pooled_agreement",
            "source_excerpt"]

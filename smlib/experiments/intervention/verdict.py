@@ -214,6 +214,39 @@ def kling_text(shape: Sequence[Mapping], rho: float, n_arms: int) -> str:
     return text
 
 
+#: slopes closer than this (log-log, per unit log frequency) are read as the same shape
+SLOPE_TOLERANCE = 0.1
+
+
+def slope_relation(own: float, esm: float, tolerance: float = SLOPE_TOLERANCE) -> str:
+    """"flatter than", "steeper than" or "about as steep as" (within ``tolerance`` in log-log slope): how a latent's
+    spectrum stands against ESM's target."""
+    if own - esm > tolerance:
+        return "flatter than"
+    if esm - own > tolerance:
+        return "steeper than"
+    return "about as steep as"
+
+
+def premise_text(slopes: Mapping[str, float] | None, tolerance: float = SLOPE_TOLERANCE) -> str:
+    """Whether the book's autoencoder is over-whitened in ESM's sense (its latent flatter than ESM's target), from
+    the log-log slopes of :func:`smlib.experiments.intervention.analysis.slopes` (None: no run recorded them)."""
+    if not slopes or "esm" not in slopes or not math.isfinite(slopes.get("as trained", math.nan)):
+        return "Not measured yet: no committed run records the book's autoencoder's spectrum and ESM's target."
+    own, esm = slopes["as trained"], slopes["esm"]
+    relation = slope_relation(own, esm, tolerance)
+    head = (f"The book's SD-VAE latent is {relation} ESM's target (log-log slope {own:+.2f} against {esm:+.2f}; "
+            f"slopes within {tolerance} read as the same)")
+    if relation == "flatter than":
+        return head + (": over-whitened in ESM's sense, as the paper describes SD-VAE, so 'esm < identity' tests "
+                       "ESM's own starting case.")
+    if relation == "steeper than":
+        return head + (": over-smoothed rather than over-whitened at this scale, so 'esm < identity' tests the other "
+                       "side of ESM's target; the white arm tests the over-whitened case.")
+    return head + (": already about as flat as ESM asks at this scale, so 'esm < identity' changes the spectrum "
+                   "little; the white arm tests the over-whitened case.")
+
+
 def verdict_text(verdicts: Sequence, n_runs: int, n_planned: int, rho: float = float("nan"), n_arms: int = 0,
                  unit: str = "FID points") -> dict[str, str]:
     """The verdict's sentences: {"status", "shape", "correspondence", "origin", "falck", "kling"}."""
@@ -225,4 +258,4 @@ def verdict_text(verdicts: Sequence, n_runs: int, n_planned: int, rho: float = f
 
 
 __all__ = ["family_rows", "pair_text", "open_bound", "judged", "status_text", "shape_text", "correspondence_text",
-           "origin_text", "falck_text", "smoothness_correlation", "kling_text", "verdict_text"]
+           "origin_text", "falck_text", "SLOPE_TOLERANCE", "slope_relation", "premise_text", "smoothness_correlation", "kling_text", "verdict_text"]
