@@ -51,3 +51,14 @@ def test_a_tiny_sweep_trains_every_arm_through_its_map(tmp_path, monkeypatch):
     assert max(scales) == pytest.approx(min(scales), rel=1e-9)
     assert {r["autoencoder"]["checkpoint"] for r in runs} == {runs[0]["autoencoder"]["checkpoint"]}
     assert all(r["floor"]["fid"] == runs[0]["floor"]["fid"] for r in runs)     # one decoder, one floor
+    # the notebook's live maps are the run's maps: the same cache file, the same fitted transform
+    from smlib.experiments.intervention import analysis
+    from smlib.pipelines import latent_diffusion as ld
+    ae = ld.obtain_autoencoder(cfg.variant, cfg, ctx, int(cfg.ae_seed))
+    cache, images = analysis.training_latents(cfg, ctx, ae)
+    assert cache.key == runs[0]["latent_cache"] and len(cache) == 2 * cfg.n_images == 2 * len(images)
+    maps = analysis.fit_arms(cache, images, cfg, arms=("esm", "scramble"))
+    for r in runs[1:]:
+        assert maps[r["arm"]].to_dict() == r["normalizer"]["transform"]
+    held, test_images = analysis.held_out_latents(cfg, ctx, ae)
+    assert held.shape == (cfg.n_freq, *cache.latent_shape) and len(test_images) == cfg.n_freq
