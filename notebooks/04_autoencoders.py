@@ -56,7 +56,7 @@ from smlib.metrics.latent import high_band_mass
 from smlib.pipelines.autoencoder_config import AutoencoderConfig, get_variant
 from smlib.regularizers.dsm import DSM
 from smlib.spectral import block_lowpass, lowpass_mask
-from smlib.sweep import check_table, verdict_lines, verdict_table
+from smlib.sweep import check_table, open_effect_lines, pooled_agreement, verdict_lines, verdict_table
 
 cfg = AutoencoderConfig.at(preset, dataset=dataset, steps=steps)
 book_cfg = AutoencoderConfig.at(book_preset)
@@ -349,11 +349,11 @@ def family_facts(fam, rows):
     open, or the arms a family has no runs of."""
     metric = X.SWEEP.metric(fam.metric)
     head = f"{family_name(fam)} ({metric.label})"
-    missing = X.arms_without_runs(fam, book.runs)
+    missing = X.SWEEP.arms_without_runs(fam, book.runs)
     if not rows:
         return facts(f"{head}: no runs yet of {', '.join(missing)}; none of its {len(fam.comparisons)} declared "
                      f"pairs is judged")
-    facts(head + ":", *verdict_lines(rows, metric), X.pooled_agreement(rows), *X.open_effect_lines(rows, metric),
+    facts(head + ":", *verdict_lines(rows, metric), pooled_agreement(rows), *open_effect_lines(rows, metric),
           *([f"left out (no runs yet of {', '.join(missing)})"] if missing else []))
 
 

@@ -66,7 +66,8 @@ from smlib.metrics.reconstruction_reference import reconstruct
 from smlib.pipelines.autoencoder_config import FINETUNE_SHARE, AutoencoderConfig
 from smlib.regularizers.eqvae import EQVAE_SCALES, eqvae_scales
 from smlib.regularizers.scale_equivariance import downsample
-from smlib.sweep import Metric, check_table, verdict_lines, verdict_table
+from smlib.sweep import (Metric, check_table, family_summary, open_effect_lines, pooled_agreement, verdict_lines,
+                         verdict_table)
 
 cfg = X.DiffusabilityConfig.at(preset, dataset=dataset, steps=steps)
 book_cfg = X.DiffusabilityConfig.at(book_preset)
@@ -246,7 +247,7 @@ else:
 for fam, rows in v1_verdicts:
     metric = X.FIRST_SWEEP.metric(fam.metric)
     facts(f"first sweep, {fam.title} ({len(rows)} pairs, primary test paired t over autoencoder seeds):",
-          *verdict_lines(rows, metric), R.pooled_agreement(rows, "sensitivity"), *R.open_effect_lines(rows, metric))
+          *verdict_lines(rows, metric), pooled_agreement(rows), *open_effect_lines(rows, metric))
 if v1:
     n_v1 = min(len(v) for v in X.FIRST_SWEEP.values(v1, "fid").values())
     facts(f"exact sign flips over {n_v1} seeds: smallest attainable p {stats.smallest_sign_flip_p(n_v1):.2f}, so no "
@@ -416,7 +417,7 @@ for fam, rows in verdicts:
     metric = X.SWEEP.metric(fam.metric)
     facts(("" if complete else "PROVISIONAL (partial sweep) ")
           + f"re-run, {'primary' if fam.primary else 'secondary'} family '{fam.title}' ({len(rows)} pairs with runs):",
-          *verdict_lines(rows, metric), R.pooled_agreement(rows, "sensitivity"), *R.open_effect_lines(rows, metric))
+          *verdict_lines(rows, metric), pooled_agreement(rows), *open_effect_lines(rows, metric))
 if verdicts:
     own = X.SWEEP.plan(runs, X.SWEEP.families[0], len(book_cfg.seeds))
     facts(f"the re-run's own paired spread of {X.SWEEP.metric(X.SWEEP.families[0].metric).label} over the primary "
@@ -781,7 +782,7 @@ for name, rs in (("first sweep", v1), ("re-run", runs)):
 # %% tags=["hide-input"]
 lines = [f"*{status}*", ""]
 for fam, rows in verdicts:
-    lines.append(R.family_summary(fam.title, rows, X.SWEEP.metric(fam.metric), fam.primary))
+    lines.append(family_summary(fam.title, rows, X.SWEEP.metric(fam.metric), fam.primary))
 if runs:
     c = re_floor["fid_recon"]
     lines.append(f"- **The new score and the decoder.** gFID against the reconstructions correlates r = "

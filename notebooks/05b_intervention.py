@@ -58,7 +58,7 @@ from smlib.experiments.intervention.recipe import N_GAP_IMAGES
 from smlib.metrics.frequency_errors import FrequencyErrors
 from smlib.pipelines import latent_diffusion as ld
 from smlib.spectral import latent_transforms as lt
-from smlib.sweep import verdict_lines
+from smlib.verdicts import pooled_agreement, ruled_out_lines, verdict_lines
 
 cfg = IV.InterventionConfig.at(preset, dataset=dataset, steps=steps)
 seeds = [seed] if seed is not None and seeds is None else seeds
@@ -366,8 +366,7 @@ for fam, fam_rows in verdicts:
     if fam_rows:
         book.facts(f"{fam.title} ({'primary' if fam.primary else 'secondary'} family):",
                    *verdict_lines(fam_rows, IV.SWEEP.metric(fam.metric)),
-                   f"the pooled sensitivity test gives the primary verdict for every pair: "
-                   f"{analysis.pooled_agreement(fam_rows)}")
+                   pooled_agreement(fam_rows, "sensitivity"))
 if not any(fam_rows for _, fam_rows in verdicts):
     book.facts("no declared pair has committed runs in both arms: nothing judged yet")
 
@@ -381,7 +380,7 @@ if not any(fam_rows for _, fam_rows in verdicts):
 for fam, fam_rows in verdicts:
     if fam_rows:
         m = IV.SWEEP.metric(fam.metric)
-        book.facts(f"{fam.title}:", *analysis.interval_lines(fam_rows, m),
+        book.facts(f"{fam.title}:", *ruled_out_lines(fam_rows, m),
                    *(f"{r['better']} < {r['worse']}: a gap of {abs(r['difference']):.1f} would need "
                      f"{r['seeds_needed'] or 'more than 100,000'} paired seeds" for r in fam_rows
                      if r["verdict"] == "unresolved" and r["difference"] != 0 and np.isfinite(r["sd"])))

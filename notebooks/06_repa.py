@@ -53,14 +53,14 @@ import numpy as np
 from IPython.display import display
 from myst_nb import glue
 
-from smlib import book, plotting, results
+from smlib import book, plotting, results, stats
 from smlib.device import resolve_device
 from smlib.diffusion.alignment import transform_target
 from smlib.experiments import repa as X
 from smlib.metrics.alignment import MID_BAND, N_BINS
 from smlib.spectral import dog_dct_gain
 from smlib.spectral.contrast import dog_filter, dog_normalize
-from smlib.sweep import verdict_lines
+from smlib.sweep import open_effect_lines, pooled_agreement, seed_lines, verdict_lines
 
 cfg = X.RepaConfig.at(preset, dataset=dataset, steps=steps)
 book_cfg = X.RepaConfig.at(book_preset, dataset=dataset)
@@ -231,7 +231,7 @@ else:
 
 # %%
 values = X.SWEEP.values(loaded.runs, "fid")
-blocking = X.seed_blocking(values)
+blocking = stats.seed_blocking(values)
 book.facts(f"within-arm variance of gFID (df {blocking['within_df']}): {blocking['within_var']:.2f}",
            f"residual variance with the seed as a block (df {blocking['residual_df']}): {blocking['residual_var']:.2f}",
            f"blocking on the seed reduces the residual variance {blocking['ratio']:.1f}x",
@@ -280,9 +280,9 @@ plt.show()
 book.facts(f"family '{fam.title}' ({fam.metric}, {len(rows)} pairs, Holm): declared in {fam.declared}")
 book.facts(*[f"{r['better']} < {r['worse']}: source {r['source']}: {r['note']}" for r in rows])
 book.facts("primary, paired t by seed:", *verdict_lines(rows, metric))
-book.facts("per-seed differences:", *X.seed_lines(rows, values, metric))
-book.facts("sensitivity: " + X.pooled_agreement(rows))
-book.facts("power:", *X.power_lines(rows, metric))
+book.facts("per-seed differences:", *seed_lines(rows, values, metric))
+book.facts(pooled_agreement(rows))
+book.facts("power:", *open_effect_lines(rows, metric))
 
 # %% tags=["remove-cell"]
 pair = {f"{r['better']} < {r['worse']}": r for r in rows}

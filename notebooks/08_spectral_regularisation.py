@@ -82,9 +82,9 @@ from smlib.diffusion import spectral_loss as sl
 from smlib.diffusion.edm import EDM
 from smlib.diffusion.spectral_loss import SpectralLossSpec, fourier_l2
 from smlib.experiments import spectral_regularisation as X
-from smlib.experiments.spectral_regularisation import analysis, reading
+from smlib.experiments.spectral_regularisation import analysis
 from smlib.results import RunContext
-from smlib.sweep import verdict_lines
+from smlib.sweep import open_effect_lines, pooled_agreement, verdict_lines
 
 cfg = X.SpectralRegConfig.at(preset, dataset=dataset, steps=steps)
 book_cfg = X.SpectralRegConfig.at(book_preset, dataset=dataset)
@@ -289,8 +289,8 @@ plt.show()
 (toy_family, toy_rows), = X.TOY_SWEEP.verdicts(toy.runs)
 toy_metric = X.TOY_SWEEP.metric(toy_family.metric)
 book.facts(f"{toy_family.title} (paired t over seeds):", *verdict_lines(toy_rows, toy_metric),
-           *reading.open_effect_lines(toy_rows, toy_metric.fmt),
-           reading.agreement_line(toy_family.title, toy_rows))
+           *open_effect_lines(toy_rows, toy_metric),
+           pooled_agreement(toy_rows, toy_family.title))
 toy_values = X.TOY_SWEEP.values(toy.runs, "psd_error")
 as_declared = sum(toy_values["toy-ddpm"][s] > toy_values["toy-ddpm-ap"][s] for s in toy_values["toy-ddpm"])
 book.facts(f"seeds at which the term's samples have the lower PSD error: {as_declared} of {len(toy_values['toy-ddpm'])}")
@@ -399,7 +399,7 @@ for fam, fam_rows in verdicts:
     m = X.SWEEP.metric(fam.metric)
     book.facts(f"{fam.title} ({'primary' if fam.primary else 'secondary'} family, {len(fam_rows)} pairs, "
                f"paired t over seeds, Holm):", *verdict_lines(fam_rows, m),
-               *reading.open_effect_lines(fam_rows, m.fmt, m.scale), reading.agreement_line(fam.title, fam_rows))
+               *open_effect_lines(fam_rows, m), pooled_agreement(fam_rows, fam.title))
 fid_values = X.SWEEP.values(sweep.runs, "fid")
 arm_sd = {a: float(np.std(list(v.values()), ddof=1)) for a, v in fid_values.items()}
 bartlett = scipy.stats.bartlett(*[list(v.values()) for v in fid_values.values()])
@@ -415,7 +415,7 @@ glue("fid_pairs", len(fid_rows), display=False)
 glue("fid_decided", sum(r["verdict"] in ("holds", "reversed") for r in fid_rows), display=False)
 glue("psd_pairs", len(psd_rows), display=False)
 glue("psd_decided", sum(r["verdict"] in ("holds", "reversed") for r in psd_rows), display=False)
-glue("psd_pooled_differs", len(reading.pooled_disagreements(psd_rows)), display=False)
+glue("psd_pooled_differs", sum(r["verdict_pooled"] != r["verdict"] for r in psd_rows), display=False)
 glue("ap1_p", ap1["p"], display=False)
 glue("ap1_p_welch", ap1["p_welch"], display=False)
 glue("ap1_p_pooled", ap1["p_holm_pooled"], display=False)
@@ -533,9 +533,9 @@ if overhead is not None:
 # (`seeds_needed` of the verdict table).
 
 # %%
-share_lo, share_hi = reading.paper_relative_gains()
-at_lo = reading.seeds_for_relative_gain(fid_rows, share_lo)
-at_hi = reading.seeds_for_relative_gain(fid_rows, share_hi)
+share_lo, share_hi = X.paper_relative_gains()
+at_lo = X.seeds_for_relative_gain(fid_rows, share_lo)
+at_hi = X.seeds_for_relative_gain(fid_rows, share_hi)
 power_rows = [{"pair": a["pair"], "sd": a["sd"], "gap_lo": a["gap"], "n_lo": a["seeds"] or "> 100,000",
                "gap_hi": b["gap"], "n_hi": b["seeds"] or "> 100,000", "obs": abs(r["difference"]),
                "n_obs": r["seeds_needed"] or "> 100,000"} for a, b, r in zip(at_lo, at_hi, fid_rows)]

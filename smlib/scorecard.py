@@ -23,7 +23,7 @@ from smlib.provenance import REPO_ROOT
 class Claim:
     """One row: a claim, who makes it, and how its verdict is read (``verdict() -> (verdict, scale)``)."""
 
-    chapter: int
+    chapter: int | str
     doc: str
     claim: str
     source: str
@@ -100,7 +100,8 @@ def _sweep(name: str, attr: str = "SWEEP"):
 CLAIMS: tuple[Claim, ...] = (
     Claim(1, "01_spectral_bias", "MSE diffusion learns low and mid frequencies first; power-law spectra make that "
           "bias benign (Prop. 3.1)", "paper prose",
-          fact_verdict("01_spectral_bias", "the full-image model meets the bar at every seed", "ci preset, CIFAR-10 32 px, 3 seeds")),
+          fact_verdict("01_spectral_bias", "the full-image model meets the bar at every seed",
+                       "ci preset, CIFAR-10 32 px, 3 seeds")),
     Claim(2, "02_rmsc_identity", "RMS spatial contrast of a target equals its DC-free directional energy (Prop. 3.2)",
           "paper prose", fact_verdict("02_rmsc_identity", "identity holds on random tokens, float64, to 1e-12",
                                       "exact, float64")),
@@ -123,6 +124,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(5, "05_diffusability", "(first sweep) ESM and DSM latents diffuse better than SD-VAE's", "abstract",
           pairs_verdict(_sweep("diffusability", "FIRST_SWEEP"), "small-v1", [("esm", "sd-vae"), ("dsm", "sd-vae")],
                         "small preset, 3 autoencoders per variant, raw gFID-1000")),
+    Claim("5b", "05b_intervention", "The same latent diffuses better with ESM's flattened spectrum than whitened "
+          "or steeper (one autoencoder, its spectrum changed, nothing else)", "paper prose",
+          pairs_verdict(_sweep("intervention"), "small", [("esm", "white"), ("esm", "identity"), ("esm", "steeper")],
+                        "small preset, one SD-VAE, 5 diffusion seeds, gFID-1000 vs reconstructions", planned=30)),
+    Claim("5b", "05b_intervention", "Scrambling which latent band carries which image band, spectrum kept, makes it "
+          "diffuse worse (DSM)", "paper prose",
+          pairs_verdict(_sweep("intervention"), "small", [("identity", "scramble")],
+                        "small preset, one SD-VAE, 5 diffusion seeds, gFID-1000 vs reconstructions", planned=30)),
     Claim(6, "06_repa", "REPA helps; a DoG target improves on iREPA", "abstract",
           pairs_verdict(_sweep("repa"), "small", [("repa", "none"), ("dog-0.5-2", "irepa-g0.6"),
                                                   ("dog-1-4", "irepa-g0.6")],

@@ -11,6 +11,8 @@ and ``scale`` format the values).
 * :func:`pooled_agreement`: whether the pooled sensitivity test gives the primary verdict for every pair;
 * :func:`open_effect_lines`: for an unresolved pair, the largest effect its interval leaves open in the declared
   direction and the seeds a gap of the observed size would need;
+* :func:`ruled_out_lines`: each pair's interval read as the effects it rules out, in both directions (a null
+  result with a tight interval is a result);
 * :func:`family_summary`: a family's verdicts as a Markdown bullet for a chapter's verdict section;
 * :func:`per_seed_differences`, :func:`seed_lines`: each pair's per-seed differences and at how many seeds the
   declared order holds.
@@ -144,5 +146,30 @@ def verdict_lines(rows: Sequence[Mapping], metric=None) -> list[str]:
             for r in rows]
 
 
+def _num_or_dash(x: float, fmt: str) -> str:
+    return f"{x:{fmt}}" if x is not None and math.isfinite(x) else "–"
+
+
+def ruled_out_lines(rows: Sequence[Mapping], metric=None) -> list[str]:
+    """Each declared pair's 95% interval read as the effects it rules out (difference = worse - better, positive
+    as declared): ``better`` ahead by more than the upper end, and ``worse`` ahead by more than minus the lower end
+    (an interval above zero rules out every advantage of ``worse``). One line per pair, in the metric's units."""
+    fmt, k = (metric.fmt, metric.scale) if metric else (".2f", 1.0)
+    out = []
+    for r in rows:
+        lo, hi, a, b = k * r["ci_low"], k * r["ci_high"], r["better"], r["worse"]
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            out.append(f"{a} < {b}: no interval ({r['n']} paired seeds); it rules out nothing")
+            continue
+        if lo >= 0:
+            rest = f"{b} ahead at all, and {a} ahead by less than {_num_or_dash(lo, fmt)}"
+        elif hi <= 0:
+            rest = f"{a} ahead at all, and {b} ahead by less than {_num_or_dash(-hi, fmt)}"
+        else:
+            rest = f"{a} ahead by more than {_num_or_dash(hi, fmt)} and {b} ahead by more than {_num_or_dash(-lo, fmt)}"
+        out.append(f"{a} < {b}: 95% CI [{_num_or_dash(lo, fmt)}, {_num_or_dash(hi, fmt)}]; rules out {rest}")
+    return out
+
+
 __all__ = ["verdict_table", "check_table", "verdict_lines", "pooled_agreement", "open_effect_lines", "family_summary",
-           "per_seed_differences", "seed_lines"]
+           "per_seed_differences", "seed_lines", "ruled_out_lines"]

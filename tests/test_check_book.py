@@ -139,3 +139,4 @@ def test_figures_restart_on_every_page_and_carry_the_chapter_number():
     assert env.toc_fignumbers["ch2"]["figure"] == {"d": (2, 1), "c": (2, 2)}
     assert env.toc_fignumbers["perf"]["figure"] == {"e": (1,)}
     assert chapter_numbers.chapter_number("12. Twelve") == 12 and chapter_numbers.chapter_number("1.5 x") is None
+    assert chapter_numbers.chapter_number("5b. Spectrum matching under intervention") == "5b"

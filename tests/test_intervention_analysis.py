@@ -53,17 +53,6 @@ def row(better, worse, lo, hi, n=5, verdict_="unresolved", pooled="unresolved"):
             "verdict": verdict_, "verdict_pooled": pooled, "p_holm": 0.5, "sd": 1.0}
 
 
-def test_an_interval_is_read_as_the_effects_it_rules_out():
-    lines = analysis.interval_lines([row("esm", "white", -2.0, 3.5), row("esm", "steeper", 1.0, 4.0),
-                                     row("identity", "scramble", -6.0, -0.5), row("a", "b", np.nan, np.nan, n=1)])
-    assert lines[0].endswith("rules out esm ahead by more than 3.50 and white ahead by more than 2.00")
-    assert lines[1].endswith("rules out steeper ahead at all, and esm ahead by less than 1.00")
-    assert lines[2].endswith("rules out identity ahead at all, and scramble ahead by less than 0.50")
-    assert "rules out nothing" in lines[3]
-    assert analysis.pooled_agreement([row("a", "b", 0, 1)])
-    assert not analysis.pooled_agreement([row("a", "b", 0, 1, pooled="holds")])
-
-
 def test_the_source_excerpt_keeps_the_files_line_numbers():
     src = analysis.source_excerpt(lt.fit_transform, 'if kind == "identity":', "gains = torch.cat(")
     lines = open(inspect.getsourcefile(lt.fit_transform)).read().splitlines()

@@ -15,6 +15,7 @@ from smlib.results import RunContext, read_shards
 from smlib.stats import Comparison
 from smlib.sweep import (Family, Metric, Sweep, family_summary, final, load_families, open_effect_lines,
                          per_seed_differences, pooled_agreement, seed_lines, verdict_lines)
+from smlib.verdicts import ruled_out_lines
 
 
 @dataclass(frozen=True)
@@ -215,3 +216,17 @@ def test_the_printed_pair_facts_follow_the_paired_rows():
     assert len(lines) == 1 and lines[0].startswith("c < a: its interval leaves open a gap of up to")
     assert pooled_agreement(rows, "f") == ("f: the pooled sensitivity test disagrees on 1 of 2 pairs: b < a (paired: "
                                            "holds; pooled: unresolved)")
+
+
+def _row(better, worse, lo, hi, n=5, verdict_="unresolved", pooled="unresolved"):
+    return {"better": better, "worse": worse, "ci_low": lo, "ci_high": hi, "difference": (lo + hi) / 2, "n": n,
+            "verdict": verdict_, "verdict_pooled": pooled, "p_holm": 0.5, "sd": 1.0}
+
+
+def test_an_interval_is_read_as_the_effects_it_rules_out():
+    lines = ruled_out_lines([_row("esm", "white", -2.0, 3.5), _row("esm", "steeper", 1.0, 4.0),
+                                     _row("identity", "scramble", -6.0, -0.5), _row("a", "b", np.nan, np.nan, n=1)])
+    assert lines[0].endswith("rules out esm ahead by more than 3.50 and white ahead by more than 2.00")
+    assert lines[1].endswith("rules out steeper ahead at all, and esm ahead by less than 1.00")
+    assert lines[2].endswith("rules out identity ahead at all, and scramble ahead by less than 0.50")
+    assert "rules out nothing" in lines[3]

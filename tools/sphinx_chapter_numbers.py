@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import re
 
-_CHAPTER = re.compile(r"^\s*(\d+)\.\s")
+_CHAPTER = re.compile(r"^\s*(\d+[a-z]?)\.\s")
 
 
-def chapter_number(title: str) -> int | None:
-    """The number a chapter title opens with ("5. Diffusability" -> 5), or None."""
+def chapter_number(title: str) -> int | str | None:
+    """The number a chapter title opens with ("5. Diffusability" -> 5, "5b. Intervention" -> "5b"), or None."""
     m = _CHAPTER.match(title)
-    return int(m.group(1)) if m else None
+    if not m:
+        return None
+    return int(m.group(1)) if m.group(1).isdigit() else m.group(1)
 
 
 def prefix_figure_numbers(app, env) -> list[str]:

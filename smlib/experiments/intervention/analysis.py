@@ -6,13 +6,12 @@ effect read as the effects it rules out.
     maps = fit_arms(cache, images, cfg)                      # {arm: LatentTransform}, exactly as a run fits them
     spectra_rows(maps, fit_z, held_z)                        # each map's target reached, bin by bin
     band_moves(maps["scramble"])                             # how far the scramble moves content across bands
-    interval_lines(rows, metric)                             # each effect's interval as what it rules out
+    (the intervals: smlib.verdicts.ruled_out_lines)
 
 The verdict's sentences are :mod:`.verdict`'s.
 """
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -149,36 +148,6 @@ def run_samples(run: Mapping) -> np.ndarray | None:
     return None
 
 
-def _num(x: float, fmt: str) -> str:
-    return f"{x:{fmt}}" if x is not None and math.isfinite(x) else "–"
-
-
-def interval_lines(rows: Sequence[Mapping], metric=None) -> list[str]:
-    """Each declared pair's 95% interval read as the effects it rules out (difference = worse - better, positive
-    as declared): ``better`` ahead by more than the upper end, and ``worse`` ahead by more than minus the lower end
-    (an interval above zero rules out every advantage of ``worse``). One line per pair, in the metric's units."""
-    fmt, k = (metric.fmt, metric.scale) if metric else (".2f", 1.0)
-    out = []
-    for r in rows:
-        lo, hi, a, b = k * r["ci_low"], k * r["ci_high"], r["better"], r["worse"]
-        if not (math.isfinite(lo) and math.isfinite(hi)):
-            out.append(f"{a} < {b}: no interval ({r['n']} paired seeds); it rules out nothing")
-            continue
-        if lo >= 0:
-            rest = f"{b} ahead at all, and {a} ahead by less than {_num(lo, fmt)}"
-        elif hi <= 0:
-            rest = f"{a} ahead at all, and {b} ahead by less than {_num(-hi, fmt)}"
-        else:
-            rest = f"{a} ahead by more than {_num(hi, fmt)} and {b} ahead by more than {_num(-lo, fmt)}"
-        out.append(f"{a} < {b}: 95% CI [{_num(lo, fmt)}, {_num(hi, fmt)}]; rules out {rest}")
-    return out
-
-
-def pooled_agreement(rows: Sequence[Mapping]) -> bool:
-    """Whether the pooled sensitivity test (``verdict_pooled``) gives the primary verdict for every pair."""
-    return all(r.get("verdict_pooled") == r["verdict"] for r in rows)
-
-
 def source_excerpt(obj, first: str, last: str) -> book.Source:
     """The lines of a library function from the first line containing ``first`` to the next line containing
     ``last`` (both kept), as a :class:`smlib.book.Source` with their true line numbers: the core of a long
@@ -196,5 +165,5 @@ def source_excerpt(obj, first: str, last: str) -> book.Source:
 
 
 __all__ = ["HELD_OUT_SEED", "training_latents", "held_out_latents", "fit_arms", "spectrum_error", "spectra_rows",
-           "reconstruction_gaps", "band_moves", "radial_kept", "spectral_slope", "slopes", "run_samples", "interval_lines", "pooled_agreement",
+           "reconstruction_gaps", "band_moves", "radial_kept", "spectral_slope", "slopes", "run_samples",
            "source_excerpt"]

@@ -29,11 +29,14 @@ from smlib.data.latents import LatentCache, fit_normalizer
 from smlib.experiments.intervention.config import ARMS, InterventionConfig
 from smlib.metrics.reconstruction_reference import reconstruct
 from smlib.pipelines import latent_diffusion as ld
-from smlib.results import RunContext
+from smlib.provenance import resolve_repo_path
+from smlib.results import RunContext, pack_uint8
 from smlib.spectral.latent_transforms import LatentTransform, fit_transform
 from smlib.sweep import Metric, Sweep, final, load_families
 
 
+#: samples of the final EMA model kept in each run's file (uint8, packed), for the book's figures
+N_SAMPLES = 8
 #: held-out test images on which every run checks that its decoder reads the same latents (D(T^-1 T z) = D(z))
 N_GAP_IMAGES = 64
 
@@ -123,6 +126,9 @@ def run_arm(arm: str, seed: int, cfg: InterventionConfig, ctx: RunContext) -> di
     out = ld.run_dir(ctx.runs_dir, "intervention", cfg.preset, cfg.dataset, arm, seed)
     r = ld.run(cfg.variant, cfg, seed, ctx, out_dir=out, ae=ae, normalizer_for=normalizer_for(arm, cfg))
     r.update(arm=arm, label=ARMS[arm][1], kind=ARMS[arm][0])
+    grid = resolve_repo_path(r["grid"]) if r.get("grid") else None
+    if grid is not None and grid.is_file() and "samples" not in r:   # a few samples in the file: runs/ is not committed
+        r["samples"] = pack_uint8(torch.load(grid, weights_only=True)[:N_SAMPLES])
     if r.get("completed") and ctx.is_main and "reconstruction_gap" not in r:
         images = image_batch(cfg.dataset, N_GAP_IMAGES, cfg.resolution, split="test", seed=0, root=ctx.data_root)
         transform = LatentTransform.from_dict(r["normalizer"]["transform"])
