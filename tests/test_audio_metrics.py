@@ -75,6 +75,30 @@ def test_digit_scores_against_scipy_entropy():
     assert sum(s["digit_counts"]) == int((p.max(1) >= 0.5).sum())
 
 
+def test_reject_column_is_rejected_share_and_digits_are_renormalised():
+    p = torch.tensor([[0.05] * 10 + [0.5], [0.0] * 3 + [0.95] + [0.0] * 6 + [0.05]], dtype=torch.float64)
+    s = am.digit_scores(p, threshold=0.9)
+    assert s["rejected"] == 0.5 and s["recognised"] == 0.5 and s["digit_counts"][3] == 1
+    assert s["confidence"] == pytest.approx((0.05 + 0.95) / 2)
+    # first row renormalised over the digits is uniform: entropy ln 10; second is certain
+    assert s["entropy"] == pytest.approx(math.log(10) / 2, abs=1e-9)
+    with pytest.raises(ValueError, match="probs"):
+        am.digit_scores(torch.ones(3, 5))
+
+
+def test_negatives_are_not_digits_by_construction():
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(800) / 4000
+    x = (0.5 * torch.sin(2 * math.pi * 440 * t) * torch.hann_window(800))[None, None].repeat(40, 1, 1)
+    y = am.negatives(x, g)
+    assert y.shape == x.shape and y.abs().max() <= 1
+    assert not any(torch.allclose(y[i], x[i]) for i in range(40))
+    # speech-shaped noise keeps the clip's magnitude spectrum: find one by its spectrum
+    same_spectrum = [torch.allclose(torch.fft.rfft(y[i]).abs(), torch.fft.rfft(x[i]).abs(), atol=1e-3)
+                     for i in range(40)]
+    assert any(same_spectrum)
+
+
 def test_inception_score_extremes():
     one_hot = torch.eye(10).repeat(3, 1)                        # every digit, each certain
     assert am.digit_scores(one_hot)["inception_score"] == pytest.approx(10, rel=1e-6)
@@ -103,7 +127,8 @@ def test_psd_bands_locate_a_tone():
 
 
 def _toy_task(n=60, length=800, rate=4000):
-    """Two 'digits': a low and a high tone, random phases and amplitudes."""
+    """Two "digits": a low and a high tone, random phases and amplitudes (a reversed or phase-randomised tone is
+    still the tone, so the toy trains without negatives)."""
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(n) % 2
     f = torch.where(labels == 0, 300.0, 1500.0)
@@ -114,14 +139,14 @@ def _toy_task(n=60, length=800, rate=4000):
 
 def test_classifier_learns_a_toy_task_deterministically(one_thread):
     x, y = _toy_task()
-    cfg = am.ClassifierConfig(rate=4000, n_fft=64, hop=32, n_mels=12, widths=(4, 8), feature_dim=8, epochs=6,
-                              batch_size=20, lr=1e-2, max_shift=0.02)
+    cfg = am.ClassifierConfig(rate=4000, n_fft=64, hop=32, n_mels=12, widths=(4, 8), feature_dim=8, epochs=15,
+                              batch_size=20, lr=1e-2, max_shift=0.02, negative_share=0.0)
     a = am.train_classifier(x, y, cfg)
     b = am.train_classifier(x, y, cfg)
     for p, q in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(p, q)
     probs, feats = am.classify(a, x)
-    assert probs.shape == (60, 10) and feats.shape == (60, 8)
+    assert probs.shape == (60, 11) and feats.shape == (60, 8)
     assert am.accuracy(probs, y) == 1.0
 
 

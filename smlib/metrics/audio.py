@@ -5,13 +5,23 @@ This is DiffWave's SC09 evaluation (Kong et al., ICLR 2021, arXiv 2009.09761, §
 trained on SC09 gives FID in its feature space, IS, mIS, AM and NDB) with what can be had here: no pretrained
 audio network (VGGish for FAD, DiffWave's classifier) can be downloaded, so the classifier is a small CNN on
 log-mel spectrograms, trained once on the training split of :mod:`smlib.data.spoken_digits` (held-out speakers
-for its test accuracy) and cached. Unconditional samples have no label, so the scores are label-free:
+for its test accuracy) and cached.
 
-* ``confidence``: mean over samples of max_y p(y|x); ``entropy``: mean H(p(y|x)) in nats (0 = certain, ln 10 =
-  no idea);
+**An eleventh class, "not a digit".** A ten-way classifier must call everything a digit: measured, ours (trained
+on digits alone) called loud white noise "four" with confidence 0.99 and segment-shuffled speech a digit 70 % of
+the time, so a confidence threshold alone would pass a model that makes noise. The classifier therefore also
+learns a reject class from negatives made on the fly from each batch (:func:`negatives`): white and coloured
+noise at random levels, speech-shaped noise (a clip's magnitude spectrum with random phases: the data's spectrum
+and no word), segment-shuffled speech and time-reversed speech. (Our design; DiffWave's SC09 classifier has ten
+classes.) Unconditional samples have no label, so the scores are label-free, with p(y|x) over the ten digits
+(the eleven-way softmax without the reject column):
+
+* ``confidence``: mean over samples of max_y p(y|x); ``rejected``: the share whose most likely class is "not a
+  digit";
 * ``recognised``: the share of samples with max_y p(y|x) >= ``threshold`` (the learning bar's measure);
-* ``inception_score``: exp(E_x KL(p(y|x) || p(y))), p(y) the mean of p(y|x) over the samples (Salimans et al.
-  2016; 1 .. 10, high when each sample is one clear digit and all digits occur);
+* ``entropy``: mean H of p(y|x) renormalised over the ten digits, in nats (0 = certain, ln 10 = no idea);
+* ``inception_score``: exp(E_x KL(q(y|x) || q(y))) on the renormalised q, q(y) its mean over the samples
+  (Salimans et al. 2016; 1 .. 10, high when each sample is one clear digit and all digits occur);
 * ``fd``: Fréchet distance between Gaussians fitted to the classifier's penultimate features of the samples and of
   the test split (as FID does with Inception's; only comparable at equal sample counts, like FID);
 * ``log_mel_error_db`` / ``psd_error_db``: mean absolute difference, in dB, between the samples' and the data's
@@ -28,6 +38,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.signal
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -107,17 +118,23 @@ class ClassifierConfig:
     gain: tuple[float, float] = (0.3, 1.0)
     noise_prob: float = 0.5
     snr_db: tuple[float, float] = (5.0, 40.0)
+    # the reject class: this share of every batch is replaced by negatives (label 10)
+    negative_share: float = 0.3
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
 
+N_CLASSES = 11          # ten digits and "not a digit" (index 10)
+REJECT = 10
+
+
 class DigitClassifier(nn.Module):
-    """Log-mel front end (fixed) + a small CNN: waves (B, 1, L) -> logits (B, 10); :meth:`features` gives the
+    """Log-mel front end (fixed) + a small CNN: waves (B, 1, L) -> logits (B, 11); :meth:`features` gives the
     penultimate layer (B, feature_dim), the space of the Fréchet distance. Global average pooling over time and
     frequency makes it indifferent to where in the second the word is."""
 
-    def __init__(self, config: ClassifierConfig = ClassifierConfig(), n_classes: int = 10):
+    def __init__(self, config: ClassifierConfig = ClassifierConfig(), n_classes: int = N_CLASSES):
         super().__init__()
         self.config = config
         self.register_buffer("fb", mel_filterbank(config.n_fft, config.rate, config.n_mels))
@@ -154,6 +171,39 @@ def augment(x: torch.Tensor, config: ClassifierConfig, generator: torch.Generato
     return x + sd[:, None, None] * torch.randn(x.shape, generator=generator)
 
 
+def negatives(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Not-a-digit clips made from a batch of digits (B, 1, L), one kind per clip chosen at random: white noise,
+    AR(1)-coloured noise (low- or high-tilted), speech-shaped noise (the clip's |FFT| with random phases),
+    segment-shuffled speech (8 to 40 pieces), time-reversed speech; noise levels random (RMS 0.003 .. 0.5)."""
+    b, _, n = x.shape
+    kind = torch.randint(0, 5, (b,), generator=generator)
+    level = 10 ** (-2.5 + 2.2 * torch.rand(b, 1, 1, generator=generator))
+    white = torch.randn(x.shape, generator=generator)
+    out = torch.empty_like(x)
+    for i in range(b):
+        k = int(kind[i])
+        if k == 0:
+            y = white[i]
+        elif k == 1:
+            a = float(1.9 * torch.rand(1, generator=generator) - 0.95)
+            y = torch.from_numpy(scipy.signal.lfilter([1.0], [1.0, -a], white[i].numpy())).float()
+        elif k == 2:
+            spec = torch.fft.rfft(x[i])
+            phase = torch.exp(2j * math.pi * torch.rand(spec.shape, generator=generator))
+            y = torch.fft.irfft(spec.abs() * phase, n=n)
+        elif k == 3:
+            pieces = int(torch.randint(8, 41, (1,), generator=generator))
+            cuts = torch.linspace(0, n, pieces + 1).long()
+            order = torch.randperm(pieces, generator=generator)
+            y = torch.cat([x[i][:, cuts[j]:cuts[j + 1]] for j in order.tolist()], dim=1)
+        else:
+            y = x[i].flip(-1)
+        if k <= 1:
+            y = y / y.pow(2).mean().sqrt().clamp_min(1e-8) * level[i]
+        out[i] = y.clamp(-1, 1)
+    return out
+
+
 def train_classifier(waves: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig = ClassifierConfig(),
                      progress: bool = False) -> DigitClassifier:
     """Train on (N, 1, L) waves and (N,) digits with AdamW and a cosine LR, deterministic given ``config.seed``
@@ -170,7 +220,12 @@ def train_classifier(waves: torch.Tensor, labels: torch.Tensor, config: Classifi
         order = torch.randperm(len(labels), generator=g)
         for k in range(steps_per_epoch):
             idx = order[k * config.batch_size:(k + 1) * config.batch_size]
-            loss = F.cross_entropy(model(augment(waves[idx], config, g)), labels[idx])
+            x, y = waves[idx].clone(), labels[idx].clone()
+            neg = torch.rand(len(idx), generator=g) < config.negative_share
+            x = augment(x, config, g)
+            if neg.any():
+                x[neg], y[neg] = negatives(waves[idx][neg], g), REJECT
+            loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -182,7 +237,7 @@ def train_classifier(waves: torch.Tensor, labels: torch.Tensor, config: Classifi
 
 @torch.no_grad()
 def classify(classifier: DigitClassifier, waves: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(probabilities (N, 10), penultimate features (N, D)) of waves (N, 1, L), in eval mode, float32 on the CPU."""
+    """(probabilities (N, 11), penultimate features (N, D)) of waves (N, 1, L), in eval mode, float32 on the CPU."""
     was = classifier.training
     classifier.eval()
     dev = next(classifier.parameters()).device
@@ -196,7 +251,7 @@ def classify(classifier: DigitClassifier, waves: torch.Tensor, batch: int = 256)
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Share of argmax predictions equal to the labels."""
+    """Share of argmax predictions (over all classes, "not a digit" included) equal to the labels."""
     return float((probs.argmax(1) == labels.to(probs.device)).float().mean())
 
 
@@ -207,8 +262,9 @@ def classifier_path(config: ClassifierConfig, data_key: str) -> str:
 
 def digit_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bool = False) -> tuple[DigitClassifier, dict]:
     """The classifier for the default spoken-digits grid at ``config.rate``, trained once and cached, with its
-    record: ``{"test_accuracy", "test_accuracy_noisy", "train_accuracy", "n_train", "n_test", "config"}``
-    (test = the held-out speakers; "noisy" = with the training augmentation, seed 1)."""
+    record: ``{"test_accuracy", "test_accuracy_noisy", "test_negatives_rejected", "train_accuracy", "n_train",
+    "n_test", "config"}`` (test = the held-out speakers; "noisy" = with the training augmentation, seed 1;
+    "negatives" = :func:`negatives` of the test clips, seed 2, classed as "not a digit")."""
     from smlib.data.spoken_digits import DEFAULT_GRID, load_spoken_digits
     path = classifier_path(config, f"{DEFAULT_GRID.key()}-{config.rate}hz")
     model = DigitClassifier(config)
@@ -223,8 +279,10 @@ def digit_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bo
     xte, yte = load_spoken_digits("test", config.rate)
     model = train_classifier(xtr, ytr, config, progress)
     noisy = augment(xte, config, torch.Generator().manual_seed(1))
+    neg = negatives(xte, torch.Generator().manual_seed(2))
     record = {"test_accuracy": accuracy(classify(model, xte)[0], yte),
               "test_accuracy_noisy": accuracy(classify(model, noisy)[0], yte),
+              "test_negatives_rejected": accuracy(classify(model, neg)[0], torch.full_like(yte, REJECT)),
               "train_accuracy": accuracy(classify(model, xtr)[0], ytr),
               "n_train": len(ytr), "n_test": len(yte), "config": asdict(config)}
     with atomic_path(path) as tmp:
@@ -234,17 +292,23 @@ def digit_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bo
 
 # ------------------------------------------------------------------------------------------------- scores
 def digit_scores(probs: torch.Tensor, threshold: float = 0.9) -> dict:
-    """Label-free scores of (N, K) class probabilities: confidence, entropy (nats), recognised share at
-    ``threshold``, inception score, and the counts of argmax digits among the recognised ones."""
-    p = probs.double().clamp_min(1e-12)
-    top = probs.max(dim=1)
-    marginal = p.mean(dim=0, keepdim=True)
-    kl = (p * (p.log() - marginal.log())).sum(dim=1)
+    """Label-free scores of (N, 11) class probabilities (ten digits, then "not a digit"; (N, 10) without the reject
+    column is accepted too): confidence, recognised share at ``threshold``, rejected share, entropy (nats) and
+    inception score of the digit distribution renormalised over the ten digits, and the counts of the recognised
+    digits."""
+    if probs.ndim != 2 or probs.shape[1] not in (10, N_CLASSES):
+        raise ValueError(f"probs must be (N, 10) or (N, {N_CLASSES}), got {tuple(probs.shape)}.")
+    digits = probs[:, :10].double()
+    top = digits.max(dim=1)
+    q = (digits / digits.sum(dim=1, keepdim=True).clamp_min(1e-30)).clamp_min(1e-12)
+    marginal = q.mean(dim=0, keepdim=True)
+    kl = (q * (q.log() - marginal.log())).sum(dim=1)
     recognised = top.values >= threshold
-    return {"confidence": float(top.values.mean()), "entropy": float(-(p * p.log()).sum(dim=1).mean()),
-            "recognised": float(recognised.float().mean()), "threshold": float(threshold),
-            "inception_score": float(kl.mean().exp()),
-            "digit_counts": torch.bincount(top.indices[recognised], minlength=probs.shape[1]).tolist()}
+    rejected = (probs.argmax(dim=1) == REJECT).double().mean() if probs.shape[1] == N_CLASSES else 0.0
+    return {"confidence": float(top.values.mean()), "recognised": float(recognised.double().mean()),
+            "rejected": float(rejected), "threshold": float(threshold),
+            "entropy": float(-(q * q.log()).sum(dim=1).mean()), "inception_score": float(kl.mean().exp()),
+            "digit_counts": torch.bincount(top.indices[recognised], minlength=10).tolist()}
 
 
 def frechet_feature_distance(feats: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor) -> float:
@@ -301,6 +365,6 @@ class AudioEvaluator:
 
 
 __all__ = ["hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel", "ClassifierConfig",
-           "DigitClassifier", "augment", "train_classifier", "classify", "accuracy", "classifier_path",
+           "N_CLASSES", "REJECT", "DigitClassifier", "augment", "negatives", "train_classifier", "classify", "accuracy", "classifier_path",
            "digit_classifier", "digit_scores", "frechet_feature_distance", "mean_log_mel_db", "mean_psd_db",
            "spectral_errors", "AudioEvaluator"]
