@@ -22,6 +22,16 @@ def test_shapes_and_zero_output_at_init(one_thread):
     assert torch.equal(out[0, 0, :4], m.output_projection.bias.detach())
 
 
+def test_linear_skip_is_a_zero_initialised_identity_path(one_thread):
+    m = WaveNet1d(channels=8, layers=2, cycle=2, patch_size=4, linear_skip=True)
+    x, t = torch.randn(2, 1, 64), torch.rand(2)
+    assert torch.equal(m(x, t), WaveNet1d.forward(m, torch.randn(2, 1, 64), t))    # zero at init: input ignored
+    with torch.no_grad():
+        m.linear_skip.weight.copy_(torch.eye(4)[:, :, None])
+        m.output_projection.bias.zero_()
+    torch.testing.assert_close(m(x, t), x)       # the skip alone carries the input through fold and unfold
+
+
 def test_fold_unfold_roundtrip_and_layout():
     m = WaveNet1d(in_channels=2, channels=4, layers=1, patch_size=3)
     x = torch.arange(2 * 2 * 12, dtype=torch.float32).reshape(2, 2, 12)

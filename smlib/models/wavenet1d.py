@@ -14,7 +14,14 @@ layer for layer, without the mel conditioner (DiffWave's unconditional SC09 mode
   projection and unfolded after the output projection (space-to-depth in time, as "simple diffusion" patches
   images; Hoogeboom et al. 2023, arXiv 2301.11093). The residual stack then runs at 1/p of the sample rate, so its
   cost falls by p and one dilation cycle covers p times as many samples; p = 1 is DiffWave's network. The output
-  projection maps each frame's features to its p samples, so nothing limits the detail within a frame.
+  projection maps each frame's features to its p samples, so nothing limits the detail within a frame;
+* **linear skip** (``linear_skip=True``): a 1x1 convolution from the folded input straight to the folded output
+  (zero at initialisation), added to DiffWave's output. DiffWave's only path from input to output runs through a
+  ReLU and the gated layers, so an eps-predicting model must *learn* the near-identity eps_hat ~ x_t that high
+  noise levels ask for; any error there is multiplied by sigma / alpha (up to ~156 on DDPM's linear schedule) in
+  x0_hat and the sampler. Measured on the patched network (p = 8, 600 steps, spoken digits): eps-MSE stuck near
+  0.055 at t >= 0.6 and samples of RMS ~20 (the data's is 0.11). The linear path makes that map a least-squares
+  fit. Off by default (DiffWave's network).
 
 Receptive field: one output sample sees p * (1 + 2 * sum of dilations) input samples around it (the frames within
 ``sum of dilations`` of its own). DiffWave's SC09 model (36 layers, 256 channels, cycle 12, p = 1) sees 24,571
@@ -76,10 +83,11 @@ class WaveNet1d(nn.Module):
     returns (B, C, L) (the eps-prediction of DDPM, or whatever the formulation asks). ``y`` must be None.
 
     channels: residual channels (DiffWave: 64 for LJSpeech, 256 for SC09); layers: residual layers (30 / 36);
-    cycle: dilation cycle length (10 / 12); patch_size: samples per frame (L must be a multiple)."""
+    cycle: dilation cycle length (10 / 12); patch_size: samples per frame (L must be a multiple); linear_skip: add
+    a zero-initialised 1x1 convolution from input frames to output frames (see the module docstring)."""
 
     def __init__(self, in_channels: int = 1, channels: int = 64, layers: int = 30, cycle: int = 10,
-                 patch_size: int = 1, time_scale: float = 1000.0):
+                 patch_size: int = 1, time_scale: float = 1000.0, linear_skip: bool = False):
         super().__init__()
         if min(in_channels, channels, layers, cycle, patch_size) < 1:
             raise ValueError("in_channels, channels, layers, cycle and patch_size must all be >= 1.")
@@ -90,6 +98,10 @@ class WaveNet1d(nn.Module):
         self.skip_projection = _conv(channels, channels, 1)
         self.output_projection = _conv(channels, in_channels * patch_size, 1)
         nn.init.zeros_(self.output_projection.weight)
+        self.linear_skip = None
+        if linear_skip:
+            self.linear_skip = nn.Conv1d(in_channels * patch_size, in_channels * patch_size, 1, bias=False)
+            nn.init.zeros_(self.linear_skip.weight)
 
     @property
     def receptive_field(self) -> int:
@@ -115,22 +127,25 @@ class WaveNet1d(nn.Module):
             raise ValueError("WaveNet1d is unconditional; call it with y=None.")
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must be (B, {self.in_channels}, L), got {tuple(x.shape)}.")
-        h = F.relu(self.input_projection(self.fold(x)))
+        frames = self.fold(x)
+        h = F.relu(self.input_projection(frames))
         emb = self.embedding(t.reshape(-1).expand(x.shape[0]) if t.numel() == 1 else t)
         skip = 0.0
         for layer in self.layers:
             h, s = layer(h, emb)
             skip = skip + s
-        h = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
-        return self.unfold(self.output_projection(h))
+        h = self.output_projection(F.relu(self.skip_projection(skip / math.sqrt(len(self.layers)))))
+        if self.linear_skip is not None:
+            h = h + self.linear_skip(frames)
+        return self.unfold(h)
 
 
 # named sizes: DiffWave's own, and the CPU-sized ones of this project (ours)
 WAVENET1D_CONFIGS = {
     "diffwave-sc09": dict(channels=256, layers=36, cycle=12, patch_size=1),     # DiffWave Table 1, unconditional
     "diffwave-base": dict(channels=64, layers=30, cycle=10, patch_size=1),      # DiffWave base (LJSpeech)
-    "cpu-s": dict(channels=32, layers=10, cycle=10, patch_size=8),              # 8 kHz: 1,000 frames, RF 2.05 s
-    "cpu-m": dict(channels=48, layers=20, cycle=10, patch_size=8),
+    "cpu-s": dict(channels=32, layers=10, cycle=10, patch_size=8, linear_skip=True),   # 8 kHz: 1,000 frames
+    "cpu-m": dict(channels=48, layers=20, cycle=10, patch_size=8, linear_skip=True),
 }
 
 
