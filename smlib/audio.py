@@ -41,6 +41,7 @@ from smlib.atomic import atomic_path
 from smlib.data.spoken_digits import DEFAULT_GRID, load_spoken_digits, spoken_digits_meta
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, make_formulation, sample
+from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
 from smlib.diffusion.spectral_loss import SpectralLossSpec, spectral_loss
 from smlib.metrics.audio import AudioEvaluator, ClassifierConfig, digit_classifier
 from smlib.models.factory import count_parameters
@@ -53,17 +54,26 @@ from smlib.train.logs import read_metrics, write_json
 AP = "fourier-amplitude-phase"
 
 
+FORMULATIONS = ("ddpm", "edm")
+
+
 @dataclass(frozen=True)
 class AudioArm:
-    """One arm: a spectral term (None: plain DDPM) with scale ``lam`` and the rest of its
-    :class:`SpectralLossSpec` in ``options``. Always unweighted (w = 1): DDPM has no lambda_EDM."""
+    """One arm, as chapter 8's: ``formulation`` "ddpm" (linear-beta VP, 1000 steps, eps-prediction, eps-MSE) or
+    "edm" (EDM's preconditioned denoiser on the continuous VP path, lambda_EDM-weighted MSE); a spectral term
+    (None: none) with scale ``lam``, multiplied by lambda_EDM(sigma) when ``weighted`` (the paper's weighted form)
+    and the rest of its :class:`SpectralLossSpec` in ``options``."""
 
     label: str
+    formulation: str = "ddpm"
     term: str | None = None
     lam: float = 0.0
+    weighted: bool = False
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.formulation not in FORMULATIONS:
+            raise ValueError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {self.formulation!r}.")
         if self.term is not None:
             self.spec()   # an unknown loss or option fails here, in one line
 
@@ -75,13 +85,19 @@ class AudioArm:
         return SpectralLossSpec(self.term, signal_dims=1, **self.options) if self.term else None
 
 
+HAAR = dict(wavelet="haar", levels=3, include_ll=True)
 AUDIO_ARMS: dict[str, AudioArm] = {
     "ddpm": AudioArm("DDPM, eps-MSE"),
-    "ddpm-ap-1": AudioArm("DDPM + amp-phase (paper's unweighted)", AP, 1.0),
-    "ddpm-ap-0.1": AudioArm("DDPM + 0.1 amp-phase", AP, 0.1),
-    "ddpm-amp-1": AudioArm("DDPM + Fourier amplitude L1", "fourier-amplitude", 1.0),
-    "ddpm-haar-1": AudioArm("DDPM + Haar L1 (3 levels)", "wavelet", 1.0,
-                            options=dict(wavelet="haar", levels=3, include_ll=True)),
+    "ddpm-ap-1": AudioArm("DDPM + amp-phase (paper's unweighted)", "ddpm", AP, 1.0),
+    "ddpm-ap-0.1": AudioArm("DDPM + 0.1 amp-phase", "ddpm", AP, 0.1),
+    "ddpm-amp-1": AudioArm("DDPM + Fourier amplitude L1", "ddpm", "fourier-amplitude", 1.0),
+    "ddpm-haar-1": AudioArm("DDPM + Haar L1 (3 levels)", "ddpm", "wavelet", 1.0, options=HAAR),
+    "edm": AudioArm("EDM, lambda_EDM-weighted MSE", "edm"),
+    "edm-ap-1": AudioArm("EDM + lambda_EDM amp-phase (paper's weighted)", "edm", AP, 1.0, weighted=True),
+    "edm-ap-0.1": AudioArm("EDM + 0.1 lambda_EDM amp-phase", "edm", AP, 0.1, weighted=True),
+    "edm-amp-1": AudioArm("EDM + lambda_EDM Fourier amplitude L1", "edm", "fourier-amplitude", 1.0, weighted=True),
+    "edm-haar-1": AudioArm("EDM + lambda_EDM Haar L1 (3 levels)", "edm", "wavelet", 1.0, weighted=True,
+                           options=HAAR),
 }
 
 
@@ -93,7 +109,8 @@ class AudioConfig:
     rate: int = 8000
     n_train: int | None = 400                # clips of the training split, evenly spaced (None: all 4,320)
     data_scale: float = 1.0                  # x0 = scale * wave during training, samples / scale before scoring
-    model: dict = field(default_factory=lambda: dict(channels=16, layers=4, cycle=10, patch_size=16))
+    model: dict = field(default_factory=lambda: dict(channels=16, layers=4, cycle=10, patch_size=16,
+                                                     linear_skip=True))
     # optimisation
     steps: int = 20
     batch_size: int = 8
@@ -146,8 +163,9 @@ AUDIO_PRESETS: dict[str, AudioConfig] = {
     # seconds: a smoke test of the whole path (tiny network, 20 steps); learns nothing
     "ci": AudioConfig(),
     # proposed for the sweep, measured single-threaded (see the module docstring of the report)
-    "small": AudioConfig(preset="small", n_train=None, model=dict(channels=32, layers=10, cycle=10, patch_size=8),
-                         steps=1200, batch_size=32, lr=1e-3, warmup_steps=50, ema_decay=0.995, eval_every=400,
+    "small": AudioConfig(preset="small", n_train=None, data_scale=4.0,
+                         model=dict(channels=32, layers=10, cycle=10, patch_size=8, linear_skip=True),
+                         steps=1000, batch_size=32, lr=1e-3, warmup_steps=50, ema_decay=0.99, eval_every=200,
                          ckpt_every=200, log_every=25, sample_steps=25, n_eval=256, n_reference=None, n_keep=32),
 }
 
@@ -159,12 +177,23 @@ def arm_of(name: str) -> AudioArm:
     return AUDIO_ARMS[name]
 
 
+def formulation_for(arm: AudioArm) -> Formulation:
+    """DDPM's linear-beta VP with eps-prediction, or EDM as an x0-predicting formulation on the continuous VP path."""
+    return make_formulation("ddpm-linear") if arm.formulation == "ddpm" else edm_formulation("vp-continuous")
+
+
+def model_for(arm: AudioArm, backbone: nn.Module, formulation: Formulation) -> nn.Module:
+    """The network the loss and the sampler call: the backbone (DDPM) or EDM's preconditioning around it."""
+    return EDMPrecond(backbone, formulation.path) if arm.formulation == "edm" else backbone
+
+
 class AudioDiffusionTask:
-    """:class:`smlib.train.Task` for waveform DDPM with an optional spectral term on x0_hat.
+    """:class:`smlib.train.Task` for waveform diffusion with an optional spectral term on x0_hat.
 
     Batches are ``(waves (B, 1, L), digits (B,))``; digits are ignored (unconditional). The loss is the batch mean
-    of eps-MSE + lam L_S(x0, x0_hat), both per sample; at lam = 0 or without a term x0_hat is never asked for, so
-    the graph is the plain one."""
+    of base + lam w L_S(x0, x0_hat), all per sample (base: eps-MSE, or EDM's lambda_EDM-weighted MSE; w:
+    lambda_EDM for a weighted arm, else 1); at lam = 0 or without a term x0_hat is never asked for, so the graph is
+    the plain one."""
 
     def __init__(self, model: nn.Module, formulation: Formulation, arm: AudioArm, config: dict,
                  data_scale: float = 1.0, evaluator=None):
@@ -176,9 +205,12 @@ class AudioDiffusionTask:
     def terms(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(eps-MSE (B,), lam L_S (B,) or None) of clean waves x0 (B, 1, L) (already scaled)."""
         base, logs = self.formulation.loss(self.model, x0, None, return_x0_hat=self.arm.regularised)
+        if self.arm.formulation == "edm":
+            base = edm_weight(self.formulation, logs["t"]) * base
         if not self.arm.regularised:
             return base, None
-        return base, self.arm.lam * spectral_loss(self.spec, x0, logs["x0_hat"])
+        w = edm_weight(self.formulation, logs["t"]) if self.arm.weighted else 1.0
+        return base, self.arm.lam * w * spectral_loss(self.spec, x0, logs["x0_hat"])
 
     def loss(self, batch, step: int):
         base, term = self.terms(batch[0].float() * self.data_scale)
@@ -230,10 +262,11 @@ def build_audio_run(arm_name: str, cfg: AudioConfig, *, seed: int = 0, evaluator
     arm = arm_of(arm_name)
     length = int(length or cfg.rate)
     torch.manual_seed(int(seed))
-    model = build_wavenet1d(cfg.model)
-    formulation = make_formulation("ddpm-linear")
+    formulation = formulation_for(arm)
+    model = model_for(arm, build_wavenet1d(cfg.model), formulation)
     scorer = SampleScorer(evaluator, formulation, cfg, length, seed) if evaluator is not None else None
-    config = {"arm": arm_name, "term": arm.term, "lam": arm.lam, "options": dict(arm.options), **cfg.run_identity()}
+    config = {"arm": arm_name, "formulation": arm.formulation, "term": arm.term, "lam": arm.lam,
+              "weighted": arm.weighted, "options": dict(arm.options), **cfg.run_identity()}
     return AudioDiffusionTask(model, formulation, arm, config, cfg.data_scale, scorer)
 
 
@@ -282,8 +315,8 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     fitted = fit(task, cfg.train_config(seed, dev, out), (waves, digits), resume=resume, progress=progress,
                  max_steps_this_call=max_steps_this_call)
     scorer: SampleScorer = task.evaluate
-    result = {"arm": arm_name, "label": arm.label, "seed": int(seed), "preset": cfg.preset, "term": arm.term,
-              "lam": arm.lam, "num_params": count_parameters(task.model), "steps": fitted.step,
+    result = {"arm": arm_name, "label": arm.label, "seed": int(seed), "preset": cfg.preset,
+              "formulation": arm.formulation, "term": arm.term, "lam": arm.lam, "weighted": arm.weighted, "num_params": count_parameters(task.model), "steps": fitted.step,
               "config_steps": cfg.steps, "completed": fitted.completed, "train_wall_time_s": round(fitted.wall_time_s, 2),
               "prep_time_s": round(prep_s, 2), "eval_seconds": [round(s, 2) for s in scorer.seconds],
               "classifier": classifier_record, "data": spoken_digits_meta(DEFAULT_GRID, cfg.rate),
@@ -300,5 +333,6 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     return result
 
 
-__all__ = ["AP", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of", "AudioDiffusionTask",
+__all__ = ["AP", "HAAR", "FORMULATIONS", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
+           "formulation_for", "model_for", "AudioDiffusionTask",
            "SampleScorer", "build_audio_run", "audio_data", "run_audio"]

@@ -79,12 +79,12 @@ def test_named_sizes_and_diffwave_receptive_field():
         build_wavenet1d("cpu-s")(torch.zeros(1, 1, 80), torch.zeros(1), torch.zeros(1, dtype=torch.long))
 
 
-@pytest.mark.parametrize("arm", ["ddpm", "ddpm-ap-1", "ddpm-haar-1"])
+@pytest.mark.parametrize("arm", ["ddpm", "ddpm-ap-1", "ddpm-haar-1", "edm", "edm-ap-1"])
 def test_one_training_step_moves_the_weights(arm, tmp_path, one_thread):
     cfg = AudioConfig(model=dict(channels=4, layers=2, cycle=2, patch_size=8), steps=2, batch_size=4, warmup_steps=0)
     task = build_audio_run(arm, cfg, seed=0, length=256)
     base, term = task.terms(torch.randn(4, 1, 256) * 0.3)
-    assert base.shape == (4,) and (term is None) == (arm == "ddpm")
+    assert base.shape == (4,) and (term is None) == (arm in ("ddpm", "edm"))
     if term is not None:
         assert term.shape == (4,) and torch.all(term > 0)
     before = [p.detach().clone() for p in task.model.parameters()]
@@ -93,8 +93,20 @@ def test_one_training_step_moves_the_weights(arm, tmp_path, one_thread):
                                 device="cpu"), data, progress=False)
     assert res.completed and math.isfinite(res.train_logs["loss"])
     assert any(not torch.equal(a, b.detach()) for a, b in zip(before, task.model.parameters()))
-    if arm != "ddpm":
-        assert "loss/spectral" in res.train_logs
+    assert ("loss/spectral" in res.train_logs) == (term is not None)
+
+
+def test_edm_arm_is_the_preconditioned_lambda_weighted_loss():
+    from smlib.diffusion.edm import EDMPrecond, edm_weight
+    cfg = AudioConfig(model=dict(channels=4, layers=1, cycle=1, patch_size=8))
+    task = build_audio_run("edm", cfg, seed=0, length=64)
+    assert isinstance(task.model, EDMPrecond)
+    x = torch.randn(3, 1, 64)
+    torch.manual_seed(1)
+    a, _ = task.terms(x)
+    torch.manual_seed(1)
+    b, logs = task.formulation.loss(task.model, x)
+    torch.testing.assert_close(a, edm_weight(task.formulation, logs["t"]) * b)
 
 
 def test_plain_arm_never_computes_x0_hat():
