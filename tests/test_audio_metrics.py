@@ -72,6 +72,7 @@ def test_digit_scores_against_scipy_entropy():
                                                  rel=1e-9)
     assert s["confidence"] == pytest.approx(p.max(1).mean(), rel=1e-6)
     assert s["recognised"] == pytest.approx((p.max(1) >= 0.5).mean())
+    assert s["recognised@0.9"] == pytest.approx((p.max(1) >= 0.9).mean())
     assert sum(s["digit_counts"]) == int((p.max(1) >= 0.5).sum())
 
 

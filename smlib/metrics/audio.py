@@ -126,6 +126,7 @@ class ClassifierConfig:
 
 
 N_CLASSES = 11          # ten digits and "not a digit" (index 10)
+REPORT_THRESHOLDS = (0.5, 0.7, 0.9)   # recognised shares reported beside the chosen threshold's
 REJECT = 10
 
 
@@ -293,7 +294,8 @@ def digit_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bo
 # ------------------------------------------------------------------------------------------------- scores
 def digit_scores(probs: torch.Tensor, threshold: float = 0.9) -> dict:
     """Label-free scores of (N, 11) class probabilities (ten digits, then "not a digit"; (N, 10) without the reject
-    column is accepted too): confidence, recognised share at ``threshold``, rejected share, entropy (nats) and
+    column is accepted too): confidence, recognised share at ``threshold`` (and at each of ``REPORT_THRESHOLDS``, as
+    ``recognised@0.5`` ...), rejected share, entropy (nats) and
     inception score of the digit distribution renormalised over the ten digits, and the counts of the recognised
     digits."""
     if probs.ndim != 2 or probs.shape[1] not in (10, N_CLASSES):
@@ -305,8 +307,9 @@ def digit_scores(probs: torch.Tensor, threshold: float = 0.9) -> dict:
     kl = (q * (q.log() - marginal.log())).sum(dim=1)
     recognised = top.values >= threshold
     rejected = (probs.argmax(dim=1) == REJECT).double().mean() if probs.shape[1] == N_CLASSES else 0.0
+    shares = {f"recognised@{c:g}": float((top.values >= c).double().mean()) for c in REPORT_THRESHOLDS}
     return {"confidence": float(top.values.mean()), "recognised": float(recognised.double().mean()),
-            "rejected": float(rejected), "threshold": float(threshold),
+            "rejected": float(rejected), "threshold": float(threshold), **shares,
             "entropy": float(-(q * q.log()).sum(dim=1).mean()), "inception_score": float(kl.mean().exp()),
             "digit_counts": torch.bincount(top.indices[recognised], minlength=10).tolist()}
 
@@ -365,6 +368,6 @@ class AudioEvaluator:
 
 
 __all__ = ["hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel", "ClassifierConfig",
-           "N_CLASSES", "REJECT", "DigitClassifier", "augment", "negatives", "train_classifier", "classify", "accuracy", "classifier_path",
+           "N_CLASSES", "REJECT", "REPORT_THRESHOLDS", "DigitClassifier", "augment", "negatives", "train_classifier", "classify", "accuracy", "classifier_path",
            "digit_classifier", "digit_scores", "frechet_feature_distance", "mean_log_mel_db", "mean_psd_db",
            "spectral_errors", "AudioEvaluator"]
