@@ -175,9 +175,11 @@ def augment(x: torch.Tensor, config: ClassifierConfig, generator: torch.Generato
 def negatives(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Not-a-digit clips made from a batch of digits (B, 1, L), one kind per clip chosen at random: white noise,
     AR(1)-coloured noise (low- or high-tilted), speech-shaped noise (the clip's |FFT| with random phases),
-    segment-shuffled speech (8 to 40 pieces), time-reversed speech; noise levels random (RMS 0.003 .. 0.5)."""
+    segment-shuffled speech (8 to 40 pieces), time-reversed speech, and speech-shaped noise under the clip's
+    amplitude envelope (|x| averaged over L / 50 samples: the word's loudness contour, no spectral motion);
+    noise levels random (RMS 0.003 .. 0.5), the enveloped noise at the clip's RMS."""
     b, _, n = x.shape
-    kind = torch.randint(0, 5, (b,), generator=generator)
+    kind = torch.randint(0, 6, (b,), generator=generator)
     level = 10 ** (-2.5 + 2.2 * torch.rand(b, 1, 1, generator=generator))
     white = torch.randn(x.shape, generator=generator)
     out = torch.empty_like(x)
@@ -197,8 +199,15 @@ def negatives(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
             cuts = torch.linspace(0, n, pieces + 1).long()
             order = torch.randperm(pieces, generator=generator)
             y = torch.cat([x[i][:, cuts[j]:cuts[j + 1]] for j in order.tolist()], dim=1)
-        else:
+        elif k == 4:
             y = x[i].flip(-1)
+        else:
+            spec = torch.fft.rfft(x[i])
+            phase = torch.exp(2j * math.pi * torch.rand(spec.shape, generator=generator))
+            width = max(1, n // 50)
+            env = F.avg_pool1d(x[i].abs()[None], width, 1, width // 2, count_include_pad=True)[0, :, :n]
+            y = torch.fft.irfft(spec.abs() * phase, n=n) * env
+            y = y * x[i].pow(2).mean().sqrt() / y.pow(2).mean().sqrt().clamp_min(1e-8)
         if k <= 1:
             y = y / y.pow(2).mean().sqrt().clamp_min(1e-8) * level[i]
         out[i] = y.clamp(-1, 1)
