@@ -265,9 +265,12 @@ def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     return float((probs.argmax(1) == labels.to(probs.device)).float().mean())
 
 
+CLASSIFIER_VERSION = 3   # bump when the training code changes (v1: ten classes; v2: reject class; v3: envelope noise)
+
+
 def classifier_path(config: ClassifierConfig, data_key: str) -> str:
-    """``<cache>/spoken-digits/classifier-<data key>-<config key>.pt``."""
-    return str(cache_dir() / "spoken-digits" / f"classifier-{data_key}-{config.key()}.pt")
+    """``<cache>/spoken-digits/classifier-<data key>-v<version>-<config key>.pt``."""
+    return str(cache_dir() / "spoken-digits" / f"classifier-{data_key}-v{CLASSIFIER_VERSION}-{config.key()}.pt")
 
 
 def digit_classifier(config: ClassifierConfig = ClassifierConfig(), progress: bool = False) -> tuple[DigitClassifier, dict]:
@@ -377,6 +380,6 @@ class AudioEvaluator:
 
 
 __all__ = ["hz_to_mel", "mel_to_hz", "mel_filterbank", "power_spectrogram", "log_mel", "ClassifierConfig",
-           "N_CLASSES", "REJECT", "REPORT_THRESHOLDS", "DigitClassifier", "augment", "negatives", "train_classifier", "classify", "accuracy", "classifier_path",
+           "N_CLASSES", "REJECT", "REPORT_THRESHOLDS", "CLASSIFIER_VERSION", "DigitClassifier", "augment", "negatives", "train_classifier", "classify", "accuracy", "classifier_path",
            "digit_classifier", "digit_scores", "frechet_feature_distance", "mean_log_mel_db", "mean_psd_db",
            "spectral_errors", "AudioEvaluator"]
