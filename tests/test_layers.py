@@ -25,7 +25,7 @@ LAYERS = [
     {"train", "config"},
     {"results", "performance"},
     {"sweep", "verdicts"},
-    {"pipelines", "audit"},
+    {"pipelines", "audit", "audio"},
     {"experiments"},
     {"cli", "__main__", "gpu_check", "scorecard"},
 ]
