@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 BIN   := $(VENV)/bin
 NB    ?=
-PRESET ?= small
+PRESET ?=
 ARGS  ?=
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
@@ -54,7 +54,7 @@ unit: venv  ## unit tests of smlib and of the notebook pairing
 	$(BIN)/pytest -q tests
 
 nbval: venv  ## re-execute every committed notebook and compare its check cells
-	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider --ignore-glob='*.tmp.ipynb' notebooks
 
 test: lint browser unit nbval book-strict book-check  ## everything CI runs: lint, unit tests, notebooks, strict book build, browser check
 
@@ -62,9 +62,9 @@ notebooks: venv  ## regenerate every committed .ipynb from its .py at default (C
 	$(PY) tools/refresh_notebooks.py $(NOTEBOOKS)
 	$(PY) tools/scorecard.py
 
-run: venv  ## run one notebook at a preset into runs/: make run NB=01_spectral_bias PRESET=small [ARGS="-p device cuda"]
-	@test -n "$(NB)" || { echo "usage: make run NB=01_spectral_bias PRESET=small"; exit 2; }
-	$(PY) tools/run_notebook.py notebooks/$(NB).py --preset $(PRESET) $(ARGS)
+run: venv  ## run one notebook into runs/ (default preset: the notebook's, ci): make run NB=01_spectral_bias [PRESET=small] [ARGS="-p device cuda"]
+	@test -n "$(NB)" || { echo "usage: make run NB=01_spectral_bias [PRESET=small] [ARGS=\"-p seed 1\"]"; exit 2; }
+	$(PY) tools/run_notebook.py notebooks/$(NB).py $(if $(PRESET),--preset $(PRESET)) $(ARGS)
 
 bench: venv  ## install the peers (benchmarks/requirements.txt), run every benchmark, write results/benchmarks/
 	$(BIN)/pip install -q -r benchmarks/requirements.txt

@@ -20,9 +20,12 @@ a bad input into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
+import types
+import typing
 from pathlib import Path
 
 from smlib.config import PRESET_NAMES
@@ -38,19 +41,97 @@ def _value(text: str):
         return text
 
 
-def _overrides(args) -> dict:
+def _typed(value, hint, text: str | None = None):
+    """``value`` as the type ``hint`` declares (a JSON int for a float knob becomes a float, a list a tuple, the raw
+    ``text`` a string knob's value); TypeError where it does not fit. Unknown kinds of hint pass the value."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in (a for a in args if a is not type(None)):
+            try:
+                return _typed(value, a, text)
+            except TypeError:
+                pass
+        raise TypeError
+    if value is None:
+        raise TypeError
+    if hint is bool or hint is int:
+        if isinstance(value, bool) != (hint is bool):
+            raise TypeError
+        if hint is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, (int, bool)):
+            return value
+        raise TypeError
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if hint is str:
+        if isinstance(value, str) or text is not None:      # --set dataset=123 is the string "123"
+            return value if isinstance(value, str) else text
+        raise TypeError
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_typed(v, args[0]) for v in value)
+        if args and len(args) != len(value):
+            raise TypeError
+        return tuple(_typed(v, a) for v, a in zip(value, args)) if args else tuple(value)
+    if (hint is dict or origin is dict) and not isinstance(value, dict):
+        raise TypeError
+    return value
+
+
+def _kind(hint) -> str:
+    """What a knob of type ``hint`` takes, in words."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_kind(a) for a in args)
+    if origin is tuple:     # tuple[int, ...]: "a list of integers"; tuple[float, float]: "a list of 2 numbers"
+        count = "" if len(args) == 2 and args[1] is Ellipsis else f"{len(args)} "
+        return f"a list of {count}{_kind(args[0]).split(' ', 1)[1]}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object",
+            type(None): "null"}.get(hint, f"a {getattr(hint, '__name__', hint)}")
+
+
+def _set_values(cls, preset: str, items) -> dict:
+    """``--set KEY=VALUE`` items, each checked against the knob's declared type (and seeds non-negative); one line
+    naming the item otherwise. Unknown knobs are left to :meth:`PresetConfig.at`, which lists the known ones."""
+    hints = typing.get_type_hints(cls)
+    default = cls.PRESETS.get(preset)
     out = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}.")
-        value = _value(value)
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    if args.steps is not None:
-        out["steps"] = args.steps
-    if args.dataset is not None:
-        out["dataset"] = args.dataset
+        value = _value(text)
+        if key in {f.name for f in dataclasses.fields(cls)}:
+            try:
+                value = _typed(value, hints[key], text)
+            except TypeError:
+                now = f" (the {preset} preset's value is {json.dumps(getattr(default, key, None), default=str)})"
+                raise ValueError(f"--set {item}: {key} takes {_kind(hints[key])}{now if default else ''}.") from None
+            seeds = value if isinstance(value, tuple) else (value,)
+            if (key == "seed" or key.endswith(("_seed", "seeds"))) and any(isinstance(v, int) and v < 0
+                                                                            for v in seeds):
+                raise ValueError(f"--set {item}: seeds must be non-negative integers.")
+        out[key] = value
     return out
+
+
+def _config(cls, args, **fixed):
+    """The chapter's config: the preset, ``fixed`` (a paper setting), ``--steps``, ``--dataset`` and the typed
+    ``--set`` values. ``--set KEY=null`` sets the knob to None (in-process, a None override means "keep the preset's",
+    so the CLI applies those after the preset)."""
+    sets = _set_values(cls, args.preset, args.set)
+    flags = {k: v for k, v in (("steps", args.steps), ("dataset", args.dataset)) if v is not None}
+    cfg = cls.at(args.preset, **{**fixed, **sets, **flags})   # unknown knobs, None-valued ones too, refused here
+    nones = {k: None for k, v in sets.items() if v is None and k not in flags}
+    return dataclasses.replace(cfg, **nones) if nones else cfg
 
 
 def _common(p: argparse.ArgumentParser, variants: str) -> None:
@@ -86,14 +167,26 @@ def _run_line(label: str, r: dict, extra: str = "") -> str:
 
 
 # ------------------------------------------------------------------------------------------------ recipes
-def _context(args):
-    """Where and how this command's runs execute, resolved once (the device included)."""
-    from smlib.device import resolve_device
+def _device(name: str) -> str:
+    """``--device`` resolved (auto -> cuda, mps, cpu); one line naming the flag when it is not there."""
+    from smlib.device import DeviceUnavailableError, resolve_device
+
+    try:
+        return str(resolve_device(name))
+    except DeviceUnavailableError as e:
+        raise ValueError(f"--device {name}: {e}") from None
+
+
+def _context(args, results: bool = True):
+    """Where and how this command's runs execute, resolved once (the device included) and checked before any
+    training: the device is there, the runs folder (and, with ``results``, the results folder) can be written."""
     from smlib.results import RunContext
 
-    return RunContext(data_root=args.data_root, device=str(resolve_device(args.device)), runs_dir=args.runs_dir,
-                      results_dir=args.results, max_steps_this_call=getattr(args, "max_steps_this_call", None),
-                      progress=args.progress)
+    ctx = RunContext(data_root=args.data_root, device=_device(args.device), runs_dir=args.runs_dir,
+                     results_dir=args.results, max_steps_this_call=getattr(args, "max_steps_this_call", None),
+                     progress=args.progress)
+    ctx.check_folders(results=results)
+    return ctx
 
 
 def _sweep(sweep, cfg, args, label, extra=lambda r: "", seeds=None) -> None:
@@ -110,11 +203,11 @@ def autoencoder(args) -> None:
     from smlib.experiments.autoencoders import SWEEP, flat_row
     from smlib.pipelines.autoencoder import AutoencoderConfig, fit_autoencoder
 
-    cfg = AutoencoderConfig.at(args.preset, **_overrides(args))
+    cfg = _config(AutoencoderConfig, args)
     if args.regularizer is not None:         # a custom recipe: trained and printed, not part of the sweep
         spec = _value(args.regularizer)
         spec = spec.split(",") if isinstance(spec, str) else spec
-        ctx = _context(args)
+        ctx = _context(args, results=False)
         for seed in args.seeds or [0]:
             r = fit_autoencoder("custom", cfg, data_root=ctx.data_root, device=ctx.device, seed=seed,
                                 regularizers=spec, runs_dir=ctx.runs_dir, force=args.force, progress=args.progress)
@@ -126,14 +219,15 @@ def autoencoder(args) -> None:
     rows = SWEEP.run(cfg, ctx, _variants(args, SWEEP.arms), args.seeds or [0])
     for r in rows:
         m = r.get("metrics") or {}
-        print(f"{r['variant']:20s} seed {r['seed']}: " + (f"PSNR {m['psnr']:.2f}, rFID {m['rfid']:.1f}"
-                                                          if "psnr" in m else f"stopped at step {r.get('steps')}"))
+        rfid = f", rFID {m['rfid']:.1f}" if m.get("rfid") is not None else ""       # fid_n = 0: not scored
+        print(f"{r['variant']:20s} seed {r['seed']}: " + (f"PSNR {m['psnr']:.2f}{rfid}" if "psnr" in m
+                                                          else f"stopped at step {r.get('steps')}"))
 
 
 def diffusion(args) -> None:
     from smlib.experiments import diffusability as diff
 
-    cfg = diff.DiffusabilityConfig.at(args.preset, setting=args.setting, **_overrides(args))
+    cfg = _config(diff.DiffusabilityConfig, args, setting=args.setting)
     if args.autoencoder:
         _external_autoencoder(cfg, args)
         return
@@ -152,7 +246,7 @@ def _external_autoencoder(cfg, args) -> None:
     variants = _variants(args, None)
     if variants is None or len(variants) != 1:
         raise ValueError("--autoencoder needs exactly one --variant (its name labels the results).")
-    ctx = _context(args)
+    ctx = _context(args, results=False)
     tag = hashlib.sha1(str(Path(args.autoencoder).resolve()).encode()).hexdigest()[:8]
     for seed in args.seeds or [0]:
         ae = ld.obtain_autoencoder(variants[0], cfg, ctx, seed, folder=args.autoencoder)
@@ -165,7 +259,7 @@ def _external_autoencoder(cfg, args) -> None:
 def intervention(args) -> None:
     from smlib.experiments import intervention as iv
 
-    cfg = iv.InterventionConfig.at(args.preset, **_overrides(args))
+    cfg = _config(iv.InterventionConfig, args)
     _sweep(iv.SWEEP, cfg, args, lambda r: f"{r['arm']:10s}",
            lambda r: f", reconstructions identical to {r['reconstruction_gap']:.1e}" if "reconstruction_gap" in r
            else "")
@@ -174,14 +268,14 @@ def intervention(args) -> None:
 def dctdiff(args) -> None:
     from smlib.experiments import dctdiff as dct
 
-    cfg = dct.DCTdiffConfig.at(args.preset, setting=args.setting, **_overrides(args))
+    cfg = _config(dct.DCTdiffConfig, args, setting=args.setting)
     _sweep(dct.SWEEP, cfg, args, lambda r: f"{r['label']:20s}")
 
 
 def repa(args) -> None:
     from smlib.experiments import repa as rp
 
-    cfg = rp.RepaConfig.at(args.preset, **_overrides(args))
+    cfg = _config(rp.RepaConfig, args)
     _sweep(rp.SWEEP, cfg, args, lambda r: f"{r['arm_label']:26s}",
            lambda r: f"  [{r['encoder']}]" if "encoder" in r else "")
 
@@ -189,7 +283,7 @@ def repa(args) -> None:
 def spectral_reg(args) -> None:
     from smlib.experiments import spectral_regularisation as sr
 
-    cfg = sr.SpectralRegConfig.at(args.preset, **_overrides(args))
+    cfg = _config(sr.SpectralRegConfig, args)
     if args.toy:
         ctx = _context(args)
         for r in sr.TOY_SWEEP.run(cfg, ctx, seeds=args.seeds or cfg.toy_seeds):
@@ -215,7 +309,7 @@ def audit(args) -> None:
     from smlib.audit import audit as run_audit, summary_lines
 
     record = run_audit(args.autoencoder, dataset=args.dataset, n_images=args.n_images, resolution=args.resolution,
-                       data_root=args.data_root, device=args.device, out_dir=args.out, split=args.split,
+                       data_root=args.data_root, device=_device(args.device), out_dir=args.out, split=args.split,
                        seed=args.seed, batch_size=args.batch_size, n_bands=args.bands)
     print("\n".join(summary_lines(record)))
 
@@ -328,13 +422,29 @@ def main(argv: list[str] | None = None) -> int:
     from smlib.regularizers.perceptual import LPIPSUnavailableError
 
     try:
+        _check_seeds(args)
         args.run(args)
     except (ValueError, KeyError, FileNotFoundError, DatasetNotFoundError, WeightsUnavailableError,
             LPIPSUnavailableError) as err:
+        if isinstance(err, KeyError) and not (err.args and " " in str(err.args[0])):
+            raise                 # a bare KeyError('rfid') is a bug, not a bad input: keep its traceback
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as err:        # the filesystem: a folder that cannot be written, a full disk, a vanished file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}; check that path (permissions, free space) or pass another "
+              "--runs-dir / --results.", file=sys.stderr)
+        return USAGE_ERROR
     return 0
+
+
+def _check_seeds(args) -> None:
+    """``--seeds`` / ``--seed`` are non-negative (a negative seed would train, but as no run the book plans)."""
+    for flag, given in (("--seeds", getattr(args, "seeds", None)), ("--seed", getattr(args, "seed", None))):
+        bad = [s for s in (given if isinstance(given, list) else [given]) if s is not None and s < 0]
+        if bad:
+            raise ValueError(f"{flag} takes non-negative integers, got {bad[0]}.")
 
 
 __all__ = ["main", "build_parser", "USAGE_ERROR"]

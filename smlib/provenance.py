@@ -80,6 +80,22 @@ def repo_relative(path: str | os.PathLike) -> str:
         return str(p)
 
 
+#: how a record names a path outside the checkout (a --runs-dir of the user's): this, then its last three parts
+OUTSIDE = "<outside the checkout>"
+
+
+def recorded_path(path: str | os.PathLike) -> str:
+    """How a committed record names a file: repo-relative inside the checkout (:func:`repo_relative`); outside it,
+    ``<outside the checkout>/`` and the last three parts (``<outside the checkout>/ci/esm-1a2b3c/last.pt``), enough
+    to find it under the runs folder the record's command names, and no folder of the machine that wrote it. A
+    reader never opens such a path: a run folder's files are read from the folder itself."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    rel = repo_relative(p)
+    return rel if not Path(rel).is_absolute() else "/".join((OUTSIDE, *p.parts[-3:]))
+
+
 def resolve_repo_path(path: str | os.PathLike) -> Path:
     """A path read from a results file: relative ones are relative to :data:`REPO_ROOT`."""
     p = Path(path)
@@ -148,4 +164,4 @@ def describe(record: dict) -> str:
 
 
 __all__ = ["REPO_ROOT", "provenance", "describe", "git_commit", "cpu_name", "gpu_names", "user_command", "repo_relative",
-           "resolve_repo_path"]
+           "recorded_path", "resolve_repo_path", "OUTSIDE"]

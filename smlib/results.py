@@ -6,8 +6,9 @@ Two folders, both inside the checkout unless a caller names another:
 * ``results/<chapter>/`` (committed): small JSON files a chapter prints, each with the :func:`smlib.provenance`
   record of the process that wrote it; sample grids packed as uint8 beside them (``<stem>_grids.json``).
 
-Every path written into a result is repo-relative (:func:`smlib.provenance.repo_relative`), so a committed file
-names no folder of the machine that produced it. A notebook needs three things from here: :func:`load_result`,
+Every path written into a result is repo-relative (:func:`smlib.provenance.recorded_path`; a path outside the checkout
+keeps only its last parts), so a committed file names no folder of the machine that produced it; a run folder's own
+record names its files relative to the folder. A notebook needs three things from here: :func:`load_result`,
 :func:`provenance_lines` (the command, and the commit of *every* run when a table mixes them) and
 :func:`html_table`.
 
@@ -23,6 +24,7 @@ import json
 import math
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from smlib.provenance import REPO_ROOT, describe, repo_relative, resolve_repo_path
+from smlib.provenance import REPO_ROOT, describe, recorded_path, repo_relative, resolve_repo_path
 from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.distributed import init_distributed
 from smlib.train.logs import write_json
@@ -83,6 +85,14 @@ class RunContext:
         """Whether this process writes results (rank 0 under torchrun, always otherwise)."""
         return init_distributed().is_main
 
+    def check_folders(self, results: bool = True) -> None:
+        """Before any training: the runs folder (and, with ``results``, the results root) can be created and written;
+        otherwise one line naming the folder and the option to change (:func:`check_writable`)."""
+        check_writable(runs_root(self.runs_dir), "runs folder (runs_dir, --runs-dir)")
+        if results:
+            check_writable(Path(self.results_dir) if self.results_dir is not None else RESULTS_ROOT,
+                           "results folder (results_dir, --results)")
+
     def inception(self):
         """The feature extractor runs are scored with: ``features`` when given, else the shared TF-Inception."""
         if self.features is not None:
@@ -90,6 +100,26 @@ class RunContext:
         from smlib.metrics.inception import shared_inception
 
         return shared_inception(str(self.device))
+
+
+def check_writable(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """``folder`` as a Path when files can be written there: it exists or can be created (its nearest existing
+    ancestor is a folder) and a file can be created in it, tried for real (permission bits do not bind root, a
+    read-only mount binds everyone). Nothing is left behind. Otherwise one ValueError naming ``what`` and the path."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"the {what} {folder} cannot be created: {probe} is a file; pass another folder.")
+    try:
+        fd, name = tempfile.mkstemp(dir=probe, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise ValueError(f"the {what} {folder} is not writable ({e.strerror or e}); pass a folder you can write to."
+                         ) from None
+    return folder
 
 
 def mean_curve(runs: Sequence[Mapping], key: str = "eval/fid") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,12 +203,14 @@ def read_grids(results_file: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------------------- provenance
-def relative_paths(record: Mapping, keys: Iterable[str] = ("run_dir", "checkpoint", "grid", "out_dir")) -> dict:
-    """Copy of ``record`` with the path-valued ``keys`` made repo-relative (values outside the checkout stay)."""
+def relative_paths(record: Mapping, keys: Iterable[str] = ("run_dir", "checkpoint", "grid", "out_dir", "init_run"),
+                   ) -> dict:
+    """Copy of ``record`` with the path-valued ``keys`` made repo-relative; a path outside the checkout keeps no
+    folder of the machine (:func:`smlib.provenance.recorded_path`)."""
     out = dict(record)
     for k in keys:
         if isinstance(out.get(k), str) and out[k]:
-            out[k] = repo_relative(out[k])
+            out[k] = recorded_path(out[k])
     return out
 
 
@@ -280,6 +312,7 @@ class _Table:
 
 
 __all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "RunContext",
+           "check_writable",
            "finished_run", "mean_curve", "write_result", "read_result", "load_result",
            "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
            "provenance_lines", "mean_pm_std", "html_table", "resolve_repo_path", "repo_relative"]

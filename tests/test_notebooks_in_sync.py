@@ -10,6 +10,11 @@ SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
 REQUIRED_PARAMETERS = ("preset", "dataset", "data_root", "device", "seed")
 
 
+def refresh_command(py: Path) -> str:
+    """The one command that re-executes this notebook and rewrites its .ipynb (``make notebooks`` re-runs all)."""
+    return f"python tools/refresh_notebooks.py notebooks/{py.name}"
+
+
 def cells(nb):
     return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
 
@@ -21,12 +26,13 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
 def test_ipynb_is_fresh_and_executed(py):
     ipynb = py.with_suffix(".ipynb")
-    assert ipynb.exists(), f"{ipynb.name} is missing: run `make notebooks`"
+    assert ipynb.exists(), f"{ipynb.name} is missing: run `{refresh_command(py)}`"
     src, built = jupytext.read(py), nbformat.read(ipynb, as_version=4)
-    assert cells(src) == cells(built), f"{ipynb.name} is stale against {py.name}: run `make notebooks`"
+    assert cells(src) == cells(built), f"{ipynb.name} is stale against {py.name}: run `{refresh_command(py)}`"
     assert built.metadata["kernelspec"]["name"] == "python3"
     code = [c for c in built.cells if c.cell_type == "code"]
-    assert all(c.get("execution_count") is not None for c in code), f"{ipynb.name} has unexecuted cells"
+    assert all(c.get("execution_count") is not None for c in code), \
+        f"{ipynb.name} has unexecuted cells: run `{refresh_command(py)}`"
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
 
 
@@ -49,4 +55,4 @@ def test_committed_notebook_keeps_its_figures(py):
     plotting = [c for c in built.cells if c.cell_type == "code" and "plt.show()" in c.source]
     with_png = [c for c in plotting if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
     assert len(with_png) == len(plotting), (f"{py.stem}.ipynb: {len(plotting) - len(with_png)} plotting cells have no "
-                                            f"figure; run `make notebooks` in a shell without MPLBACKEND=Agg")
+                                            f"figure; run `{refresh_command(py)}`")

@@ -247,17 +247,23 @@ def _celeba_split(base: Path, split: str) -> tuple[list[Path], list[int]]:
 
 
 # ------------------------------------------------------------------------------------------------ folder
+#: the subfolders that give a folder dataset its splits (``val`` and ``valid`` are read as ``validation``)
+FOLDER_SPLITS = ("train", "test", "validation")
+
+
 def find_folder(split="train", resolution=32, root=None, download=False, limit=None, hflip=False,
                 channels=3) -> ImageDataset:
-    """Every image under ``root`` (a folder, searched recursively, or a .tar.gz/.tgz/.zip archive, unpacked once
-    into the cache), sorted by relative path; hidden files and folders are skipped. Labels are -1.
+    """Every image of a split under ``root`` (a folder, searched recursively, or a .tar.gz/.tgz/.zip archive,
+    unpacked once into the cache), sorted by relative path; hidden files and folders are skipped. Labels are -1.
 
-    ``root`` is required ($SMLIB_DATA is not used: it holds many datasets, not one folder). There are no splits:
-    ``split`` must be "train" (the default) or "all"; point ``root`` at a split's own folder instead.
+    ``root`` is required ($SMLIB_DATA is not used: it holds many datasets, not one folder). Splits: a folder with
+    ``train/``, ``test/`` (or ``validation/``, ``val/``) subfolders has those splits, each read from its subfolder;
+    a folder without them has only ``train``, which is every image in it. ``all`` is every image in either layout.
+    A split that is not there is refused in one line saying where to put its images.
     """
     if root is None:
         raise ValueError("the folder dataset needs root=<a folder (or archive) of images>.")
-    _check_split("folder", split, ("train", "all"))
+    split = _check_split("folder", split, (*FOLDER_SPLITS, "all"))
     if channels not in (1, 3):
         raise ValueError(f"folder channels={channels!r}: use 3 (RGB) or 1 (grey).")
     folder = Path(root).expanduser()
@@ -266,6 +272,13 @@ def find_folder(split="train", resolution=32, root=None, download=False, limit=N
     if not folder.is_dir():
         raise DatasetNotFoundError(f"folder dataset: {folder} is not a folder or an archive; pass root=<a folder of "
                                    "images>.")
+    splits = folder_splits(folder)
+    if split != "all" and (splits or split != "train"):
+        if split not in splits:
+            has = f"its splits are {', '.join(splits)}" if splits else "it has no train/ and test/ subfolders"
+            raise ValueError(f"folder dataset {folder} has no split {split!r} ({has}); put those images in "
+                             f"{folder / split}/ (and the training images in {folder / 'train'}/).")
+        folder = splits[split]
     paths = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
              and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
     if not paths:
@@ -275,5 +288,16 @@ def find_folder(split="train", resolution=32, root=None, download=False, limit=N
                       hflip=hflip, limit=limit, source=str(folder))
 
 
-__all__ = ["find_cifar10", "find_mnist", "find_celeba", "find_folder", "ImageFiles", "ImageArray",
-           "CIFAR10_CLASSES", "CELEBA_CROP", "IMAGE_SUFFIXES"]
+def folder_splits(folder: Path) -> dict[str, Path]:
+    """{split: subfolder} of a folder dataset: its ``train/``, ``test/``, ``validation/`` (or ``val/``, ``valid/``)
+    subfolders; {} for a folder without them (one split, ``train``)."""
+    out = {}
+    for sub in sorted(folder.iterdir()) if folder.is_dir() else ():
+        name = {"val": "validation", "valid": "validation"}.get(sub.name, sub.name)
+        if name in FOLDER_SPLITS and sub.is_dir():
+            out.setdefault(name, sub)
+    return out
+
+
+__all__ = ["find_cifar10", "find_mnist", "find_celeba", "find_folder", "folder_splits", "FOLDER_SPLITS", "ImageFiles",
+           "ImageArray", "CIFAR10_CLASSES", "CELEBA_CROP", "IMAGE_SUFFIXES"]

@@ -46,7 +46,8 @@ def load_dataset(name: str, split: str = "train", resolution: int = 32, root=Non
       - ``celeba``: aligned faces ``img_align_celeba/`` with ``split.csv`` or ``list_eval_partition.txt``; central
         140 px crop (option ``crop``); splits train / validation / test / all; label = identity index.
       - ``mnist``: ``torchvision.datasets.MNIST(root)``; 3 identical channels unless ``channels=1``.
-      - ``folder``: every image under ``root`` (required), recursively, sorted; label -1.
+      - ``folder``: every image under ``root`` (required), recursively, sorted; label -1; splits from ``train/``
+        and ``test/`` subfolders where it has them (else one split, ``train``).
       - ``deadleaves``: synthetic, needs no files (options ``size``, ``seed``, ``rmin``, ``rmax``, ``n_discs``).
     split: "train" | "test" (| "validation" | "all" where the dataset has them).
     resolution: R; images are resized so the shorter side is R (bicubic, antialiased) and center-cropped to R x R.
@@ -82,7 +83,7 @@ def image_subset(name: str, n: int, resolution: int, split: str = "train", seed:
     """
     ds = load_dataset(name, split=split, resolution=resolution, root=root, **kw)
     if not 1 <= n <= len(ds):
-        raise ValueError(f"asked for n={n} images but {name} {split} has {len(ds)}; lower n.")
+        raise ValueError(f"asked for n={n} images but {name} {split} has {len(ds)}; ask for 1 to {len(ds)}.")
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(int(seed)))[:n]
     items = [ds[int(i)] for i in idx]
     return torch.stack([x for x, _ in items]), torch.tensor([int(y) for _, y in items], dtype=torch.long)

@@ -32,14 +32,15 @@ from smlib.atomic import atomic_path
 from smlib.data import cache_dir, image_batch, load_dataset
 from smlib.device import resolve_device
 from smlib.metrics.reconstruction import EVAL_SETTINGS, evaluate_autoencoder
-from smlib.models.autoencoder import AEConfig, AutoEncoder, ae_config
+from smlib.models.autoencoder import AutoEncoder, ae_config
 from smlib.models.discriminator import PatchDiscriminator
 from smlib.models.factory import count_parameters
 from smlib.pipelines.autoencoder_config import AutoencoderConfig, get_variant, resolve_spec
-from smlib.provenance import provenance, repo_relative, resolve_repo_path
+from smlib.pipelines.autoencoder_runs import folder_record, load_autoencoder, located, read_run, weights_file
+from smlib.provenance import provenance, repo_relative
 from smlib.regularizers import AELoss, GANLoss, build_regularizers, normalise_spec
 from smlib.regularizers.vf import FeatureSource, encode_features
-from smlib.results import pack_uint8, read_result, runs_root, write_result
+from smlib.results import check_writable, pack_uint8, read_result, runs_root, write_result
 from smlib.train import TrainConfig, fit, load_checkpoint
 from smlib.train.checkpoint import canonical_config
 from smlib.train.config import TRAJECTORY_KEYS
@@ -241,6 +242,31 @@ def eval_images(cfg: AutoencoderConfig, dataset: str, data_root=None, n: int | N
     return image_batch(dataset, int(n), cfg.resolution, split="test", seed=int(cfg.eval_seed), root=data_root)
 
 
+def check_inputs(cfg: AutoencoderConfig, *, data_root=None, evaluate: bool = True, run_dir=None) -> None:
+    """What a run needs, checked before its first step, each failure one line saying which knob to set: the training
+    split holds ``n_train`` images, the test split exists and holds the images the evaluation scores
+    (:func:`eval_images`), and the run folder can be written."""
+    train = load_dataset(cfg.dataset, split="train", resolution=cfg.resolution, root=data_root)
+    if cfg.n_train is not None and not 1 <= int(cfg.n_train) <= len(train):
+        raise ValueError(f"n_train={cfg.n_train} but the {cfg.dataset} train split has {len(train)} images; set "
+                         f"n_train to at most {len(train)} (--set n_train={len(train)}), or to null for the whole "
+                         "split (--set n_train=null).")
+    if evaluate:
+        try:
+            test = load_dataset(cfg.dataset, split="test", resolution=cfg.resolution, root=data_root)
+        except ValueError as e:
+            raise ValueError(f"the lab scores every run on held-out test images, but {e}") from None
+        knobs = ("fid_n", "n_spectrum", "lowpass_fid_n", "n_examples")
+        n = max(int(getattr(cfg, k)) for k in knobs)
+        if n > len(test):
+            raise ValueError(f"the evaluation needs {n} test images (the largest of {', '.join(knobs)}) but the "
+                             f"{cfg.dataset} test split has {len(test)}; lower those knobs to at most {len(test)} "
+                             f"(--set {max(knobs, key=lambda k: int(getattr(cfg, k)))}={len(test)}) or add test "
+                             "images.")
+    if run_dir is not None:
+        check_writable(run_dir, "run folder (under runs_dir, --runs-dir)")
+
+
 def train_config(cfg: AutoencoderConfig, seed: int, device, out_dir) -> TrainConfig:
     """The :class:`~smlib.train.TrainConfig` of a run (no EMA, constant LR after warm-up, G/D alternation)."""
     return cfg.train_config(seed=seed, device=device, out_dir=out_dir, aux_start_step=int(cfg.gan_start),
@@ -278,8 +304,10 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
     cfg: an :class:`AutoencoderConfig` (or a preset name). out_dir: the run folder (default
     ``runs/autoencoders/<preset>/<variant>-<key>``; an existing checkpoint there written for another config raises
     ValueError). A finished run with the same key, steps and evaluation settings is returned from its
-    ``result.json`` (``"cached": True``) unless ``force`` (which also retrains from scratch). Under torchrun every
-    rank trains; only rank 0 evaluates and writes. Paths in the result are repo-relative.
+    ``result.json`` (``"cached": True``) unless ``force`` (which also retrains from scratch). Before the first step
+    the data and the run folder are checked (:func:`check_inputs`). Under torchrun every rank trains; only rank 0
+    evaluates and writes. Paths in the returned result are repo-relative (absolute outside the checkout); the
+    folder's own ``result.json`` names its files relative to the folder (:func:`folder_record`).
     """
     t0 = time.time()
     dev = resolve_device(device)
@@ -300,12 +328,11 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
     key = run_key(task.config_dict(), probe)
     run_dir = Path(out_dir) if out_dir is not None else run_dir_for(cfg.preset, name, key, runs_dir)
     result_path = run_dir / "result.json"
-    if result_path.is_file() and not force:
-        cached = json.loads(result_path.read_text())
-        if (cached.get("key") == key and cached.get("steps") == int(cfg.steps)
-                and (not evaluate or cached.get("eval_settings") == eval_settings(cfg))):
-            cached["cached"] = True
-            return cached
+    cached = read_result(result_path) if not force else None     # a corrupt file is named in one line
+    if (cached is not None and cached.get("key") == key and cached.get("steps") == int(cfg.steps)
+            and (not evaluate or cached.get("eval_settings") == eval_settings(cfg))):
+        return {**located(cached, run_dir), "cached": True}
+    check_inputs(cfg, data_root=data_root, evaluate=evaluate, run_dir=run_dir)
     data = training_data(recipe, dataset, data_root, seed, dev)
     tc = train_config(cfg, seed, dev, run_dir)
     train = fit(task, tc, data, resume=not force, progress=progress)
@@ -333,7 +360,7 @@ def fit_autoencoder(variant: str = "plain", cfg: AutoencoderConfig | str = "ci",
     result["wall_time_this_call_s"] = round(time.time() - t0, 1)
     result["provenance"] = provenance()
     if train.completed:
-        write_result(result_path, result)
+        write_result(result_path, folder_record(result))
     return result
 
 
@@ -371,52 +398,8 @@ def finetune_start(variant: str, cfg: AutoencoderConfig | str = "ci", *, data_ro
     return record, {k[3:]: t for k, t in state.items() if k.startswith("ae.")}, cfg.replace(steps=steps)
 
 
-def read_run(folder: str | Path) -> dict:
-    """The ``result.json`` of a lab run folder (or that file itself); a path that is not one is refused in one line."""
-    path = Path(folder)
-    result_file = path / "result.json" if path.is_dir() else path
-    if not result_file.is_file() or result_file.name != "result.json":
-        raise FileNotFoundError(f"{folder} is not an autoencoder run folder: expected result.json and last.pt in it "
-                                "(runs/autoencoders/<preset>/<variant>-<key>/), as fit_autoencoder writes them.")
-    result = read_result(result_file)
-    if "ae" not in result or "checkpoint" not in result:
-        raise ValueError(f"{result_file} is not an autoencoder run's result (no 'ae' or 'checkpoint'); pass a folder "
-                         "written by fit_autoencoder.")
-    return result
-
-
-def weights_file(run: dict | str | Path) -> Path:
-    """The weights of a run: for a run folder (or its ``result.json``), the checkpoint file *inside that folder*,
-    so a copied or moved folder carries its own weights and never reads another run's through a stored path; for a
-    result dict just returned by :func:`fit_autoencoder`, its checkpoint."""
-    if isinstance(run, dict):
-        return resolve_repo_path(run["checkpoint"])
-    path = Path(run)
-    folder = path if path.is_dir() else path.parent
-    return folder / Path(read_run(folder)["checkpoint"]).name
-
-
-def load_autoencoder(run: dict | str | Path, device="cpu") -> AutoEncoder:
-    """The trained AE of a run (a result dict, its run folder or its ``result.json``), in eval mode. Weights that
-    do not load (missing, cut short, not this architecture) are refused in one line naming the file."""
-    result = run if isinstance(run, dict) else read_run(run)
-    cfg = dict(result["ae"])
-    cfg["channels"] = tuple(cfg["channels"])
-    model = AutoEncoder(AEConfig(**cfg))
-    path = weights_file(run)
-    try:
-        state = load_checkpoint(path)["model"]
-        model.load_state_dict({k[3:]: v for k, v in state.items() if k.startswith("ae.")})
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: the run's weights are missing; train it again (fit_autoencoder) or copy "
-                                "the whole run folder.") from None
-    except Exception as e:        # a corrupt or foreign file: never fall back to other weights
-        raise ValueError(f"{path} does not hold this run's autoencoder weights ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:160]}); restore the run folder or train it again.") from None
-    return model.to(resolve_device(device)).eval()
-
-
 __all__ = ["CHAPTER", "AutoencoderConfig", "model_config", "build_recipe", "AERecipe", "AutoencoderTask", "TrainedAE",
            "build_vf_source", "check_sizes", "data_description", "training_data", "eval_images", "train_config",
-           "run_key", "eval_settings", "run_dir_for", "fit_autoencoder", "read_run", "weights_file",
+           "run_key", "eval_settings", "run_dir_for", "fit_autoencoder", "read_run", "weights_file", "check_inputs",
+           "folder_record", "located",
            "load_autoencoder", "FINETUNE_IDENTITY", "finetune_start"]
