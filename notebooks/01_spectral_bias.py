@@ -29,7 +29,8 @@ preset = "ci"            # "ci" (minutes on 2 CPU cores), "small" (the book's fi
 dataset = "cifar10"      # main dataset; the CelebA subset is measured alongside
 data_root = None         # None: $SMLIB_DATA, then ~/.cache/smlib/data
 device = "auto"          # "auto" picks cuda, then mps, then cpu
-seed = 0
+seed = 0                 # data draw, the 16-px crop run's training seed, noise of the figures
+full_image_seeds = (0, 1, 2)   # training seeds of the follow-up run on full 32-px images (§1.3)
 train_steps = None       # override the preset's denoiser training steps
 n_train = None           # override the preset's number of training images
 
@@ -38,6 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.lines import Line2D
+from myst_nb import glue
 
 from smlib import book, plotting, resolve_device, spectral
 from smlib.data import image_batch
@@ -49,6 +51,9 @@ cfg = sb.SpectralBiasConfig.at(preset, train_steps=train_steps, n_train=n_train)
 dev = resolve_device(device)
 torch.manual_seed(seed)
 plotting.use_book_style()
+for name in ("ci", "small"):     # the presets' budgets, quoted in the verdict
+    glue(f"{name}_steps", sb.SpectralBiasConfig.at(name).train_steps, display=False)
+    glue(f"{name}_images", sb.SpectralBiasConfig.at(name).n_train, display=False)
 
 # %% [markdown]
 # ## 1.1 The spectrum of natural images is a power law
@@ -76,6 +81,8 @@ control = spectral.power_law_field(256, 1, 64, 2.0, generator=torch.Generator().
 spectra = {name: sb.measure_spectrum(x, **FIT) for name, x in images.items()}
 spectra["synthetic field, exact f^-2"] = sb.measure_spectrum(control, window=None, **FIT)
 low_band = {name: sb.measure_spectrum(x, **LOW).fit for name, x in images.items()}
+celeba_native = sb.measure_spectrum(image_batch("celeba", min(cfg.n_psd_images, 1000), 140, seed=seed,
+                                                root=data_root), **FIT).fit   # the 140-px face crop, not downsampled
 results.html_table([{"data": name, "mid": m.fit.exponent, "mid_r2": m.fit.r2, "mid_n": m.fit.n_points,
                      "low": low_band[name].exponent if name in low_band else None,
                      "low_r2": low_band[name].r2 if name in low_band else None} for name, m in spectra.items()],
@@ -106,8 +113,8 @@ plt.show()
 # it is the rougher of the two numbers. So the spectrum of these small images is not one power law but steepens
 # with frequency. We looked for a measurement
 # artefact and found none: JPEG at quality 75 moves the exponent of a synthetic $f^{-2}$ field by less than 0.1
-# (`tests/test_spectral_bias.py`), and in a measurement outside this notebook (no cell here prints it) CelebA
-# stayed near 3 at its native 140 px crop. Small, object-centred images
+# (`tests/test_spectral_bias.py`), and CelebA's exponent stays steep at its native 140-px crop, before any
+# downsampling (the last line below). Small, object-centred images
 # downsampled from larger photos, and smooth faces, simply carry less fine detail than landscapes. For Prop. 3.1
 # this only strengthens the argument: a spectrum that falls faster puts even less energy at high frequencies.
 
@@ -124,6 +131,8 @@ book.facts(f"CelebA exponent:   low band {low_band['CelebA subset (64 px)'].expo
 book.facts(f"CIFAR-10 low-band exponent in the classical range [1.5, 2.5]: {1.5 <= cifar_low.exponent <= 2.5}")
 book.facts(f"CIFAR-10 mid-band exponent in the classical range [1.5, 2.5]: {1.5 <= cifar.exponent <= 2.5}")
 book.facts(f"the spectrum steepens with frequency (mid-band exponent > low-band): {cifar.exponent > cifar_low.exponent}")
+book.facts(f"CelebA at its native 140-px crop (not downsampled), mid band: {celeba_native.exponent:.1f}; "
+           f"steeper than the classical range (> 2.5): {celeba_native.exponent > 2.5}")
 
 # %% [markdown]
 # ## 1.2 The loss splits into independent frequencies
@@ -200,13 +209,20 @@ book.facts(f"t* at the lowest / highest ring: {t_star[0]:.2f} / {t_star[-1]:.2f}
 # - the **Wiener filter**, the Gaussian-optimal linear denoiser, run on the same noisy test images. It checks the
 #   formula itself: its measured error must equal the prediction up to sampling noise.
 #
-# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. **The bar,
-# fixed before the run: at least 90% of the cells within a factor of 1.5 of the prediction**
-# (`smlib.experiments.spectral_bias.BAR`). A bar must be one that a plausible wrong model fails, so we apply it
-# first to two of them: an error 2.5 times the prediction everywhere, and the common heuristic
-# $\min(S, \sigma^2/\alpha^2)$, which is right far from the crossing $\SNR = 1$ and twice too large at it. (An
-# earlier version of this chapter used the log-error correlation over all cells; both wrong models pass it, since
-# it is 1 for any constant factor, so it is no test.) We also report the share within a factor of 2, as before.
+# The metric is the ratio of trained error to prediction in every (noise level, frequency band) cell. **The bar:
+# at least 90% of the cells within a factor of 1.5 of the prediction** (`smlib.experiments.spectral_bias.BAR`).
+#
+# *When the bar was chosen, as git shows it.* It was not fixed before the run. It entered this chapter in commit
+# `fffae86` (2026-12-04), the same commit that first reported the crop diagnosis below and a run on full 32-px
+# images, one seed, that met it; git cannot order the bar before those runs. Before that commit the chapter's bar was 90% of
+# the cells within a factor of 2 (from commit `2370616`, 2026-12-01), which the 16-px crop run missed; it is
+# printed below too, since it stood before any full-image run, but it is the looser bar.
+#
+# So the bar's authority is not its timing but what it rejects. A bar must be one that a plausible wrong model
+# fails, and we apply it first to two of them: an error 2.5 times the prediction everywhere, and the common
+# heuristic $\min(S, \sigma^2/\alpha^2)$, which is right far from the crossing $\SNR = 1$ and twice too large at
+# it. (A still earlier version of this chapter used the log-error correlation over all cells; both wrong models pass
+# it, since it is 1 for any constant factor, so it is no test.)
 
 # %%
 luma = sb.to_luma(image_batch(dataset, cfg.n_train + cfg.n_test, cfg.resolution, seed=seed + 1, root=data_root))
@@ -218,7 +234,8 @@ errors = sb.band_errors(model, train, test, cfg.sigmas)
 agreement = errors.agreement(factor=2.0)
 book.facts(f"the bar against the wrong models and the references (share of cells within x{sb.BAR['factor']}): " + ", ".join(
     f"{name} {sb.within_share(e, errors.predicted, sb.BAR['factor']):.0%}"
-    for name, e in {**errors.wrong_models(), "Wiener filter": errors.wiener, "trained": errors.trained}.items()))
+    for name, e in {**errors.wrong_models(), "Wiener filter": errors.wiener,
+                    "trained on 16-px crops": errors.trained}.items()))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-trained-vs-prediction", "caption": "The denoiser trained on 16-px crops against the Gaussian theory, one colour per noise level $\\sigma$. Left: power of the error per frequency ring, trained (solid), Gaussian prediction $S/(1+\\SNR)$ (dashed) and the Wiener filter (dotted), with the test images' spectrum $S(f)$ in black. Right: the share of each ring's power recovered, $1 - \\text{error}/S(f)$, trained (solid) and predicted (dashed)."}, "image": {"alt": "Two log-frequency plots with one colour per noise level. Left, error power curves: the trained, predicted and Wiener curves lie close together except at the highest frequencies, where the trained error is larger. Right, recovered share falls from near 1 at low frequency to near 0 at high frequency, earlier for larger noise."}}
 fig, axes = plotting.subplots(1, 2)
@@ -252,8 +269,11 @@ outside = (ratio < 0.5) | (ratio > 2)
 for name, wrong in errors.wrong_models().items():
     book.facts(f"wrong model '{name}' fails the bar: {not sb.meets_bar(wrong, errors.predicted)}")
 book.facts(f"the Wiener filter meets the bar: {sb.meets_bar(errors.wiener, errors.predicted)}")
-book.facts(f"the trained denoiser meets the bar (>= {sb.BAR['share']:.0%} of cells within x{sb.BAR['factor']}): "
-      f"{agreement['meets_bar']} ({agreement['within_bar']:.0%})")
+for name, wrong in errors.wrong_models().items():
+    book.facts(f"wrong model '{name}' fails the earlier bar (x{sb.EARLIER_BAR['factor']:g}): "
+               f"{not sb.meets_bar(wrong, errors.predicted, sb.EARLIER_BAR)}")
+book.facts(f"the denoiser trained on 16-px crops meets the bar (>= {sb.BAR['share']:.0%} of cells within "
+           f"x{sb.BAR['factor']}): {agreement['meets_bar']} ({agreement['within_bar']:.0%})")
 book.facts(f"cells with trained error within a factor of 2 of the prediction: {agreement['within_factor']:.0%}")
 book.facts("cells outside x2 per noise level: " + ", ".join(f"sigma {s:.2f}: {n}" for s, n in zip(errors.sigmas, outside.sum(1))))
 book.facts(f"low bands learned far better than high bands at sigma={errors.sigmas[1]:.2f}: "
@@ -261,43 +281,77 @@ book.facts(f"low bands learned far better than high bands at sigma={errors.sigma
 
 # %% [markdown]
 # Both wrong models fail the bar and the Wiener filter meets it, so the bar can tell them apart (the heuristic by
-# the narrowest margin: its share is printed above, below the bar's 90%). The denoiser trained on 16-px crops misses
-# it (its share is printed too). Its misses sit in two places. In the top bands at low-to-moderate noise the
-# network's error exceeds $S(f)$ several times: it adds high-frequency error where outputting nothing would have been
-# better, which a few hundred steps never learn. And at the lowest noise level its error in the lowest ring, where
+# the narrowest margin: its share is printed above, below the bar's 90%). The earlier bar, a factor of 2, rejects
+# only the first of them (the lines above): that is why the stricter bar is the one the chapter is judged by. The
+# denoiser trained on 16-px crops misses the bar (its share is printed too). Its misses sit in two places. In the
+# top bands at low-to-moderate noise the network's error exceeds $S(f)$ several times: it adds high-frequency error
+# where outputting nothing would have been better, which a few hundred steps never learn. And at the lowest noise level its error in the lowest ring, where
 # the prediction is tiny, is several times too large. Elsewhere, at low and mid frequencies and moderate noise, it
 # does slightly *better* than the best linear denoiser: it exploits non-Gaussian structure such as edges.
 #
-# **Is the lowest ring's miss the crop's doing?** The denoiser above trains on random 16-px crops (four times
-# cheaper), and a 16-px crop cannot hold the lowest ring of a 32-px image, 1/32 cycles per pixel: that frequency
-# never appears in a training input, only at test time. So we train the same network for the same steps on the
-# full 32-px images and compare, ring by ring, at the lowest ring (declared before the run: if the crop is the cause,
-# the full-image model's lowest-ring error is within a factor of 2 of the prediction at every noise level where the
-# cropped model's is not).
+# **The diagnosis: is the lowest ring's miss the crop's doing?** The denoiser above trains on random 16-px crops
+# (four times cheaper), and a 16-px crop cannot hold the lowest ring of a 32-px image, 1/32 cycles per pixel: that
+# frequency never appears in a training input, only at test time. If the crop is the cause, the same network
+# trained for the same steps on the full 32-px images has its lowest-ring error within a factor of 2 of the
+# prediction at every noise level where the cropped model's is not. (This test, too, first appears in commit
+# `fffae86`, beside its run.)
+#
+# **The follow-up: the same network on full 32-px images.** That run is the one the chapter's claim rests on, so
+# it is repeated over training seeds (`full_image_seeds`; the seed sets the initial weights, the batches and the
+# training noise, while the data and the evaluation noise stay fixed). Its seed equal to `seed` starts from the
+# same weights as the cropped run. The cropped run stays one seed: it is the diagnosis, not the result.
 
 # %%
-full_model, _ = sb.train_denoiser(train, cfg.sigmas, **{**fit_kw, "crop": None})
-full = sb.band_errors(full_model, train, test, cfg.sigmas)
-runs = {"16-px crops": errors, "full 32-px images": full}
-lowest = {name: e.trained[:, 0] / e.predicted[:, 0] for name, e in runs.items()}
-for name, e in runs.items():
-    book.facts(f"{name:18s} lowest-ring error / prediction per sigma: " + ", ".join(f"{v:.2f}" for v in lowest[name])
-          + f"; cells within x{sb.BAR['factor']}: {e.agreement()['within_bar']:.0%}")
+full_kw = {k: v for k, v in fit_kw.items() if k != "seed"} | {"crop": None}   # the cropped run's recipe, whole images
+full = sb.train_seeds(train, test, cfg.sigmas, full_image_seeds, **full_kw)
+lowest_crop = errors.trained[:, 0] / errors.predicted[:, 0]
+lowest = {s: e.trained[:, 0] / e.predicted[:, 0] for s, e in full.items()}
+book.facts(f"16-px crops, seed {seed}: lowest-ring error / prediction per sigma: "
+           + ", ".join(f"{v:.2f}" for v in lowest_crop) + f"; cells within x{sb.BAR['factor']}: "
+           f"{errors.agreement()['within_bar']:.0%}",
+           *[f"full 32-px images, seed {s}: lowest-ring error / prediction per sigma: "
+             + ", ".join(f"{v:.2f}" for v in lowest[s]) for s in full])
 
 # %% tags=["nbval-check-output"]
-missed = np.abs(np.log(lowest["16-px crops"])) > np.log(2)
-fixed = np.abs(np.log(lowest["full 32-px images"][missed])) <= np.log(2)
+missed = np.abs(np.log(lowest_crop)) > np.log(2)
+fixed = {s: bool(missed.any() and (np.abs(np.log(v[missed])) <= np.log(2)).all()) for s, v in lowest.items()}
+bar, earlier = sb.bar_by_seed(full), sb.bar_by_seed(full, sb.EARLIER_BAR)
 book.facts(f"noise levels where the cropped model misses the lowest ring by more than x2: "
-      f"{', '.join(f'{s:.2f}' for s in errors.sigmas[missed]) or 'none'}")
-book.facts(f"the full-image model is within x2 there: {bool(missed.any() and fixed.all())}")
-book.facts(f"the full-image model meets the bar: {full.agreement()['meets_bar']}")
+           f"{', '.join(f'{s:.2f}' for s in errors.sigmas[missed]) or 'none'}",
+           f"the full-image model is within x2 there at every seed: {all(fixed.values())}")
+book.facts(*[f"seed {s}: full-image model meets the bar: {ok} ({share:.0%} of cells within x{sb.BAR['factor']}); "
+             f"within x{sb.EARLIER_BAR['factor']:g}: {earlier[s][1]:.0%}" for s, (ok, share) in bar.items()])
+misses_below_top = 0
+for s, e in full.items():   # where each seed's misses sit: (noise level, ring) cells outside the bar's factor
+    r = e.trained / e.predicted
+    out = (r <= 1 / sb.BAR["factor"]) | (r >= sb.BAR["factor"])
+    n_top = out.shape[1] // 4
+    misses_below_top += int(out[:, :-n_top].sum())
+    book.facts(f"seed {s}: cells outside x{sb.BAR['factor']} per sigma (of {out.shape[1]} rings): "
+               + ", ".join(f"{sg:.2f}: {n}" for sg, n in zip(e.sigmas, out.sum(1)))
+               + f"; in the top {n_top} rings: {out[:, -n_top:].sum()} of {out.sum()}")
+book.facts(f"the full-image model meets the bar at every seed: {all(ok for ok, _ in bar.values())}",
+           f"the full-image model meets the earlier bar (x{sb.EARLIER_BAR['factor']:g}) at every seed: "
+           f"{all(ok for ok, _ in earlier.values())}",
+           f"seeds meeting the bar: {sum(ok for ok, _ in bar.values())} of {len(full)}; lowest share within "
+           f"x{sb.BAR['factor']}: {min(sh for _, sh in bar.values()):.0%}")
+book.facts(f"every miss of the full-image runs lies in the top quarter of the rings: {misses_below_top == 0}")
+glue("n_full_seeds", len(full), display=False)
+glue("n_full_pass", sum(ok for ok, _ in bar.values()), display=False)
 
 # %% [markdown]
-# It is (the lines above): trained on the full images for the same number of steps, the network's lowest-ring error
-# at the noise level where the cropped model missed comes within a factor of 2 of the prediction, and the full-image
-# model meets the bar. A 16-px crop never shows the network the 1/32 cycles-per-pixel frequency, so nothing in
-# training pulls its error there towards the optimum. The cheaper cropped run stays as the first experiment of this
-# section, since it is the one the figures show; the claim rests on the full-image run.
+# The lines above answer the two questions differently. **The diagnosis holds:** trained on the full images for
+# the same number of steps, the network's lowest-ring error at the noise levels where the cropped model missed comes
+# within a factor of 2 of the prediction, at every seed. A 16-px crop never shows the network the 1/32
+# cycles-per-pixel frequency, so nothing in training pulls its error there towards the optimum.
+#
+# **The follow-up does not meet the bar at every seed:** {glue:text}`n_full_pass` of its {glue:text}`n_full_seeds`
+# training seeds meet it (the per-seed shares are printed). The run first reported was seed 0's, which meets it;
+# one seed could not tell that apart from luck. The misses sit in the top quarter of the rings
+# at low and moderate noise (the last line above), the shortfall of a few hundred steps described after
+# {numref}`fig-trained-vs-prediction`, not in the lowest ring. The earlier, looser bar (a factor of 2) is met at
+# every seed, but it also passes the heuristic wrong model, so it cannot carry the claim. The cropped run stays as
+# the first experiment of this section, since it is the one the figures show.
 #
 # ## 1.4 Control: with a flat spectrum the bias disappears
 #
@@ -368,18 +422,24 @@ with torch.no_grad():
 # ## Verdict
 #
 # - **Held.** On CIFAR-10 and the CelebA subset the PSD is close to a straight line in log–log over each band
-#   ({numref}`fig-power-spectra`). The
-#   per-frequency Gaussian theory predicts the measured error of the Wiener filter to within sampling noise, and the
-#   error of an MSE-trained denoiser, trained on full images, meets the bar fixed before the run (90% of the
-#   (noise, band) cells within a factor of 1.5 of the prediction), a bar that an error 2.5 times off and the
-#   heuristic $\min(S, \sigma^2/\alpha^2)$ both fail. The trained denoiser recovers low bands at noise levels where
-#   high bands are lost ({numref}`fig-trained-vs-prediction`), and the bias disappears for a flat spectrum
+#   ({numref}`fig-power-spectra`). The per-frequency Gaussian theory predicts the measured error of the Wiener
+#   filter to within sampling noise. The trained denoiser recovers low bands at noise levels where high bands are
+#   lost ({numref}`fig-trained-vs-prediction`), and the bias disappears for a flat spectrum
 #   ({numref}`fig-white-control`).
-# - **The crop, not the theory.** Trained on 16-px crops, the same network misses the bar, most visibly in the lowest
-#   ring at the lowest noise, a frequency a 16-px crop never contains (§1.3 prints both runs;
+# - **Not at every seed: the trained denoiser against the bar.** The denoiser trained on full 32-px images, the
+#   follow-up after the crop diagnosis, meets the bar (90% of the (noise, band) cells within a factor of 1.5 of the
+#   prediction) at {glue:text}`n_full_pass` of its {glue:text}`n_full_seeds` training seeds at this preset; the
+#   misses lie in the top rings, where a short run leaves excess error (§1.3 prints each seed). The bar was chosen
+#   in the same commit that first reported that run on one seed, after the cropped run had missed the chapter's
+#   earlier, looser bar; what justifies it is that an error 2.5 times off and the heuristic
+#   $\min(S, \sigma^2/\alpha^2)$ both fail it (§1.3 prints both), not that it was fixed in advance.
+# - **The crop, not the theory.** Trained on 16-px crops (one seed, the diagnosis), the same network misses the bar,
+#   most visibly in the lowest ring at the lowest noise, a frequency a 16-px crop never contains; trained on full
+#   images its lowest-ring error is within a factor of 2 of the prediction there at every seed (§1.3;
 #   {numref}`fig-trained-vs-prediction` shows the cropped run).
 # - **Differs from the expected numbers.** CIFAR-10's exponent is classical over the low band but steeper over the
 #   mid band, and the CelebA faces are steeper still (§1.1 prints the values): these small images fall off faster
 #   than the $\approx 2$ of natural scenes. The argument only needs a decaying power law, so the conclusion stands.
-# - **Scale.** The default run (`preset="ci"`) trains for a few hundred steps on a few thousand images;
-#   `preset="small"` trains ten times longer. The main shortfall of short training is the top bands (§1.3).
+# - **Scale.** The default run (`preset="ci"`) trains each denoiser for {glue:text}`ci_steps` steps on
+#   {glue:text}`ci_images` images; `preset="small"` trains {glue:text}`small_steps` steps on
+#   {glue:text}`small_images`. The main shortfall of short training is the top bands (§1.3).

@@ -79,3 +79,25 @@ def test_fit_scale_and_noise_recovers_a_planted_pair_and_reports_its_spread():
     loose = ls.fit_scale_and_noise(mu, planted, scales, ratios, remove_dc=False, seed=6, tol=1e9)
     assert 0 < loose["l1"] < 0.05
     assert loose["near_ratios"] == (0.0, 3.0) and loose["near_scales"] == (0.5, 4.0)
+
+
+def test_excess_over_target_matches_scipys_one_sample_t():
+    values = {0: 0.44, 1: 0.37, 2: 0.38, 3: 0.29}
+    target = 0.27
+    out = ls.excess_over_target(values, target)
+    d = np.array(list(values.values())) - target
+    ref = __import__("scipy").stats.ttest_1samp(d, 0.0)
+    ci = ref.confidence_interval(0.95)
+    assert out["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+    assert out["mean"] == pytest.approx(d.mean()) and out["every_seed"]
+
+
+def test_excess_over_target_reads_each_seeds_own_target_and_flags_a_seed_below_it():
+    out = ls.excess_over_target({0: 0.5, 1: 0.2, 2: 0.4}, {0: 0.3, 1: 0.3, 2: 0.3, 5: 0.3})
+    assert out["seeds"] == [0, 1, 2] and not out["every_seed"]
+    assert out["excess"][1] == pytest.approx(-0.1)
+    one = ls.excess_over_target({0: 0.5}, 0.3)
+    assert one["every_seed"] and np.isnan(one["p"]) and np.isnan(one["ci_low"])
+    with pytest.raises(ValueError, match="no seed"):
+        ls.excess_over_target({0: 0.5}, {1: 0.3})

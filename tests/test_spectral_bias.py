@@ -108,3 +108,33 @@ def test_the_bar_rejects_both_plausible_wrong_models_and_accepts_the_prediction(
     for name, wrong in e.wrong_models().items():
         assert not sb.meets_bar(wrong, predicted), name
         assert np.corrcoef(np.log(wrong).ravel(), np.log(predicted).ravel())[0, 1] > 0.95, name
+
+
+def test_train_seeds_differ_only_in_training_and_reproduce_per_seed():
+    """Each seed trains its own denoiser on the same data and is scored on the same evaluation noise: the prediction
+    and the Wiener filter are identical across seeds, the trained errors differ, and a seed reproduces itself."""
+    g = torch.Generator().manual_seed(0)
+    data = spectral.power_law_field(48, 1, 8, 2.0, generator=g).float() * 0.5
+    train, test = data[:32], data[32:]
+    kw = dict(steps=4, batch_size=8, lr=3e-3, width=8, depth=3)
+    runs = sb.train_seeds(train, test, (0.3, 0.7), (0, 1), **kw)
+    again = sb.train_seeds(train, test, (0.3, 0.7), (1,), **kw)
+    assert list(runs) == [0, 1]
+    assert np.array_equal(runs[0].predicted, runs[1].predicted) and np.array_equal(runs[0].wiener, runs[1].wiener)
+    assert not np.allclose(runs[0].trained, runs[1].trained)
+    assert np.array_equal(again[1].trained, runs[1].trained)
+    with pytest.raises(ValueError, match="seeds"):
+        sb.train_seeds(train, test, (0.3,), (), **kw)
+    with pytest.raises(ValueError, match="seeds"):
+        sb.train_seeds(train, test, (0.3,), (0,), seed=3, **kw)
+
+
+def test_bar_by_seed_and_the_earlier_bar():
+    """Per seed: whether the trained errors meet a bar and their share within its factor; the earlier bar (x2)
+    passes a model 1.8x off everywhere, which the bar (x1.5) rejects."""
+    predicted = np.ones((2, 4))
+    make = lambda k: sb.BandErrors(np.arange(4.0), np.array([0.3, 0.7]), np.ones(4), k * predicted, predicted,
+                                   predicted)
+    runs = {0: make(1.1), 3: make(1.8)}
+    assert sb.bar_by_seed(runs) == {0: (True, 1.0), 3: (False, 0.0)}
+    assert sb.bar_by_seed(runs, sb.EARLIER_BAR) == {0: (True, 1.0), 3: (True, 1.0)}

@@ -6,6 +6,7 @@ are strongly correlated, which a per-channel Gaussian model would not capture.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,11 +118,17 @@ def train_denoiser(images: torch.Tensor, sigmas, steps: int, batch_size: int, lr
     return model.eval(), curve
 
 
-#: chapter 1's bar, fixed before any run: at least ``share`` of the (noise, band) cells have an error within a factor
-#: ``factor`` of the Gaussian prediction. Two plausible wrong models fail it (tested): an error 2.5x the prediction
-#: everywhere, and the heuristic min(S, sigma^2 / alpha^2), which is off by up to 2x near each crossing. A log-error
-#: correlation passes both (it is 1 for any constant factor), so it is no bar.
+#: chapter 1's bar: at least ``share`` of the (noise, band) cells have an error within a factor ``factor`` of the
+#: Gaussian prediction. It was not fixed in advance: git shows it entering in commit fffae86 (2026-12-04), the commit
+#: that also first reported the crop diagnosis and the full-image run that meets it. What justifies it is what it
+#: rejects (tested): an error 2.5x the prediction everywhere, and the heuristic min(S, sigma^2 / alpha^2), which is
+#: off by up to 2x near each crossing. A log-error correlation passes both (it is 1 for any constant factor).
 BAR = {"factor": 1.5, "share": 0.9}
+
+#: the bar the chapter stated before that commit (from commit 2370616, 2026-12-01): 90% of the cells within a factor
+#: of 2. It stood before any full-image run; the 16-px crop run missed it. It is the looser of the two: a model off
+#: by less than 2x everywhere passes it.
+EARLIER_BAR = {"factor": 2.0, "share": 0.9}
 
 
 def within_share(errors: np.ndarray, predicted: np.ndarray, factor: float) -> float:
@@ -206,6 +213,26 @@ def band_errors(model: DilatedDenoiser, train_images: torch.Tensor, test_images:
     stack = lambda rows: torch.stack(rows).numpy()  # noqa: E731
     return BandErrors(freqs.numpy(), np.asarray(sigmas, dtype=float), signal.numpy(), stack(trained), stack(wiener),
                       stack(predicted), stack(heuristic))
+
+
+def train_seeds(train_images: torch.Tensor, test_images: torch.Tensor, sigmas, seeds: Sequence[int],
+                **fit_kw) -> dict[int, BandErrors]:
+    """One denoiser per training seed (:func:`train_denoiser` with ``seed=s`` and ``fit_kw``), each scored by
+    :func:`band_errors` on the same test images and the same evaluation noise: {seed: BandErrors}. The seed sets
+    the initial weights, the batches, the crops and the training noise; the data and the evaluation stay fixed, so
+    the seeds differ only in what training draws. train_images, test_images: (N, 1, H, W)."""
+    if not seeds:
+        raise ValueError("no seeds given: pass at least one training seed, e.g. seeds=(0, 1, 2).")
+    if "seed" in fit_kw:
+        raise ValueError("pass the training seeds as `seeds`, not `seed` in the training keywords.")
+    return {int(s): band_errors(train_denoiser(train_images, sigmas, seed=int(s), **fit_kw)[0], train_images,
+                                test_images, sigmas) for s in seeds}
+
+
+def bar_by_seed(runs: Mapping[int, BandErrors], bar: dict = BAR) -> dict[int, tuple[bool, float]]:
+    """{seed: (meets ``bar``, share of cells within its factor)} of the trained errors of :func:`train_seeds`."""
+    return {s: (meets_bar(e.trained, e.predicted, bar), within_share(e.trained, e.predicted, bar["factor"]))
+            for s, e in runs.items()}
 
 
 def white_control(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
