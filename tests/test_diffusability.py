@@ -304,9 +304,10 @@ def test_bad_names_fail_with_one_line(tmp_path):
 
 
 def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
+    from smlib.pipelines.autoencoder_config import EXTRA_VARIANTS
     from smlib.pipelines.autoencoder_config import VARIANTS as LAB
 
-    assert set(D.VARIANTS) <= set(LAB)
+    assert set(D.VARIANTS) <= set(LAB) | set(EXTRA_VARIANTS) and set(D.BOOK_VARIANTS) == set(LAB)
     for preset in ("ci", "small", "paper"):
         assert set(D.DiffusabilityConfig.at(preset).variants) <= set(LAB)
     with pytest.raises(ValueError, match="unknown autoencoder variant 'sdvae'"):

@@ -22,7 +22,7 @@ from smlib.metrics.reconstruction_reference import reconstruct, reconstruction_f
 from smlib.metrics.reference import ReferenceSet, reference_set
 from smlib.pipelines import autoencoder as lab
 from smlib.pipelines.autoencoder import AutoencoderConfig
-from smlib.provenance import provenance, repo_relative
+from smlib.provenance import provenance, recorded_path, repo_relative
 from smlib.results import RunContext, read_result, runs_root, write_result
 from smlib.stats import bootstrap_intervals
 from smlib.train.checkpoint import canonical_config
@@ -61,7 +61,7 @@ def obtain_autoencoder(variant: str, cfg, ctx: RunContext, seed: int,
         source, model = "smlib.pipelines.autoencoder", lab.load_autoencoder(res, ctx.device)
     checkpoint = lab.weights_file(folder if folder is not None else res)
     info = {k: v for k, v in res.items() if isinstance(v, (str, int, float, bool))}
-    info.update(variant=variant, source=source, checkpoint=repo_relative(checkpoint))
+    info.update(variant=variant, source=source, checkpoint=recorded_path(checkpoint))
     return Autoencoder(model.eval(), str(checkpoint), info)
 
 

@@ -401,7 +401,7 @@ def fit(task: Task, config: TrainConfig, data, resume: bool | str | Path = True,
             "steps": final_step, "completed": completed, "resumed_from_step": start_step or None,
             "wall_time_s": round(total_wall, 3), "wall_time_this_call_s": round(time.time() - t_call, 3),
             "device": str(device), "precision": str(amp_dtype or torch.float32).replace("torch.", ""),
-            "world_size": info.world_size, "checkpoint": str(paths["checkpoint"]),
+            "world_size": info.world_size, "checkpoint": Path(paths["checkpoint"]).name,   # beside this file
             **provenance(),
         })
     barrier()
