@@ -47,15 +47,18 @@ def notebook_fact(doc: str, prefix: str) -> str | None:
     return None
 
 
-def fact_verdict(doc: str, prefix: str, scale: str) -> Callable[[], tuple[str, str]]:
+def fact_verdict(doc: str, prefix: str, scale: str, detail: str | None = None) -> Callable[[], tuple[str, str]]:
     """A claim decided by one printed fact ``<prefix>...: True/False``: "holds" when it printed True, "fails" when
-    False, "not run" when the notebook does not print it."""
+    False, "not run" when the notebook does not print it; with ``detail``, the printed fact starting with it is
+    added in brackets (how far it holds)."""
     def read() -> tuple[str, str]:
         line = notebook_fact(doc, prefix)
         if line is None:
             return "not run", scale
         value = line[len(prefix):].lstrip(" :")
-        return ("holds" if value.startswith("True") else "fails" if value.startswith("False") else "not read"), scale
+        verdict = "holds" if value.startswith("True") else "fails" if value.startswith("False") else "not read"
+        extra = notebook_fact(doc, detail) if detail else None
+        return (f"{verdict} ({extra})" if extra else verdict), scale
     return read
 
 
@@ -101,7 +104,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(1, "01_spectral_bias", "MSE diffusion learns low and mid frequencies first; power-law spectra make that "
           "bias benign (Prop. 3.1)", "paper prose",
           fact_verdict("01_spectral_bias", "the full-image model meets the bar at every seed",
-                       "ci preset, CIFAR-10 32 px, 3 seeds")),
+                       "ci preset, CIFAR-10 32 px, 3 training seeds", detail="seeds meeting the bar")),
     Claim(2, "02_rmsc_identity", "RMS spatial contrast of a target equals its DC-free directional energy (Prop. 3.2)",
           "paper prose", fact_verdict("02_rmsc_identity", "identity holds on random tokens, float64, to 1e-12",
                                       "exact, float64")),
