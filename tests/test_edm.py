@@ -143,3 +143,56 @@ def test_an_edm_model_on_the_vp_path_is_a_formulation_whose_weighted_mse_is_edms
     assert torch.allclose(vp_loss, edm_loss, rtol=1e-4)
     x_t = f.add_noise(x0, t, eps)
     assert torch.allclose(model(x_t, t), EDM_.denoise(backbone, x_t / f.alpha(t).view(-1, 1, 1, 1), sigma), atol=1e-5)
+
+
+def _edm_positional_embedding(x: torch.Tensor, num_channels: int, max_positions: int = 10000,
+                              endpoint: bool = False) -> torch.Tensor:
+    """EDM's noise embedding, transcribed from NVlabs/edm@008a4e5:training/networks.py::PositionalEmbedding.forward."""
+    freqs = torch.arange(start=0, end=num_channels // 2, dtype=torch.float32, device=x.device)
+    freqs = freqs / (num_channels // 2 - (1 if endpoint else 0))
+    freqs = (1 / max_positions) ** freqs
+    x = x.ger(freqs.to(x.dtype))
+    return torch.cat([x.cos(), x.sin()], dim=1)
+
+
+@pytest.mark.parametrize("arch", ["uvit", "dit"])
+def test_the_backbone_embeds_c_noise_as_edms_positional_embedding(arch):
+    """Inside EDMPrecond an smlib backbone's sinusoidal time features are EDM's PositionalEmbedding of
+    c_noise = ln(sigma) / 4, unscaled; t_scale=1 gives the input smlib used before (the embedding of 1000 c_noise)."""
+    from smlib.diffusion.edm import EDMPrecond, backbone_t_scale, edm_formulation
+    from smlib.models.dit import DiT, timestep_embedding
+    from smlib.models.uvit import UViT
+    torch.manual_seed(0)
+    if arch == "uvit":
+        backbone, dim = UViT(input_size=4, in_channels=1, patch_size=2, hidden_size=32, depth=2, num_heads=2), 32
+    else:
+        backbone = DiT(input_size=4, in_channels=1, patch_size=2, hidden_size=32, depth=1, num_heads=2)
+        dim = backbone.t_embedder.frequency_size
+    assert backbone_t_scale(backbone) == 1000.0 and backbone_t_scale(lambda x, t, y: x) == 1.0
+    f = edm_formulation()
+    seen = []
+    backbone.register_forward_pre_hook(lambda m, args: seen.append(args[1].detach().clone()))
+    sigma = torch.tensor([0.002, 0.05, 0.3, 1.0, 7.0, 80.0], dtype=torch.float64)
+    from smlib.diffusion.schedules import time_at_log_snr
+    t = time_at_log_snr(f.path, -2 * sigma.log()).float()
+    x_t = torch.randn(6, 1, 4, 4)
+    for t_scale, expected_input in ((None, 1.0), (1.0, 1000.0)):
+        seen.clear()
+        EDMPrecond(backbone, f.path, t_scale=t_scale)(x_t, t)
+        sigma_seen = f.sigma(t) / f.alpha(t)                           # the float32 sigma EDMPrecond computes
+        got = timestep_embedding(1000.0 * seen[0], dim)
+        ref = _edm_positional_embedding(expected_input * sigma_seen.log() / 4, dim)
+        assert torch.allclose(got, ref, atol=2e-3 if expected_input > 1 else 1e-5)
+        assert torch.allclose(sigma_seen.double(), sigma, rtol=1e-4)
+    with pytest.raises(ValueError, match="t_scale"):
+        EDMPrecond(backbone, f.path, t_scale=0.0)
+
+
+def test_the_edm_sampler_refuses_a_sigma_max_beyond_the_path():
+    from smlib.diffusion import sample
+    from smlib.diffusion.edm import edm_formulation
+    f = edm_formulation()                                               # vp-continuous: sigma / alpha = 152 at t = 1
+    model = lambda x, t, y: torch.zeros_like(x)  # noqa: E731
+    assert sample(model, f, (3, 2), sampler="edm", steps=4, seed=0, edm=EDM(sigma_max=150.0)).shape == (3, 2)
+    with pytest.raises(ValueError, match="beyond this path"):
+        sample(model, f, (3, 2), sampler="edm", steps=4, seed=0, edm=EDM(sigma_max=200.0))

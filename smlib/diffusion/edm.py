@@ -14,9 +14,21 @@ the Karras grid sigma_i = (sigma_max^(1/rho) + i/(N-1) (sigma_min^(1/rho) - sigm
 Heun's second-order step (no corrector on the last step) and optional stochastic churn.
 
 Read from ``NVlabs/edm@008a4e5``: ``training/networks.py::EDMPrecond`` (the c's), ``training/loss.py::EDMLoss``,
-``generate.py::edm_sampler``. Two differences of convention, both stated where they matter: EDM sums the weighted
-error over pixels (its loss scale), :meth:`EDM.loss` averages it, like every other loss in :mod:`smlib.diffusion`;
-and our backbones embed their time input as sincos(1000 t), so they receive t = c_noise (about -1.6 ... 1.1).
+``generate.py::edm_sampler``. One difference of convention: EDM sums the weighted error over pixels (its loss
+scale), :meth:`EDM.loss` averages it, like every other loss in :mod:`smlib.diffusion`.
+
+The noise input. EDM's networks embed c_noise as it is: ``PositionalEmbedding`` (``training/networks.py``) gives
+[cos(c w_k), sin(c w_k)], w_k = (1 / max_positions)^(k / (C/2 - endpoint)), max_positions 10000, so every frequency
+is <= 1 and, over c_noise in [-1.55, 1.10] (sigma 0.002 ... 80), the features change smoothly (128 channels: the
+embeddings of sigma = 0.002 and 152 have cosine similarity 0.83). smlib's backbones embed ``t_scale * t``
+(t_scale 1000, DDPM's integer steps) with the same sinusoids (max_period 10000, endpoint False, like EDM's ``DhariwalUNet``). So the
+preconditioning hands the backbone t = c_noise / t_scale and the backbone's embedding sees exactly c_noise, EDM's
+semantics. Feeding t = c_noise instead (what smlib did before) embeds 250 ln(sigma): features whose cosine
+similarity falls to 0.5 within 0.18 in ln(sigma) (128 channels; DDPM's 1000 t does so within about 0.26) and that
+make sigma = 80, where EDM's sampler starts but its training almost never goes (ln sigma ~ N(-1.2, 1.2^2): z = 4.65),
+unlike any trained level (cosine similarity 0.25 with sigma = 10). Measured (our runs, not a published result): no
+gFID change on chapter 8's CIFAR-10 model at 500-1000 steps, a higher share of samples on the modes of a tiny
+U-ViT toy; kept for fidelity to EDM. ``t_scale=1`` in :class:`EDMPrecond` restores the old input.
 
 The same data path as VP diffusion: x_VP = alpha x_EDM with sigma_EDM = sigma_VP / alpha, so a VP model is an EDM
 denoiser through :func:`vp_denoiser` and the EDM sampler runs on it, and an EDM model is a VP x0-predictor through
@@ -64,13 +76,17 @@ class EDM:
         """lambda(sigma) = (sigma^2 + sigma_d^2) / (sigma sigma_d)^2 = 1 / c_out^2."""
         return (sigma ** 2 + self.sigma_data ** 2) / (sigma * self.sigma_data) ** 2
 
-    def denoise(self, model, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None = None,
-                **model_kwargs):
-        """D(x; sigma) (B, ...) from the network ``model(c_in x, c_noise, cond)``; with ``return_hidden`` the pair
-        (D, hidden). Computed in float32 like EDMPrecond."""
+    def denoise(self, model, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor | None = None, *,
+                t_scale: float = 1.0, **model_kwargs):
+        """D(x; sigma) (B, ...) from the network ``model(c_in x, c_noise / t_scale, cond)``; with ``return_hidden``
+        the pair (D, hidden). ``t_scale``: what the network multiplies its time input by before embedding it (see
+        :func:`backbone_t_scale`), so that the embedding sees c_noise as EDM's does. Computed in float32 like
+        EDMPrecond."""
+        if not t_scale > 0:
+            raise ValueError(f"t_scale must be > 0 (the backbone's time-input factor, 1000 for smlib's), got {t_scale}.")
         sigma = sigma.reshape(-1).to(device=x.device, dtype=torch.float32)
         x = x.float()
-        out = model(_bc(self.c_in(sigma), x) * x, self.c_noise(sigma), cond, **model_kwargs)
+        out = model(_bc(self.c_in(sigma), x) * x, self.c_noise(sigma) / t_scale, cond, **model_kwargs)
         hidden = None
         if isinstance(out, (tuple, list)):
             out, hidden = out[0], out[1]
@@ -84,16 +100,17 @@ class EDM:
 
     def loss(self, model, x0: torch.Tensor, cond: torch.Tensor | None = None, *,
              generator: torch.Generator | None = None, sigma: torch.Tensor | None = None,
-             noise: torch.Tensor | None = None, weighted: bool = True,
+             noise: torch.Tensor | None = None, weighted: bool = True, t_scale: float = 1.0,
              model_kwargs: dict | None = None) -> tuple[torch.Tensor, dict]:
         """Per-sample lambda(sigma) * mean((D(x0 + sigma n; sigma) - x0)^2), (B,); ``weighted=False`` drops lambda.
+        ``t_scale`` as in :meth:`denoise`.
 
         Returns (loss (B,), logs): ``sigma`` (B,), ``x0_hat`` = D (B, ...) *with* its graph (for losses on x0_hat,
         chapter 8), ``hidden`` when the model returns it."""
         b = x0.shape[0]
         sigma = self.sample_sigma(b, generator, x0.device) if sigma is None else sigma.to(x0.device).reshape(b)
         noise = draw_normal(x0.shape, generator, x0.device, x0.dtype) if noise is None else noise
-        out = self.denoise(model, x0 + _bc(sigma, x0) * noise, sigma, cond, **(model_kwargs or {}))
+        out = self.denoise(model, x0 + _bc(sigma, x0) * noise, sigma, cond, t_scale=t_scale, **(model_kwargs or {}))
         d, hidden = out if isinstance(out, tuple) else (out, None)
         err = ((d - x0.float()) ** 2).reshape(b, -1).mean(dim=1)
         loss = self.loss_weight(sigma) * err if weighted else err
@@ -156,20 +173,39 @@ def vp_denoiser(formulation: Formulation, model: nn.Module, cond: torch.Tensor |
     return denoise
 
 
+def backbone_t_scale(backbone) -> float:
+    """The factor a backbone applies to its time input before the sinusoidal embedding: ``backbone.t_scale``
+    (U-ViT) or ``backbone.t_embedder.t_scale`` (DiT), 1000 for smlib's; 1 for anything else (a plain callable)."""
+    for owner in (backbone, getattr(backbone, "t_embedder", None)):
+        scale = getattr(owner, "t_scale", None)
+        if scale is not None:
+            return float(scale)
+    return 1.0
+
+
 class EDMPrecond(nn.Module):
     """A backbone preconditioned as EDM's denoiser but called like every smlib model, on a VP path's (x_t, t):
     x = x_t / alpha(t) is EDM's sample at sigma = sigma(t) / alpha(t), and the output is D(x; sigma), the x0
     estimate. With :func:`edm_formulation` (x0-prediction) it trains with EDM's loss and samples with every sampler
-    of :mod:`smlib.diffusion.samplers` (or :func:`sample_edm` through :func:`vp_denoiser`)."""
+    of :mod:`smlib.diffusion.samplers` (or :func:`sample_edm` through :func:`vp_denoiser`).
 
-    def __init__(self, backbone: nn.Module, path, edm: EDM | None = None):
+    The backbone is called with t = c_noise / ``t_scale`` (default :func:`backbone_t_scale`), so that its
+    sinusoidal embedding of t_scale * t sees EDM's c_noise = ln(sigma) / 4 unscaled, as
+    ``NVlabs/edm@008a4e5:training/networks.py::PositionalEmbedding`` does; ``t_scale=1`` hands it c_noise itself
+    (smlib's input before this was fixed: the embedding then sees 1000 c_noise)."""
+
+    def __init__(self, backbone: nn.Module, path, edm: EDM | None = None, t_scale: float | None = None):
         super().__init__()
         self.backbone, self.path, self.edm = backbone, path, edm or EDM()
+        self.t_scale = backbone_t_scale(backbone) if t_scale is None else float(t_scale)
+        if not self.t_scale > 0:
+            raise ValueError(f"t_scale must be > 0 (the backbone's time-input factor), got {t_scale}.")
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None, **kwargs):
         t = torch.as_tensor(t, device=x_t.device, dtype=torch.float32).expand(x_t.shape[0])
         a = self.path.alpha(t)
-        return self.edm.denoise(self.backbone, x_t / _bc(a, x_t), self.path.sigma(t) / a, y, **kwargs)
+        return self.edm.denoise(self.backbone, x_t / _bc(a, x_t), self.path.sigma(t) / a, y, t_scale=self.t_scale,
+                                **kwargs)
 
 
 class EDMTimes:
@@ -202,4 +238,5 @@ def edm_weight(formulation: Formulation, t: torch.Tensor, edm: EDM | None = None
     return (edm or EDM()).loss_weight(formulation.sigma(t) / formulation.alpha(t))
 
 
-__all__ = ["EDM", "sample_edm", "vp_denoiser", "EDMPrecond", "EDMTimes", "edm_formulation", "edm_weight"]
+__all__ = ["EDM", "sample_edm", "vp_denoiser", "backbone_t_scale", "EDMPrecond", "EDMTimes", "edm_formulation",
+           "edm_weight"]

@@ -312,17 +312,25 @@ def sample_dpmpp_2m(model, formulation: Formulation, shape, steps: int = 50, t_m
 
 def sample_edm_heun(model, formulation: Formulation, shape, steps: int = 18, churn: float = 0.0, *, generator=None,
                     seed=None, y=None, cfg_scale=1.0, null_label=None, cfg_interval=None, clip_x0=None, device=None,
-                    dtype=torch.float32, x_init=None, return_trajectory=False, grid=None):
+                    dtype=torch.float32, x_init=None, return_trajectory=False, grid=None, edm=None):
     """EDM's Heun sampler (:func:`smlib.diffusion.edm.sample_edm`: the Karras grid of ``steps`` noise levels,
     2 * steps - 1 model calls, ``churn`` for its stochastic form) on any VP formulation: EDM's x at sigma is the
     path's x_t / alpha(t) at the t where sigma(t) / alpha(t) = sigma, and its denoiser is the formulation's x0_hat
-    there. EDM's own settings for CIFAR-10 are 18 steps, churn 0. No trajectory or custom grid."""
+    there. EDM's own settings for CIFAR-10 are 18 steps from sigma_max = 80, churn 0 (``NVlabs/edm@008a4e5:
+    generate.py::edm_sampler``); ``edm``: an :class:`~smlib.diffusion.edm.EDM` with other grid constants
+    (sigma_min, sigma_max, rho). No trajectory or custom grid."""
     from smlib.diffusion.edm import sample_edm
 
     if return_trajectory or grid is not None:
         raise ValueError("sample_edm_heun walks EDM's Karras grid and keeps no trajectory; use another sampler.")
     if not 0 < formulation.alpha(torch.tensor([formulation.t_max], dtype=torch.float64)).item() < 1:
         raise ValueError("the EDM sampler needs a VP path (0 < alpha < 1); this formulation's path is not one.")
+    from smlib.diffusion.edm import EDM
+    edm = edm or EDM()
+    top = float(torch.exp(-0.5 * formulation.path.log_snr(torch.tensor([formulation.t_max], dtype=torch.float64))))
+    if edm.sigma_max > top * (1 + 1e-9):
+        raise ValueError(f"sigma_max {edm.sigma_max:g} lies beyond this path's noisiest level (sigma / alpha = "
+                         f"{top:.4g} at t_max); pass edm=EDM(sigma_max=...) at most that.")
     if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
     device = _model_device(model) if device is None else resolve_device(device)
@@ -339,7 +347,7 @@ def sample_edm_heun(model, formulation: Formulation, shape, steps: int = 18, chu
     if was_training:
         model.eval()
     try:
-        return sample_edm(edm_denoiser, noise, steps, churn=churn, generator=generator).to(dtype)
+        return sample_edm(edm_denoiser, noise, steps, edm, churn=churn, generator=generator).to(dtype)
     finally:
         if was_training:
             model.train()
