@@ -66,11 +66,19 @@ ARMS: dict[str, Arm] = {
 }
 
 
+#: what an EDM arm's backbone embeds: 1000 c_noise (its sincos(1000 t) fed c_noise, the committed runs) or c_noise
+#: itself, as EDM's PositionalEmbedding does (NVlabs/edm@008a4e5:training/networks.py)
+EDM_TIME_INPUTS = ("1000*c_noise", "c_noise")
+
+
 @dataclass(frozen=True)
 class SpectralRegConfig(DiffusionRecipeConfig):
     """Pixel diffusion on CIFAR-10 with and without a spectral term. Training knobs share their names with
     TrainConfig."""
 
+    #: what the EDM arms' backbone embeds: 1000 c_noise (the committed runs) or c_noise as EDM does (since
+    #: 2026-12-07); left out of the identity at its earlier value, so the committed runs keep theirs
+    ADDED_KNOBS: ClassVar[dict] = {"edm_time_input": "1000*c_noise"}
     #: the checkerboard toy is its own sweep (:mod:`.toy`): its knobs do not identify a CIFAR-10 run
     NOT_IDENTITY: ClassVar[tuple[str, ...]] = PresetConfig.NOT_IDENTITY + (
         "toy_size", "toy_squares", "toy_images", "toy_steps", "toy_lam", "toy_samples", "toy_seeds")
@@ -82,6 +90,7 @@ class SpectralRegConfig(DiffusionRecipeConfig):
     n_images: int = 512                      # a seeded subset of the split (random h-flip every step)
     subset_seed: int = 0
     hflip: bool = True
+    edm_time_input: str = "1000*c_noise"     # EDM arms: the backbone's sincos(1000 t) sees 1000 c_noise, or "c_noise"
     # model: a U-ViT on the image itself (patch 4: 64 tokens of 4x4x3 pixels, as chapter 7's pixel rung)
     model: dict = field(default_factory=lambda: dict(arch="uvit", hidden_size=64, depth=2, num_heads=4,
                                                      patch_size=4))
@@ -105,6 +114,12 @@ class SpectralRegConfig(DiffusionRecipeConfig):
     # the sweep
     arms: tuple[str, ...] = tuple(ARMS)
     seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.edm_time_input not in EDM_TIME_INPUTS:
+            raise ConfigError(f"edm_time_input must be one of {', '.join(EDM_TIME_INPUTS)}, got "
+                              f"{self.edm_time_input!r}.")
 
 
 SpectralRegConfig.ARM_NAMES = tuple(ARMS)

@@ -68,9 +68,12 @@ def formulation_for(arm: Arm) -> Formulation:
     return make_formulation("ddpm-linear") if arm.formulation == "ddpm" else edm_formulation("vp-continuous")
 
 
-def model_for(arm: Arm, backbone: nn.Module, formulation: Formulation) -> nn.Module:
-    """The network the loss and the sampler call: the backbone (DDPM) or EDM's preconditioning around it."""
-    return EDMPrecond(backbone, formulation.path) if arm.formulation == "edm" else backbone
+def model_for(arm: Arm, backbone: nn.Module, formulation: Formulation, time_input: str = "1000*c_noise") -> nn.Module:
+    """The network the loss and the sampler call: the backbone (DDPM) or EDM's preconditioning around it, whose
+    backbone embeds 1000 c_noise (``time_input="1000*c_noise"``, the committed runs) or c_noise (EDM's own)."""
+    if arm.formulation != "edm":
+        return backbone
+    return EDMPrecond(backbone, formulation.path, t_scale=1.0 if time_input == "1000*c_noise" else None)
 
 
 def initial_weights(backbone: nn.Module, path: str | os.PathLike) -> None:
@@ -147,7 +150,7 @@ def build_run(arm_name: str, cfg: SpectralRegConfig, images: torch.Tensor, *, se
     if cfg.init_from:
         initial_weights(backbone, cfg.init_from)
     formulation = formulation_for(arm)
-    model = model_for(arm, backbone, formulation)
+    model = model_for(arm, backbone, formulation, cfg.edm_time_input)
     evaluator = None
     if reference is not None and features is not None and cfg.n_fid:
         evaluator = GenerationEvaluator(PixelDecoder(), LatentNormalizer((0.0,), (1.0,)), formulation, reference,
@@ -156,7 +159,8 @@ def build_run(arm_name: str, cfg: SpectralRegConfig, images: torch.Tensor, *, se
                                         keep_images=cfg.n_fid)
     config = {"arm": arm_name, "formulation": arm.formulation, "term": arm.term, "lam": arm.lam,
               "weighted": arm.weighted, "options": dict(arm.options), "model": dict(cfg.model),
-              "init_from": cfg.init_from, "dataset": cfg.dataset, "n_images": cfg.n_images}
+              "init_from": cfg.init_from, "dataset": cfg.dataset, "n_images": cfg.n_images,
+              **({"edm_time_input": cfg.edm_time_input} if arm.formulation == "edm" else {})}
     return SpectralRegTask(model, formulation, arm, config, cfg.hflip, evaluator)
 
 
