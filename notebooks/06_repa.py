@@ -60,7 +60,7 @@ from smlib.experiments import repa as X
 from smlib.metrics.alignment import MID_BAND, N_BINS
 from smlib.spectral import dog_dct_gain
 from smlib.spectral.contrast import dog_filter, dog_normalize
-from smlib.sweep import open_effect_lines, pooled_agreement, seed_lines, verdict_lines
+from smlib.sweep import open_effect_lines, per_seed_differences, pooled_agreement, seed_lines, verdict_lines
 
 cfg = X.RepaConfig.at(preset, dataset=dataset, steps=steps)
 book_cfg = X.RepaConfig.at(book_preset, dataset=dataset)
@@ -259,7 +259,7 @@ plt.show()
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-repa-paired", "caption": "The declared pairs of chapter 6 as the primary test reads them: the gFID difference of the two arms at each seed (markers, positive = as declared: the first arm better) and their mean with its paired-t 95% interval (black). Verdicts follow from the Holm-corrected p of the paired t (Table in §6.4)."}, "image": {"alt": "A forest plot of six declared pairs; the DoG(0.5, 2) against iREPA pair has all three seed differences positive and a short interval that just reaches zero; every other interval is wide and crosses zero, and the gamma 1 against gamma 0.6 pair has all three differences negative."}}
 fig, ax = plotting.subplots(height=3.6)
 for i, r in enumerate(rows):
-    d = X.per_seed_differences(r, values, metric)
+    d = per_seed_differences(r, values, metric)
     for s, x, marker in zip(r["seeds"], d, "osd^v"):
         ax.plot(x, i + 0.12, marker, ms=5, color=f"C{r['seeds'].index(s)}", label=f"seed {s}" if i == 0 else None)
     ax.errorbar(r["difference"], i - 0.12, xerr=[[r["difference"] - r["ci_low"]], [r["ci_high"] - r["difference"]]],
@@ -287,7 +287,7 @@ book.facts("power:", *open_effect_lines(rows, metric))
 # %% tags=["remove-cell"]
 pair = {f"{r['better']} < {r['worse']}": r for r in rows}
 dog = pair["dog-0.5-2 < irepa-g0.6"]
-dog_d = X.per_seed_differences(dog, values, metric)
+dog_d = per_seed_differences(dog, values, metric)
 decided = [r for r in rows if r["verdict"] in ("holds", "reversed")]
 glue("n_pairs", len(rows), display=False)
 glue("n_decided", len(decided), display=False)
@@ -301,7 +301,7 @@ glue("dog_p", float(dog["p"]), display=False)
 glue("dog_p_holm", float(dog["p_holm"]), display=False)
 glue("dog_p_sf", float(dog["p_sign_flip"]), display=False)
 glue("dog_need", dog["seeds_needed"], display=False)
-glue("g1_won", int((X.per_seed_differences(pair["irepa-g1 < irepa-g0.6"], values, metric) > 0).sum()), display=False)
+glue("g1_won", int((per_seed_differences(pair["irepa-g1 < irepa-g0.6"], values, metric) > 0).sum()), display=False)
 glue("n_pooled_agree", int(sum(r["verdict_pooled"] == r["verdict"] for r in rows)), display=False)
 
 # %% [markdown]
