@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book test lint unit nbval book-strict notebooks run bench lab clean
+.PHONY: help venv book test lint unit nbval book-strict notebooks run bench wheels lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -54,6 +54,9 @@ run: venv  ## run one notebook at a preset into runs/: make run NB=01_spectral_b
 bench: venv  ## install the peers (benchmarks/requirements.txt), run every benchmark, write results/benchmarks/
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b $(ARGS) || exit 1; done
+
+wheels: venv  ## the peers' wheels for a GPU machine without an index: gpu_wheels/ (ignored, < 48 MiB; carry it)
+	$(PY) benchmarks/gather_wheels.py $(ARGS)
 
 lab: venv  ## open the notebooks interactively (the .py files open as notebooks with their outputs)
 	$(BIN)/jupyter lab --allow-root notebooks
