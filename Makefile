@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book test lint unit nbval book-strict notebooks run bench wheels lab clean
+.PHONY: help venv book test lint unit nbval book-strict notebooks run bench gpu-carry lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -55,7 +55,7 @@ bench: venv  ## install the peers (benchmarks/requirements.txt), run every bench
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b $(ARGS) || exit 1; done
 
-wheels: venv  ## the peers' wheels for a GPU machine without an index: gpu_wheels/ (ignored, < 48 MiB; carry it)
+gpu-carry: venv  ## what a GPU machine without an index needs (peer wheels, CIFAR-10): gpu_carry/ (ignored; carry it)
 	$(PY) benchmarks/gather_wheels.py $(ARGS)
 
 lab: venv  ## open the notebooks interactively (the .py files open as notebooks with their outputs)

