@@ -279,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--preset", default="paper", help=argparse.SUPPRESS)
     gc.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
     gc.set_defaults(run=gpu_check)
+    from smlib.gpu_sweep import add_subcommand as gpu_sweep_subcommand
+    gpu_sweep_subcommand(sub)
     return parser
 
 
