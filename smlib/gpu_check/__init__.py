@@ -4,7 +4,8 @@ how fast, how close to the chip's limit, in how much memory, and whether multi-G
     python -m smlib gpu-check                     # a CUDA machine: about 8 minutes -> results/benchmarks/gpu.json
     python -m smlib gpu-check --dry --results /tmp/gpu.json    # CPU: the same stages at ci size, in a minute
 
-Stages, each recorded in the results file, each skipped (and said so) once the time budget is spent:
+Stages, each recorded in the results file, each skipped (and said so) once its share of the time budget is spent
+(:data:`STAGE_SHARES`):
 
 1. **environment** - GPU names and memory, driver, torch / CUDA / cuDNN versions; **peak**: the chip's dense rate
    measured now (a large bf16 matmul; float32 on a CPU), the yardstick of every share below.
@@ -47,6 +48,9 @@ from smlib.provenance import REPO_ROOT, provenance, repo_relative
 from smlib.results import write_result
 
 RESULTS = REPO_ROOT / "results" / "benchmarks" / "gpu.json"
+#: when each stage stops starting new work, as a fraction of the budget from the start (so every stage gets time);
+#: the benchmarks run until 10 s before the budget ends, and torchrun after it (at most a minute more)
+STAGE_SHARES = {"recipes": 0.45, "compile": 0.70, "limits": 0.78}
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -102,18 +106,23 @@ def train_probe(probe: Probe, device: torch.device, steps: int, out_dir: Path, p
 
 
 def measure_step(probe: Probe, device: torch.device, amp: torch.dtype | None, steps: int, peak: dict,
-                 backend: str | None = None) -> dict:
+                 backend: str | None = None, known: dict | None = None) -> dict:
     """One optimiser step of ``probe`` alone (:class:`.measure.TrainStep`): FLOPs per step, median seconds after a
     quarter of warm-up, achieved TFLOP/s, share of ``peak`` and peak memory; with ``backend`` the same step with the
-    networks compiled by it (first compiled step's excess over a steady one: compile time)."""
+    networks compiled by it (first compiled step's excess over a steady one: compile time). ``known``: this
+    function's eager result for the same probe, reused instead of measured again."""
     step = measure.TrainStep(probe.task, _first_batch(probe), device, amp)
-    out = measure.count_flops(step)
-    measure.reset_peak_memory(device)
-    eager = statistics.median(step.timed(steps)[steps // 4:])
-    out["eager"] = {"sec_per_step": eager, **measure.efficiency(out["flops_per_step"], eager, peak),
-                    **measure.peak_memory(device)}
+    if known is not None and "eager" in known:
+        out = {k: known[k] for k in ("flops_per_step", "attention_flops_per_step", "counted_by", "eager")}
+    else:
+        out = measure.count_flops(step)
+        measure.reset_peak_memory(device)
+        eager = statistics.median(step.timed(steps)[steps // 4:])
+        out["eager"] = {"sec_per_step": eager, **measure.efficiency(out["flops_per_step"], eager, peak),
+                        **measure.peak_memory(device)}
     if backend is None:
         return out
+    eager = out["eager"]["sec_per_step"]
     undo = measure.compile_task(probe.task, backend=backend)
     try:
         measure.reset_peak_memory(device)
@@ -172,6 +181,7 @@ def gpu_check(*, dry: bool = False, steps: int | None = None, budget_s: float = 
         raise ValueError("--dry writes CPU numbers: give --results PATH (the GPU record stays untouched).")
     t_start = time.time()
     deadline = t_start + budget_s
+    stage_end = {k: t_start + f * budget_s for k, f in STAGE_SHARES.items()}
     device = torch.device("cpu" if dry else "cuda")
     preset, precision, amp = ("ci", "fp32", None) if dry else ("paper", "bf16", torch.bfloat16)
     steps = steps or (2 if dry else 24)
@@ -182,7 +192,7 @@ def gpu_check(*, dry: bool = False, steps: int | None = None, budget_s: float = 
     chosen = [(n, f) for n, f in probes(preset) if not only or n in only]
     with tempfile.TemporaryDirectory() as tmp:
         for name, factory in chosen:
-            if time.time() > deadline:
+            if time.time() > stage_end["recipes"]:
                 record["recipes"][name] = {"skipped": "time budget spent"}
                 continue
             try:
@@ -200,18 +210,19 @@ def gpu_check(*, dry: bool = False, steps: int | None = None, budget_s: float = 
         if dry:   # the autoencoders' compiled step is tested on its own (tests/test_ae_compile.py)
             order = [nf for nf in order if nf[0] == sit]
         for name, factory in order:
-            if time.time() > deadline - 60:
+            if time.time() > stage_end["compile"]:
                 record["compile"][name] = {"skipped": "time budget spent"}
                 continue
             try:
-                r = measure_step(factory(), device, amp, steps, record["peak"], backend=backend)
+                r = measure_step(factory(), device, amp, steps, record["peak"], backend=backend,
+                                 known=record["recipes"].get(name, {}).get("step"))
                 record["compile"][name] = {"flops_per_step": r["flops_per_step"], "eager": r["eager"],
                                            "compiled": r["compiled"]}
             except Exception as err:  # noqa: BLE001
                 record["compile"][name] = _error(err)
             _empty_cache(device)
         compiled_ok = "error" not in record["compile"].get(sit, {}).get("compiled", {"error": 1})
-        if sit in dict(chosen) and time.time() < deadline - 30:
+        if sit in dict(chosen) and time.time() < stage_end["limits"]:
             try:
                 record["limits"] = limits_stage(dict(chosen)[sit](), device, amp, backend if compiled_ok else None,
                                                 record["peak"], 3 if dry else 5)
@@ -222,7 +233,7 @@ def gpu_check(*, dry: bool = False, steps: int | None = None, budget_s: float = 
         _empty_cache(device)
         record["peers"] = {"skipped": "dry mode"} if dry else install_peers()
         record["benchmarks"] = ({"skipped": "dry mode"} if dry else
-                                run_benchmarks("cuda", Path(tmp) / "bench", deadline - 60))
+                                run_benchmarks("cuda", Path(tmp) / "bench", deadline - 10))
     n_procs = 2 if dry else max(1, torch.cuda.device_count())
     record["torchrun"] = run_torchrun(n_procs, preset, str(device), 2, timeout=max(60.0, deadline + 60 - time.time()))
     record["wall_s"] = round(time.time() - t_start, 1)
