@@ -71,19 +71,19 @@ def _run(name: str, chapter: str, arm_flag: str, arm: str, steps: int, est_s: fl
     return PlanRun(name, argv, est_s)
 
 
-#: the decisive comparisons, most important first, at 4x (chapter 5) and 3x (chapters 7, 8) the small preset's steps:
+#: the decisive comparisons, most important first, at 2x (chapter 5) and 3x (chapters 7, 8) the small preset's steps:
 #: chapter 5 (does spectrum matching make latents more diffusable: SD-VAE against ESM and DSM, one AE seed),
 #: chapter 7 (the DCTdiff ladder's ends: pixels against EBFR DCT tokens), chapter 8 (EDM with and without the weighted
 #: amplitude-phase term). Chapter 6 (REPA) is not in it: its frozen EfficientNet-Lite2 (a 24 MB wheel) does not fit
 #: beside the data and the wheels in the 64 MiB that travels.
 PLAN: tuple[PlanRun, ...] = (
-    _run("ch5-sd-vae", "diffusion", "--variant", "sd-vae", 12000, 75.0, "--ae-seeds", "0"),
-    _run("ch5-esm", "diffusion", "--variant", "esm", 12000, 75.0, "--ae-seeds", "0"),
-    _run("ch5-dsm", "diffusion", "--variant", "dsm", 12000, 75.0, "--ae-seeds", "0"),
-    _run("ch7-pixel", "dctdiff", "--arm", "pixel", 4500, 45.0),
-    _run("ch7-ebfr", "dctdiff", "--arm", "ebfr", 4500, 45.0),
-    _run("ch8-edm", "spectral-reg", "--arm", "edm", 4500, 45.0),
-    _run("ch8-edm-ap-1", "spectral-reg", "--arm", "edm-ap-1", 4500, 45.0),
+    _run("ch5-sd-vae", "diffusion", "--variant", "sd-vae", 6000, 90.0, "--ae-seeds", "0"),
+    _run("ch5-esm", "diffusion", "--variant", "esm", 6000, 90.0, "--ae-seeds", "0"),
+    _run("ch5-dsm", "diffusion", "--variant", "dsm", 6000, 90.0, "--ae-seeds", "0"),
+    _run("ch7-pixel", "dctdiff", "--arm", "pixel", 4500, 40.0),
+    _run("ch7-ebfr", "dctdiff", "--arm", "ebfr", 4500, 40.0),
+    _run("ch8-edm", "spectral-reg", "--arm", "edm", 4500, 40.0),
+    _run("ch8-edm-ap-1", "spectral-reg", "--arm", "edm-ap-1", 4500, 40.0),
 )
 
 
@@ -122,7 +122,8 @@ def _caller() -> dict:
         if code.co_name == "__call__" and type(loc.get("self")).__name__ == "GenerationEvaluator":
             ev = loc["self"]
             return {"kind": "samples", "group": f"step{loc.get('step')}-n{loc.get('n')}",
-                    "kid_subset": ev.kid_subset, "evaluator_seed": ev.seed}
+                    "kid_subset": ev.kid_subset, "evaluator_seed": ev.seed,
+                    "reference_key": getattr(ev.reference, "key", None)}
         frame = frame.f_back
     return {"kind": "other", "group": "other"}
 
@@ -274,7 +275,8 @@ def _one_run(r: PlanRun, work: Path, device: str, timeout: float, env: dict, kep
         meta = json.loads(meta_path.read_text())
         with np.load(capture) as z:
             final = _final_samples(meta["entries"])
-            refs = [e for e in meta["entries"] if e["kind"] == "reference"]
+            refs = [e for e in meta["entries"] if e["kind"] == "reference"   # the set the samples are scored against
+                    and final is not None and e["key"] == final.get("reference_key")]
             if final is not None:
                 kept[f"{r.name}__samples"] = z[final["array"]]
                 rec["samples"] = {"array": f"{r.name}__samples", "n": int(z[final["array"]].shape[0]),
