@@ -233,24 +233,25 @@ def run_sweep(out_dir: str | Path | None = None, *, budget_s: float = 480.0, dry
             if est > left:
                 record["runs"][r.name] = {"status": "not started", "why": f"expected {est:.0f} s, {left:.0f} s left"}
                 continue
-            run_env = dict(env, SMLIB_CACHE=str(_isolated_cache(Path(work) / r.name)))
+            run_env = dict(env, SMLIB_CACHE=str(_isolated_cache(Path(work) / r.name, Path(work) / "shared")))
             record["runs"][r.name] = _one_run(r, Path(work), device, left, run_env, kept, placeholder)
             overrun[r.argv[0]] = max(overrun.get(r.argv[0], 1.0), record["runs"][r.name]["wall_s"] / r.est_s)
             _write(out, record, kept, t0)
     return _write(out, record, kept, t0)
 
 
-def _isolated_cache(work: Path) -> Path:
+def _isolated_cache(work: Path, shared: Path) -> Path:
     """A cache for one run whose ``references`` folder is its own (placeholder features must never enter the real
     reference cache, and a run must compute, so capture, its reference set) and whose extracted datasets and
-    exported networks are the real cache's."""
+    exported networks are the real cache's, or, where there is none (a fresh GPU machine), ``shared`` by the runs."""
     from smlib.data import cache_dir
 
     cache = work / "cache"
     cache.mkdir(parents=True)
     for sub in ("extracted", "onnx", "data"):
-        if (cache_dir() / sub).is_dir():
-            (cache / sub).symlink_to(cache_dir() / sub, target_is_directory=True)
+        source = cache_dir() / sub if (cache_dir() / sub).is_dir() else shared / sub
+        source.mkdir(parents=True, exist_ok=True)
+        (cache / sub).symlink_to(source, target_is_directory=True)
     return cache
 
 
