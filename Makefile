@@ -10,7 +10,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 export SMLIB_DATA ?= $(abspath ../shared/data)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser book test lint unit nbval book-strict book-check notebooks run bench lab clean
+.PHONY: help venv browser book test lint unit nbval book-strict book-check notebooks run bench gpu-carry lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -69,6 +69,9 @@ run: venv  ## run one notebook into runs/ (default preset: the notebook's, ci): 
 bench: venv  ## install the peers (benchmarks/requirements.txt), run every benchmark, write results/benchmarks/
 	$(BIN)/pip install -q -r benchmarks/requirements.txt
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b $(ARGS) || exit 1; done
+
+gpu-carry: venv  ## what a GPU machine without an index needs (peer wheels, CIFAR-10): gpu_carry/ (ignored; carry it)
+	$(PY) benchmarks/gather_wheels.py $(ARGS)
 
 lab: venv  ## open the notebooks interactively (the .py files open as notebooks with their outputs)
 	$(BIN)/jupyter lab --allow-root notebooks

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from smlib.train import write_json
-from smlib.provenance import REPO_ROOT, provenance
+# `python benchmarks/bench_x.py` puts benchmarks/ first on the path, not the checkout: without this, `import smlib`
+# would find whatever smlib is installed (another checkout) instead of the one beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from smlib.train import write_json  # noqa: E402
+from smlib.provenance import REPO_ROOT, provenance  # noqa: E402
 
 RESULTS = REPO_ROOT / "results" / "benchmarks"
 

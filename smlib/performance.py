@@ -123,6 +123,90 @@ def gpu_stage_lines(record: Mapping) -> list[str]:
     return lines
 
 
+def _one_line(text, limit: int = 110) -> str:
+    """The first line of an error (a list's last item), cut to ``limit`` characters: never a traceback."""
+    if isinstance(text, (list, tuple)):
+        text = text[-1] if text else ""
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _budget(why) -> bool:
+    return "time budget" in str(why)
+
+
+def gpu_status_rows(record: Mapping) -> list[dict]:
+    """One row per stage of a ``gpu-check`` record: the stage, what ran, on which GPU, and the result or
+    ``failed: <one line>``. Stages the check's time budget did not reach say so once, in their row."""
+    gpus = ", ".join(g["name"] for g in record.get("environment", {}).get("gpus", [])) or "no GPU"
+    rows = []
+
+    def row(stage, what, result):
+        rows.append({"stage": stage, "what": what, "gpu": gpus, "result": result})
+
+    rec = record.get("recipes", {})
+    ok = [n for n, r in rec.items() if "sec_per_step" in r]
+    bad = [f"{n} failed: {_one_line(r['error'])}" for n, r in rec.items() if "error" in r]
+    late = [n for n, r in rec.items() if _budget(r.get("skipped"))]
+    row("recipes", f"{len(rec)} recipes at the {record.get('preset')} presets, {record.get('steps_per_probe')} "
+                   f"{record.get('precision')} steps",
+        "; ".join([f"{len(ok)} of {len(rec)} trained"] + bad + ([f"{len(late)} not reached"] if late else [])))
+    parts = []
+    for name, r in record.get("compile", {}).items():
+        c = r.get("compiled", r)   # records before the FLOP count keep speedup / error at the top
+        if "speedup" in c:
+            parts.append(f"{name} x{c['speedup']:.2f}")
+        elif "error" in c or "error" in r:
+            parts.append(f"{name} failed: {_one_line(c.get('error') or r.get('error'))}")
+        elif not _budget(r.get("skipped")):
+            parts.append(f"{name}: {_one_line(r.get('skipped'))}")
+    row("compile", "the same step under torch.compile, eager time over compiled time",
+        "; ".join(parts) or "not reached")
+    lim = record.get("limits")
+    if lim is not None:
+        row("limits", f"where {lim.get('probe')}'s step spends its time",
+            f"{lim['share_of_peak']:.0%} of the matmul peak; " + "; ".join(lim["reading"][1:3]) if "reading" in lim
+            else f"failed: {_one_line(lim['error'])}" if "error" in lim else "not reached")
+    peers = record.get("peers")
+    if peers is not None:
+        row("peers", "peer packages from carried wheels",
+            "installed" if peers.get("installed") else f"failed: {_one_line(peers['error'])}" if "error" in peers
+            else _one_line(peers.get("skipped")))
+    bench = record.get("benchmarks", {})
+    ran = [n for n, r in bench.items() if isinstance(r, Mapping) and not ({"error", "skipped"} & set(r))]
+    failed = [f"{n} failed: {_one_line(r['error'])}" for n, r in bench.items() if isinstance(r, Mapping) and "error" in r]
+    other = [n for n, r in bench.items() if isinstance(r, Mapping) and "skipped" in r and not _budget(r["skipped"])]
+    row("benchmarks", "benchmarks/bench_*.py --device cuda --quick",
+        "; ".join((["ran: " + ", ".join(ran)] if ran else
+                   ["none ran" + (": not reached within the check's time" if any(_budget(r.get("skipped"))
+                                  for r in bench.values() if isinstance(r, Mapping)) else "")]) + failed
+                  + ([f"skipped (peer missing or CPU-only): {', '.join(other)}"] if other else [])))
+    t = record.get("torchrun", {})
+    row("torchrun", "two steps of the diffusion recipe under torchrun (DDP)",
+        f"world {t['world_size']}, {t['sec_per_step']:.3f} s/step, "
+        + ("checkpoint written" if t.get("checkpoint_written") else "no checkpoint") if "world_size" in t
+        else f"failed: {_one_line(t.get('error'))}")
+    return rows
+
+
+def gpu_efficiency_rows(record: Mapping) -> list[dict]:
+    """One row per recipe whose step was measured alone: FLOPs per step (torch's counter), achieved TFLOP/s and
+    share of the matmul peak measured in the same run, eager and compiled, and peak memory (GiB). Empty for a
+    record written before gpu-check counted FLOPs."""
+    rows = []
+    for name, r in record.get("recipes", {}).items():
+        step = r.get("step")
+        if not step or "eager" not in step:
+            continue
+        e = step["eager"]
+        c = record.get("compile", {}).get(name, {}).get("compiled", {})
+        rows.append({"recipe": name, "batch": r.get("per_gpu_batch"), "gflop": step["flops_per_step"] / 1e9,
+                     "eager_tflops": e["achieved_tflops"], "eager_share": e["share_of_peak"],
+                     "compiled_tflops": c.get("achieved_tflops"), "compiled_share": c.get("share_of_peak"),
+                     "memory_gib": c.get("peak_memory_gib", e.get("peak_memory_gib"))})
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------ scaling facts
 def esm_scaling_facts(record: Mapping) -> dict:
     """From the ESM scaling sweep: the speedup at each latent side, whether it grows with the side at every step,
@@ -202,5 +286,5 @@ def plot_fid_vs_n(record: Mapping, ax) -> None:
 
 
 __all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows",
-           "gpu_stage_lines", "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
+           "gpu_stage_lines", "gpu_status_rows", "gpu_efficiency_rows", "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
            "plot_fid_vs_n"]

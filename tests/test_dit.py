@@ -102,6 +102,21 @@ def test_dit_hidden_state_is_block_output():
         assert torch.allclose(hidden[k], h)
 
 
+def test_block_is_the_adaln_zero_formula_and_the_stream_contiguous():
+    """The block is DiT's x + g1 Attn(LN(x)(1 + s1) + b1), then the same with the MLP; and the residual stream is
+    contiguous in every block (a channel-strided stream is slower, and the layout must not change the values)."""
+    m = randomize_(tiny("dit"))
+    x, t, y = inputs()
+    _, hidden = m(x, t, y, return_hidden=True)
+    assert all(h.is_contiguous() for h in hidden)
+    blk, c = m.blocks[0], m.condition(t, y, 4)
+    h = m.x_embedder(x).flatten(2).transpose(1, 2) + m.pos_embed
+    s1, k1, g1, s2, k2, g2 = (v[:, None] for v in blk.adaLN_modulation(c).chunk(6, dim=1))
+    ref = h + g1 * blk.attn(blk.norm1(h) * (1 + k1) + s1)
+    ref = ref + g2 * blk.mlp(blk.norm2(ref) * (1 + k2) + s2)
+    assert torch.equal(blk(h, c), ref) and torch.equal(hidden[0], ref)
+
+
 def test_adaln_zero_init_outputs_exactly_zero():
     m = tiny("dit")
     x, t, y = inputs()

@@ -27,7 +27,7 @@ LAYERS = [
     {"sweep", "verdicts"},
     {"pipelines", "audit", "audio"},
     {"experiments"},
-    {"cli", "__main__", "gpu_check", "scorecard"},
+    {"cli", "__main__", "gpu_check", "gpu_sweep", "scorecard"},
 ]
 MAX_LINES = 450
 CHAPTERS = {"spectral_bias": "01", "rmsc_identity": "02", "latent_spectra": "03", "autoencoders": "04", "repa": "06",

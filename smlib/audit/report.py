@@ -168,4 +168,21 @@ def summary_lines(record: dict) -> list[str]:
     return lines
 
 
-__all__ = ["FORMAT", "DEFINITIONS", "audit", "audit_figure", "summary_lines", "default_split"]
+def add_arguments(parser) -> None:
+    """``python -m smlib audit``'s flags (:func:`smlib.cli.build_parser`); the command calls :func:`audit` with them."""
+    parser.add_argument("--autoencoder", required=True,
+                        help="smlib run folder, or diffusers AutoencoderKL folder / hub id")
+    parser.add_argument("--dataset", default="cifar10",
+                        help="cifar10, celeba, mnist, folder (with --data-root), deadleaves")
+    parser.add_argument("--n-images", type=int, default=256, help="images to measure (default 256)")
+    parser.add_argument("--resolution", type=int, default=None, help="image side (default: the AE's training size)")
+    parser.add_argument("--data-root", default=None, help="dataset folder (default: $SMLIB_DATA, then the cache)")
+    parser.add_argument("--split", default=None, help="default: test (train for folder and deadleaves)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    parser.add_argument("--out", default=None, help="output folder (default runs/audit/<name>-<dataset>-<R>px-n<N>)")
+    parser.add_argument("--seed", type=int, default=0, help="image subset and posterior draw (default 0)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--bands", type=int, default=4, help="DCT bands of the correspondence matrix (default 4)")
+
+
+__all__ = ["FORMAT", "DEFINITIONS", "audit", "audit_figure", "summary_lines", "default_split", "add_arguments"]

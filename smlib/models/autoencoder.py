@@ -22,6 +22,7 @@ above ``groups`` for narrow test models.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -199,14 +200,18 @@ class Encoder(nn.Module):
         self.norm_out = _norm(ch[-1], g)
         self.conv_out = nn.Conv2d(ch[-1], 2 * cfg.latent_channels, 3, padding=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before ``conv_out``: (B, C, H, W) -> (B, channels[-1], H/f, W/f), after GroupNorm and SiLU."""
         h = self.conv_in(x)
         for level in self.down:
             for block in level.blocks:
                 h = block(h)
             h = level.downsample(h)
         h = self.mid(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return F.silu(self.norm_out(h))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.trunk(x))
 
 
 class Decoder(nn.Module):
@@ -230,13 +235,17 @@ class Decoder(nn.Module):
         self.norm_out = _norm(ch[0], g)
         self.conv_out = nn.Conv2d(ch[0], cfg.image_channels, 3, padding=1)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def trunk(self, z: torch.Tensor) -> torch.Tensor:
+        """Everything before ``conv_out``: (B, d, h, w) -> (B, channels[0], f h, f w), after GroupNorm and SiLU."""
         h = self.mid(self.conv_in(z))
         for level in self.up:
             for block in level.blocks:
                 h = block(h)
             h = level.upsample(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return F.silu(self.norm_out(h))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.trunk(z))
 
 
 # ----------------------------------------------------------------------------------------------- posterior
@@ -355,5 +364,26 @@ class AutoEncoder(nn.Module):
         return self.decode(z), posterior, z
 
 
+# ----------------------------------------------------------------------------------------------- torch.compile
+def compile_trunks(model: AutoEncoder, **compile_kwargs) -> Callable[[], None]:
+    """Put the encoder's and the decoder's trunk (all but the output conv) under ``torch.compile(**compile_kwargs)``;
+    returns a function that undoes it. The weights and the state dict are untouched.
+
+    Why the output convs stay eager: the objectives differentiate the step's losses with respect to them before the
+    backward (SD's adaptive GAN weight at ``decoder.conv_out.weight``, VA-VAE's adaptive VF weight at
+    ``encoder.conv_out.weight``; :mod:`smlib.regularizers`). A compiled graph is one autograd node, so a weight inside
+    it would make each of those ``torch.autograd.grad`` calls run the graph's whole backward; outside it, the GAN
+    weight's two gradients stop at the decoder's output conv, as in eager mode.
+    """
+    nets = (model.encoder, model.decoder)
+    for net in nets:
+        net.trunk = torch.compile(net.trunk, **compile_kwargs)   # an instance attribute shadows the method
+
+    def undo() -> None:
+        for net in nets:
+            net.__dict__.pop("trunk", None)
+    return undo
+
+
 __all__ = ["AEConfig", "AE_CONFIGS", "ae_config", "AutoEncoder", "DiagonalGaussian", "Encoder", "Decoder",
-           "ResnetBlock", "AttentionBlock", "Downsample", "Upsample"]
+           "ResnetBlock", "AttentionBlock", "Downsample", "Upsample", "compile_trunks"]

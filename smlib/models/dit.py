@@ -248,7 +248,9 @@ class DiT(nn.Module):
         """
         _check_input(x, self.in_channels, self.input_size)
         b = x.shape[0]
-        h = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed.to(x.dtype)
+        # contiguous tokens: the transposed view is channel-strided, and every residual `h + ...` keeps its first
+        # operand's layout, so without the copy the whole residual stream, forward and backward, runs strided
+        h = self.x_embedder(x).flatten(2).transpose(1, 2).contiguous() + self.pos_embed.to(x.dtype)
         c = self.condition(t, y, b, force_drop_ids)
         hidden = []
         for block in self.blocks:

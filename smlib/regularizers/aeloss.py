@@ -20,6 +20,7 @@ The discriminator step is ``ae_loss.gan.discriminator_term(disc, out.x_target, o
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -198,4 +199,21 @@ class AELoss(nn.Module):
                             x_input=x_in, plans=plans)
 
 
-__all__ = ["AELoss", "AEStepOutput", "ReconstructionLoss"]
+@contextmanager
+def compiled_step_context():
+    """Wrap a whole compiled AE step (forward *and* backward) in this.
+
+    The objective differentiates its own graph before the step's backward: SD's adaptive GAN weight and VA-VAE's
+    adaptive VF weight call ``torch.autograd.grad(..., retain_graph=True)``. AOTAutograd's *donated buffers* (a
+    memory optimisation of ``torch.compile``: a compiled backward frees the activations it saved, so it may run once)
+    forbid that whenever the backward was compiled ahead of time (as inductor does once shapes turn dynamic), with
+    "This backward function was compiled with non-empty donated buffers ...". They are off inside this context;
+    torch reads the setting both when it compiles and when the backward runs, hence the whole step.
+    """
+    import torch._functorch.config as functorch_config
+
+    with functorch_config.patch(donated_buffer=False):
+        yield
+
+
+__all__ = ["AELoss", "AEStepOutput", "ReconstructionLoss", "compiled_step_context"]
