@@ -409,7 +409,7 @@ if runs:
     for obj in X.SWEEP.show(book)[1:]:
         display(obj)
 else:
-    print(f"no run of the re-run is committed yet under results/diffusability/{book_preset}/: nothing to judge")
+    facts(f"no run of the re-run is committed yet under results/diffusability/{book_preset}/: nothing to judge")
 verdicts = X.SWEEP.verdicts(runs) if runs else []
 
 # %% tags=["nbval-check-output"]

@@ -367,7 +367,7 @@ if not sweep.runs:
     raise FileNotFoundError(f"no committed runs under results/spectral_regularisation/{book_preset}/: run "
                             f"`python -m smlib spectral-reg --preset {book_preset} --arm all --seeds K`")
 if sweep.missing:
-    print(f"{len(sweep.missing)} planned runs are not committed: {', '.join(sweep.missing)}")
+    book.facts(f"{len(sweep.missing)} planned runs are not committed: {', '.join(sweep.missing)}")
 print(results.provenance_lines(sweep.runs[0], runs=sweep.runs, label=lambda r: f"{r['arm']} seed {r['seed']}"))
 for shown in X.SWEEP.show(sweep):
     display(shown)
@@ -481,8 +481,8 @@ plt.show()
 # %% tags=["hide-input"]
 live_dir = results.runs_root() / "spectral-reg-notebook"
 ctx = RunContext(data_root=data_root, device=str(resolve_device(device)), results_dir=live_dir)
-print(f"preset {preset!r}: U-ViT {cfg.model}; {cfg.steps} steps of batch {cfg.batch_size}; toy {cfg.toy_images} "
-      f"boards, {cfg.toy_steps} steps, seeds {cfg.toy_seeds}")
+book.facts(f"preset {preset!r}: U-ViT {cfg.model}; {cfg.steps} steps of batch {cfg.batch_size}; toy {cfg.toy_images} "
+           f"boards, {cfg.toy_steps} steps, seeds {cfg.toy_seeds}")
 live_toy = X.TOY_SWEEP.run(cfg, ctx, seeds=cfg.toy_seeds)
 display(X.TOY_SWEEP.table(live_toy, caption=f"smoke test at the {preset} preset: not a result (the toy)"))
 live = X.SWEEP.run(cfg, ctx, arms=arms, seeds=seeds)
@@ -503,7 +503,7 @@ book.facts(f"every live run trained and was scored: {all(r.get('completed') for 
 # %%
 overhead = results.read_result(results.RESULTS_ROOT / "benchmarks" / "spectral_loss_overhead.json")
 if overhead is None:
-    print("no committed measurement: run `python benchmarks/bench_spectral_loss_overhead.py` on an idle machine")
+    book.facts("no committed measurement: run `python benchmarks/bench_spectral_loss_overhead.py` on an idle machine")
 else:
     print(results.provenance_lines(overhead))
     display(results.html_table([{"step": k, "ms": 1e3 * v["median_s"], "ratio": v["ratio_to_plain"]}

@@ -41,6 +41,7 @@ import torch
 from IPython.display import display
 
 from smlib import performance as perf
+from smlib.book import facts
 from smlib import results
 from smlib.metrics import InceptionFeatures
 from smlib.regularizers.esm import esm_divergence
@@ -50,7 +51,7 @@ records = {name: perf.load(name, device) for name in
            ("esm_vs_authors", "inception", "frechet", "dit_vs_diffusers", "memory")}
 gpu = perf.load("gpu")
 for name, record in records.items():
-    print(f"{name}: " + ("no record: run `make bench`" if record is None else
+    facts(f"{name}: " + ("no record: run `make bench`" if record is None else
                          results.provenance_lines(record).splitlines()[1].split(":", 1)[1].strip()))
 
 # %% [markdown]
@@ -73,7 +74,7 @@ for name, record in records.items():
 # %%
 esm = records["esm_vs_authors"]
 if esm is not None:
-    print(results.provenance_lines(esm) + f", {esm['threads']} threads, torch-dct {esm['torch_dct']}")
+    facts(results.provenance_lines(esm) + f", {esm['threads']} threads, torch-dct {esm['torch_dct']}")
     display(results.html_table(perf.esm_rows(esm), {
         "shape": "shape", "authors_ms": "authors, one call (ms)", "smlib_ms": "smlib, one call (ms)",
         "single": "speedup, one call", "vae": "speedup, VAE step (two terms)", "loss_rel": "loss rel. diff",
@@ -88,9 +89,9 @@ if esm is not None:
 if esm is not None:
     g = esm["goal"]
     worst = max(max(r["loss_rel"], r["grad_rel"]) for r in perf.esm_rows(esm))
-    print(f"ESM goal (>= {g['speedup_at_least']:.0f}x the authors at every shape, one call and VAE step): "
+    facts(f"ESM goal (>= {g['speedup_at_least']:.0f}x the authors at every shape, one call and VAE step): "
           f"{'met' if g['met'] else 'missed'}; smallest speedup {g['min_speedup']:.1f}x")
-    print(f"largest relative difference to the authors' float32 path (loss or gradient) below 1e-5: {worst < 1e-5}")
+    facts(f"largest relative difference to the authors' float32 path (loss or gradient) below 1e-5: {worst < 1e-5}")
 
 # %% [markdown]
 # A live check of the algebra, in float64 at the authors' f16d16 shape: the cached-matrix path against the
@@ -106,10 +107,10 @@ for impl in ("matrix", "composed"):
     out[impl] = (kl.detach(), torch.autograd.grad(kl, z)[0])
 loss_gap = float((out["matrix"][0] - out["composed"][0]).abs() / out["composed"][0].abs())
 grad_gap = float((out["matrix"][1] - out["composed"][1]).abs().max() / out["composed"][1].abs().max())
-print(f"matrix path = composed path in float64 (loss and gradient to 1e-10 relative): "
+facts(f"matrix path = composed path in float64 (loss and gradient to 1e-10 relative): "
       f"{loss_gap < 1e-10 and grad_gap < 1e-10}")
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-perf-esm-scaling", "caption": "Forward plus backward time of the ESM loss against the latent side (f8, so the image side is eight times larger), the authors' call path against smlib's per-axis matrices, log-log; each point is labelled with the speedup."}, "image": {"alt": "Two rising lines on log-log axes, time against latent side; the authors' line lies above smlib's at every size and the labelled speedups grow with the size."}}
 if esm is not None:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     perf.plot_esm_scaling(esm, ax)
@@ -123,10 +124,10 @@ if esm is not None:
 
 # %% tags=["nbval-check-output"]
 if esm is not None:
-    facts = perf.esm_scaling_facts(esm)
-    print("speedup by latent side: " + ", ".join(f"{z}: {q:.1f}x" for z, q in facts["speedup_by_side"].items()))
-    print(f"largest at the largest size: {facts['largest_at'] == max(facts['speedup_by_side'])}; "
-          f"growing at every step: {facts['monotone']}")
+    scaling = perf.esm_scaling_facts(esm)
+    facts("speedup by latent side: " + ", ".join(f"{z}: {q:.1f}x" for z, q in scaling["speedup_by_side"].items()))
+    facts(f"largest at the largest size: {scaling['largest_at'] == max(scaling['speedup_by_side'])}; "
+          f"growing at every step: {scaling['monotone']}")
 
 # %% [markdown]
 # The speedup is largest for the largest image but does not grow at every step: the two paths' costs are made of
@@ -149,7 +150,7 @@ if esm is not None:
 inc = records["inception"]
 if inc is not None:
     r = inc["input_32px"]
-    print(results.provenance_lines(inc) + f", {inc['threads']} threads; {r['n_images']} images of {r['input_px']} px "
+    facts(results.provenance_lines(inc) + f", {inc['threads']} threads; {r['n_images']} images of {r['input_px']} px "
           f"per call, {inc['gflop_per_image']:.2f} GFLOP per image, matmul {r['matmul_gflops']:.0f} GFLOP/s")
     display(results.html_table(perf.inception_rows(inc), {
         "candidate": "candidate", "images_per_s": "images/s", "vs_torchscript": "x shipped TorchScript",
@@ -163,9 +164,9 @@ if inc is not None:
 if inc is not None:
     rows = {row["candidate"].split(" ")[0]: row for row in perf.inception_rows(inc)}
     diff = max(inc["input_32px"]["max_abs_feature_diff"].values())
-    print(f"Inception goal (>= 1.5x the shipped TorchScript): {'met' if rows['smlib']['vs_torchscript'] >= 1.5 else 'missed'}"
+    facts(f"Inception goal (>= 1.5x the shipped TorchScript): {'met' if rows['smlib']['vs_torchscript'] >= 1.5 else 'missed'}"
           f" at {rows['smlib']['vs_torchscript']:.1f}x; faster than pytorch-fid: {rows['smlib']['vs_pytorch_fid'] > 1}")
-    print(f"all candidates' features agree to 1e-4 (largest gap {diff:.0e}): {diff < 1e-4}")
+    facts(f"all candidates' features agree to 1e-4 (largest gap {diff:.0e}): {diff < 1e-4}")
 
 # %% [markdown]
 # The same equality, live: four random images through both backends.
@@ -175,9 +176,9 @@ imgs = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) *
 ts = InceptionFeatures("cpu", backend="torchscript")(imgs)
 fast = InceptionFeatures("cpu")
 gap = abs(fast(imgs) - ts).max()
-print(f"default CPU backend: {fast.backend}; features equal to the TorchScript's to 1e-4: {gap < 1e-4}")
+facts(f"default CPU backend: {fast.backend}; features equal to the TorchScript's to 1e-4: {gap < 1e-4}")
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-perf-fid-vs-n", "caption": "Seconds per FID-N evaluation against N for each Inception candidate, log-log, and the statistics-plus-distance part alone (dotted)."}, "image": {"alt": "Rising lines of evaluation time against N on log-log axes, one per Inception candidate, and a much lower dotted line for the statistics and distance alone: the features take most of the time."}}
 if inc is not None:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     perf.plot_fid_vs_n(inc, ax)
@@ -189,11 +190,11 @@ if inc is not None:
 
 # %% tags=["nbval-check-output"]
 if inc is not None:
-    facts = perf.fid_scaling_facts(inc)
-    print(f"features take most of every evaluation (> 80%): {min(facts['feature_share']) > 0.8} "
-          f"(smallest share {min(facts['feature_share']):.0%})")
-    print(f"time grows about linearly in N (within 30% of the N ratio {facts['n_growth']:.0f}x): "
-          f"{abs(facts['time_growth'] / facts['n_growth'] - 1) < 0.3}")
+    scaling = perf.fid_scaling_facts(inc)
+    facts(f"features take most of every evaluation (> 80%): {min(scaling['feature_share']) > 0.8} "
+          f"(smallest share {min(scaling['feature_share']):.0%})")
+    facts(f"time grows about linearly in N (within 30% of the N ratio {scaling['n_growth']:.0f}x): "
+          f"{abs(scaling['time_growth'] / scaling['n_growth'] - 1) < 0.3}")
 
 # %% [markdown]
 # The statistics and the Fréchet distance of 2048-d Gaussians are the rest, a nearly fixed cost on top.
@@ -211,7 +212,7 @@ if inc is not None:
 # %%
 fr = records["frechet"]
 if fr is not None:
-    print(results.provenance_lines(fr))
+    facts(results.provenance_lines(fr))
     display(results.html_table(perf.frechet_rows(fr), {
         "case": "case", "pytorch_fid_s": "pytorch-fid (s)", "exact_s": "smlib exact (s)", "fast_s": "smlib fast (s)",
         "fast_speedup": "fast x pytorch-fid", "exact_rel": "exact rel. diff", "fast_rel": "fast rel. diff"}, digits=3))
@@ -219,8 +220,8 @@ if fr is not None:
 # %% tags=["nbval-check-output"]
 if fr is not None:
     rows = perf.frechet_rows(fr)
-    print(f"exact path = pytorch-fid to 1e-12 relative in every case: {all(r['exact_rel'] < 1e-12 for r in rows)}")
-    print(f"fast path within 1e-6 relative in every case: {all(r['fast_rel'] < 1e-6 for r in rows)}; "
+    facts(f"exact path = pytorch-fid to 1e-12 relative in every case: {all(r['exact_rel'] < 1e-12 for r in rows)}")
+    facts(f"fast path within 1e-6 relative in every case: {all(r['fast_rel'] < 1e-6 for r in rows)}; "
           f"faster than pytorch-fid in every case: {all(r['fast_speedup'] > 1 for r in rows)}")
 
 # %% [markdown]
@@ -236,10 +237,10 @@ if fr is not None:
 # %%
 dit = records["dit_vs_diffusers"]
 if dit is not None:
-    print(results.provenance_lines(dit) + f", {dit['threads']} threads")
+    facts(results.provenance_lines(dit) + f", {dit['threads']} threads")
     for size, r in dit["results"].items():
         p = r["parameters"]
-        print(f"{size}: parameters smlib {p['smlib']:,}, diffusers {p['diffusers']:,} "
+        facts(f"{size}: parameters smlib {p['smlib']:,}, diffusers {p['diffusers']:,} "
               f"(difference explained by per-block embedders: {p['difference_explained']})")
     display(results.html_table(perf.dit_rows(dit), {"size": "size", "loop": "loop", "smlib": "smlib (items/s)",
                                                     "diffusers": "diffusers (items/s)", "ratio": "smlib / diffusers",
@@ -248,9 +249,9 @@ if dit is not None:
 # %% tags=["nbval-check-output"]
 if dit is not None:
     rows = perf.dit_rows(dit)
-    print("DiT goal (>= 1.0x diffusers): " + "; ".join(
+    facts("DiT goal (>= 1.0x diffusers): " + "; ".join(
         f"{r['size'].split(':')[0]} {r['loop']} {'met' if r['ratio'] >= 1.0 else 'missed'}" for r in rows))
-    print("same function after the weight copy at every size: "
+    facts("same function after the weight copy at every size: "
           f"{all(r['same_function_after_weight_copy']['max_abs_diff'] < 1e-5 for r in dit['results'].values())}")
 
 # %% [markdown]
@@ -259,7 +260,7 @@ if dit is not None:
 # takes seconds here), so the two can even disagree in direction there: a ratio near 1 at that size is a tie, not
 # a verdict.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-perf-dit-tokens", "caption": "Training-step time of smlib's DiT and diffusers' against the token count T at the small preset's width, log-log, with a gray line proportional to T through smlib's first point."}, "image": {"alt": "Two nearly overlapping rising lines of step time against tokens for smlib and diffusers on log-log axes, beside a dotted gray line proportional to T."}}
 if dit is not None:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     perf.plot_step_vs_tokens(dit, ax)
@@ -272,11 +273,11 @@ if dit is not None:
 
 # %% tags=["nbval-check-output"]
 if dit is not None:
-    facts = perf.step_scaling_facts(dit)
-    print("step time per 4x tokens (smlib): " + ", ".join(f"x{g:.1f}" for _, g in facts["growth"]))
-    print("smlib / diffusers by tokens: " + ", ".join(f"T={t}: {r:.2f}" for t, r in facts["ratio_by_tokens"].items()))
-    ratios = list(facts["ratio_by_tokens"].values())
-    print(f"smlib's relative speed falls as T grows: {all(b <= a for a, b in zip(ratios, ratios[1:]))}")
+    scaling = perf.step_scaling_facts(dit)
+    facts("step time per 4x tokens (smlib): " + ", ".join(f"x{g:.1f}" for _, g in scaling["growth"]))
+    facts("smlib / diffusers by tokens: " + ", ".join(f"T={t}: {r:.2f}" for t, r in scaling["ratio_by_tokens"].items()))
+    ratios = list(scaling["ratio_by_tokens"].values())
+    facts(f"smlib's relative speed falls as T grows: {all(b <= a for a, b in zip(ratios, ratios[1:]))}")
 
 # %% [markdown]
 # At few tokens a step's fixed costs (the adaLN conditioning, the optimiser) dominate and the time grows slower than
@@ -302,7 +303,7 @@ if dit is not None:
 # %%
 mem = records["memory"]
 if mem is not None:
-    print(results.provenance_lines(mem))
+    facts(results.provenance_lines(mem))
     display(results.html_table(perf.memory_rows(mem), {
         "config": "recipe@preset", "per_gpu_batch": "per-GPU batch", "measured_at": "measured at batch",
         "step_peak_mib": "step peak (MiB)", "step_transient_mib": "step transient (MiB)",
@@ -311,7 +312,7 @@ if mem is not None:
 # %% tags=["nbval-check-output"]
 if mem is not None:
     rows = perf.memory_rows(mem)
-    print(f"every recipe measured at both sizes without error: {all(r['error'] is None for r in rows)} "
+    facts(f"every recipe measured at both sizes without error: {all(r['error'] is None for r in rows)} "
           f"({len(rows)} configurations)")
 
 # %% [markdown]
@@ -335,7 +336,7 @@ if mem is not None:
 
 # %%
 if gpu is not None:
-    print(results.provenance_lines(gpu))
+    facts(results.provenance_lines(gpu))
     display(results.html_table(perf.gpu_status_rows(gpu), {"stage": "stage", "what": "what ran", "gpu": "GPU",
                                                            "result": "result"}))
     display(results.html_table(perf.gpu_rows(gpu), {"recipe": "recipe (paper)", "images_per_s": "images/s per GPU",
@@ -348,14 +349,14 @@ if gpu is not None:
                                          "compiled_tflops": "TFLOP/s compiled",
                                          "compiled_share": "share of peak, compiled", "memory_gib": "peak GiB"},
                                    digits=2))
-        print(f"peak: {gpu['peak']['tflops']:.0f} TFLOP/s ({gpu['peak']['label']})")
+        facts(f"peak: {gpu['peak']['tflops']:.0f} TFLOP/s ({gpu['peak']['label']})")
         for line in gpu.get("limits", {}).get("reading", []):
-            print(f"{gpu['limits']['probe']}: {line}")
+            facts(f"{gpu['limits']['probe']}: {line}")
     else:
-        print("FLOPs per step and share of the matmul peak: not in this record (written before gpu-check counted "
+        facts("FLOPs per step and share of the matmul peak: not in this record (written before gpu-check counted "
               "them); the next GPU run fills these columns")
 else:
-    print("no GPU record yet (results/benchmarks/gpu.json): run `python -m smlib gpu-check` on a CUDA machine")
+    facts("no GPU record yet (results/benchmarks/gpu.json): run `python -m smlib gpu-check` on a CUDA machine")
 
 # %% [markdown]
 # What the rows mean. A compile failure in the record above is the one line the check kept; the autoencoder's was
@@ -374,5 +375,5 @@ if gpu is not None:
     trained = {n: r for n, r in gpu["recipes"].items() if "sec_per_step" in r}
     card = gpu["environment"]["gpus"][0]
     peak = max(r["max_memory_allocated_gib"] for r in trained.values())
-    print(f"recipes trained on {card['name']}: {len(trained)} of {len(gpu['recipes'])}; largest peak {peak:.1f} of "
+    facts(f"recipes trained on {card['name']}: {len(trained)} of {len(gpu['recipes'])}; largest peak {peak:.1f} of "
           f"{card['memory_gib']} GiB")
