@@ -225,12 +225,18 @@ def check_page(driver, path: Path, name: str | None = None, screenshot: Path | N
 
 
 def _full_page_screenshot(driver, out: Path) -> None:
+    """The whole page as the reader scrolls through it: the viewport stretched to the page's height for the shot
+    (Page.captureScreenshot's captureBeyondViewport shifts the sticky sidebars and crops the left of the page)."""
     import base64
 
     height = driver.execute_script("return document.documentElement.scrollHeight")
     width = driver.execute_script("return window.innerWidth")
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "captureBeyondViewport": True, "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(base64.b64decode(shot["data"]))
 
