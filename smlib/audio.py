@@ -41,59 +41,32 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from smlib.atomic import atomic_path
+from smlib.config import DiffusionRecipeConfig
 from smlib.data.spoken_digits import DEFAULT_GRID, load_spoken_digits, spoken_digits_meta
 from smlib.device import resolve_device
-from smlib.diffusion import Formulation, make_formulation, sample
-from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
-from smlib.diffusion.spectral_loss import SpectralLossSpec, spectral_loss
+from smlib.diffusion import Formulation, sample
+from smlib.diffusion.spectral_objective import SpectralArm, SpectralObjective, formulation_for, model_for
 from smlib.metrics.audio import AudioEvaluator, ClassifierConfig, digit_classifier
 from smlib.models.factory import count_parameters
 from smlib.models.wavenet1d import build_wavenet1d
 from smlib.provenance import provenance
-from smlib.train import TrainConfig, fit
+from smlib.train import fit
 from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.logs import read_metrics, write_json
 
 AP = "fourier-amplitude-phase"
 
 
-FORMULATIONS = ("ddpm", "edm")
-
-
-@dataclass(frozen=True)
-class AudioArm:
-    """One arm, as chapter 8's: ``formulation`` "ddpm" (linear-beta VP, 1000 steps, eps-prediction, eps-MSE) or
-    "edm" (EDM's preconditioned denoiser on the continuous VP path, lambda_EDM-weighted MSE); a spectral term
-    (None: none) with scale ``lam``, multiplied by lambda_EDM(sigma) when ``weighted`` (the paper's weighted form)
-    and the rest of its :class:`SpectralLossSpec` in ``options``."""
-
-    label: str
-    formulation: str = "ddpm"
-    term: str | None = None
-    lam: float = 0.0
-    weighted: bool = False
-    options: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.formulation not in FORMULATIONS:
-            raise ValueError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {self.formulation!r}.")
-        if self.term is not None:
-            self.spec()   # an unknown loss or option fails here, in one line
-
-    @property
-    def regularised(self) -> bool:
-        return self.term is not None and self.lam != 0
-
-    def spec(self) -> SpectralLossSpec | None:
-        return SpectralLossSpec(self.term, signal_dims=1, **self.options) if self.term else None
+#: an arm of the audio experiment: chapter 8's (:class:`smlib.diffusion.spectral_objective.SpectralArm`), whose
+#: spectral term runs over time (``signal_dims=1``)
+AudioArm = SpectralArm
 
 
 HAAR = dict(wavelet="haar", levels=3, include_ll=True)
@@ -113,27 +86,20 @@ AUDIO_ARMS: dict[str, AudioArm] = {
 
 
 @dataclass(frozen=True)
-class AudioConfig:
-    """Data, network, training (TrainConfig names), sampling and scoring of one audio run."""
+class AudioConfig(DiffusionRecipeConfig):
+    """Data, network, training (TrainConfig names), sampling and scoring of one audio run; ``at``, ``replace``,
+    ``train_config`` and ``run_identity`` as every recipe's (:class:`smlib.config.PresetConfig`)."""
 
-    preset: str = "ci"
     rate: int = 8000
     n_train: int | None = 400                # clips of the training split, evenly spaced (None: all 4,320)
     data_scale: float = 1.0                  # x0 = scale * wave during training, samples / scale before scoring
     model: dict = field(default_factory=lambda: dict(channels=16, layers=4, cycle=10, patch_size=16,
                                                      linear_skip=True))
-    # optimisation
+    # optimisation: the shared knobs (DiffusionRecipeConfig), a smaller budget
     steps: int = 20
     batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float | None = 1.0
     warmup_steps: int = 5
     ema_decay: float | None = 0.99
-    eval_every: int | None = None
-    ckpt_every: int | None = None
-    log_every: int = 10
     # sampling and scoring (the EMA model)
     sampler: str = "dpmpp_2m"
     sample_steps: int = 10
@@ -143,12 +109,6 @@ class AudioConfig:
     n_keep: int = 16
     classifier: dict = field(default_factory=lambda: asdict(ClassifierConfig()))
 
-    def train_config(self, seed: int, device, out_dir) -> TrainConfig:
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                           betas=self.betas, warmup_steps=self.warmup_steps, grad_clip=self.grad_clip,
-                           ema_decay=self.ema_decay, eval_every=self.eval_every, ckpt_every=self.ckpt_every,
-                           log_every=self.log_every, seed=int(seed), device=str(device), out_dir=str(out_dir))
-
     def classifier_config(self) -> ClassifierConfig:
         c = dict(self.classifier)
         c["rate"] = self.rate
@@ -156,21 +116,8 @@ class AudioConfig:
             c[k] = tuple(c[k])
         return ClassifierConfig(**c)
 
-    def run_identity(self) -> dict:
-        """What determines one run's result: every knob but the step count and the preset's name."""
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "preset")}
 
-    @classmethod
-    def at(cls, preset: str = "ci", **overrides: Any) -> AudioConfig:
-        if preset not in AUDIO_PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(AUDIO_PRESETS)}.")
-        unknown = sorted(set(overrides) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown AudioConfig field(s) {', '.join(unknown)}.")
-        return replace(AUDIO_PRESETS[preset], **overrides)
-
-
-AUDIO_PRESETS: dict[str, AudioConfig] = {
+AudioConfig.PRESETS = AUDIO_PRESETS = {
     # seconds: a smoke test of the whole path (tiny network, 20 steps); learns nothing
     "ci": AudioConfig(),
     # the largest run that fits ~20 min on one CPU thread (measured, 2026-12-07, 2 shared cores under heavy load:
@@ -191,48 +138,21 @@ def arm_of(name: str) -> AudioArm:
     return AUDIO_ARMS[name]
 
 
-def formulation_for(arm: AudioArm) -> Formulation:
-    """DDPM's linear-beta VP with eps-prediction, or EDM as an x0-predicting formulation on the continuous VP path."""
-    return make_formulation("ddpm-linear") if arm.formulation == "ddpm" else edm_formulation("vp-continuous")
-
-
-def model_for(arm: AudioArm, backbone: nn.Module, formulation: Formulation) -> nn.Module:
-    """The network the loss and the sampler call: the backbone (DDPM) or EDM's preconditioning around it."""
-    return EDMPrecond(backbone, formulation.path) if arm.formulation == "edm" else backbone
-
-
-class AudioDiffusionTask:
-    """:class:`smlib.train.Task` for waveform diffusion with an optional spectral term on x0_hat.
+class AudioDiffusionTask(SpectralObjective):
+    """:class:`smlib.train.Task` for waveform diffusion with an optional spectral term on x0_hat (over time).
 
     Batches are ``(waves (B, 1, L), digits (B,))``; digits are ignored (unconditional). The loss is the batch mean
-    of base + lam w L_S(x0, x0_hat), all per sample (base: eps-MSE, or EDM's lambda_EDM-weighted MSE; w:
-    lambda_EDM for a weighted arm, else 1); at lam = 0 or without a term x0_hat is never asked for, so the graph is
-    the plain one."""
+    of base + lam w L_S(x0, x0_hat) of the waves times ``data_scale`` (:class:`SpectralObjective`)."""
 
     def __init__(self, model: nn.Module, formulation: Formulation, arm: AudioArm, config: dict,
                  data_scale: float = 1.0, evaluator=None):
-        self.model, self.formulation, self.arm, self.config = model, formulation, arm, config
-        self.data_scale, self.spec = float(data_scale), arm.spec()
+        super().__init__(model, formulation, arm, signal_dims=1)
+        self.config, self.data_scale = config, float(data_scale)
         if evaluator is not None:
             self.evaluate = evaluator
 
-    def terms(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(eps-MSE (B,), lam L_S (B,) or None) of clean waves x0 (B, 1, L) (already scaled)."""
-        base, logs = self.formulation.loss(self.model, x0, None, return_x0_hat=self.arm.regularised)
-        if self.arm.formulation == "edm":
-            base = edm_weight(self.formulation, logs["t"]) * base
-        if not self.arm.regularised:
-            return base, None
-        w = edm_weight(self.formulation, logs["t"]) if self.arm.weighted else 1.0
-        return base, self.arm.lam * w * spectral_loss(self.spec, x0, logs["x0_hat"])
-
     def loss(self, batch, step: int):
-        base, term = self.terms(batch[0].float() * self.data_scale)
-        logs = {"loss/base": base.mean().detach()}
-        if term is None:
-            return base.mean(), logs
-        logs["loss/spectral"] = term.mean().detach()
-        return (base + term).mean(), logs
+        return self.mean_loss(batch[0].float() * self.data_scale)
 
     def config_dict(self) -> dict:
         return self.config
@@ -326,7 +246,7 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     evaluator = AudioEvaluator(classifier.to(dev), reference, cfg.rate, cfg.threshold)
     task = build_audio_run(arm_name, cfg, seed=seed, evaluator=evaluator, length=waves.shape[-1])
     prep_s = time.time() - t0
-    fitted = fit(task, cfg.train_config(seed, dev, out), (waves, digits), resume=resume, progress=progress,
+    fitted = fit(task, cfg.train_config(seed=seed, device=dev, out_dir=out), (waves, digits), resume=resume, progress=progress,
                  max_steps_this_call=max_steps_this_call)
     scorer: SampleScorer = task.evaluate
     result = {"arm": arm_name, "label": arm.label, "seed": int(seed), "preset": cfg.preset,
@@ -347,6 +267,6 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     return result
 
 
-__all__ = ["AP", "HAAR", "FORMULATIONS", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
-           "formulation_for", "model_for", "AudioDiffusionTask",
+__all__ = ["AP", "HAAR", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
+           "AudioDiffusionTask",
            "SampleScorer", "build_audio_run", "audio_data", "run_audio"]

@@ -17,40 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from smlib.diffusion.spectral_loss import SpectralLossSpec
+from smlib.diffusion.spectral_objective import EDM_TIME_INPUTS, FORMULATIONS, SpectralArm
 from smlib.config import ConfigError, DiffusionRecipeConfig, PresetConfig, register_presets
 
-FORMULATIONS = ("ddpm", "edm")
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One arm: ``formulation`` "ddpm" (linear-beta VP, 1000 steps, eps-prediction, eps-MSE) or "edm" (EDM's
-    preconditioned denoiser and lambda_EDM-weighted loss); ``term`` a spectral loss name or None; ``lam`` its scale;
-    ``weighted``: multiply it by lambda_EDM(sigma) (the paper's "weighted" form) or by 1; ``options``: the rest of
-    the :class:`SpectralLossSpec` (wavelet, levels, phase, ...)."""
-
-    label: str
-    formulation: str = "ddpm"
-    term: str | None = None
-    lam: float = 0.0
-    weighted: bool = False
-    options: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.formulation not in FORMULATIONS:
-            raise ConfigError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {self.formulation!r}.")
-        if self.term is not None:
-            SpectralLossSpec(self.term, **self.options)   # an unknown loss or option fails here, in one line
-
-    @property
-    def regularised(self) -> bool:
-        """Whether the spectral term is computed at all (lam = 0 skips it: training is then the plain one)."""
-        return self.term is not None and self.lam != 0
-
-    def spec(self, signal_dims: int = 2) -> SpectralLossSpec | None:
-        return SpectralLossSpec(self.term, signal_dims=signal_dims, **self.options) if self.term else None
-
+#: an arm of this chapter: :class:`smlib.diffusion.spectral_objective.SpectralArm` (the audio experiment's too)
+Arm = SpectralArm
 
 AP = "fourier-amplitude-phase"
 ARMS: dict[str, Arm] = {
@@ -64,11 +35,6 @@ ARMS: dict[str, Arm] = {
     "edm-wavelet-1": Arm("EDM + lambda_EDM Haar L1 (paper's weighted)", "edm", "wavelet", 1.0, weighted=True,
                          options=dict(wavelet="haar", levels=3, include_ll=True)),
 }
-
-
-#: what an EDM arm's backbone embeds: 1000 c_noise (its sincos(1000 t) fed c_noise, the committed runs) or c_noise
-#: itself, as EDM's PositionalEmbedding does (NVlabs/edm@008a4e5:training/networks.py)
-EDM_TIME_INPUTS = ("1000*c_noise", "c_noise")
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,8 @@ from torch import nn
 
 from smlib import stats
 from smlib.data.latents import LatentNormalizer
-from smlib.diffusion import Formulation, make_formulation
-from smlib.diffusion.edm import EDMPrecond, edm_formulation, edm_weight
-from smlib.diffusion.spectral_loss import spectral_loss
+from smlib.diffusion import Formulation
+from smlib.diffusion.spectral_objective import SpectralObjective, formulation_for, model_for
 from smlib.experiments.spectral_regularisation.config import ARMS, Arm, SpectralRegConfig
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
@@ -61,19 +60,6 @@ def arm_of(name: str) -> Arm:
     if name not in ARMS:
         raise ValueError(f"unknown arm {name!r}; choose one of: {', '.join(ARMS)} (or 'all').")
     return ARMS[name]
-
-
-def formulation_for(arm: Arm) -> Formulation:
-    """DDPM's linear-beta VP with eps-prediction, or EDM as an x0-predicting formulation on the continuous VP path."""
-    return make_formulation("ddpm-linear") if arm.formulation == "ddpm" else edm_formulation("vp-continuous")
-
-
-def model_for(arm: Arm, backbone: nn.Module, formulation: Formulation, time_input: str = "1000*c_noise") -> nn.Module:
-    """The network the loss and the sampler call: the backbone (DDPM) or EDM's preconditioning around it, whose
-    backbone embeds 1000 c_noise (``time_input="1000*c_noise"``, the committed runs) or c_noise (EDM's own)."""
-    if arm.formulation != "edm":
-        return backbone
-    return EDMPrecond(backbone, formulation.path, t_scale=1.0 if time_input == "1000*c_noise" else None)
 
 
 def initial_weights(backbone: nn.Module, path: str | os.PathLike) -> None:
@@ -97,7 +83,7 @@ class PixelDecoder(nn.Module):
         return to_uint8_grid(x.float().clamp(-1, 1), "round")
 
 
-class SpectralRegTask:
+class SpectralRegTask(SpectralObjective):
     """:class:`smlib.train.Task` for pixel diffusion with an optional spectral term on x0_hat.
 
     Batches are ``(images, labels)``: (B, C, H, W) in [-1, 1]. Each step flips half the images (global RNG, so a
@@ -105,8 +91,8 @@ class SpectralRegTask:
 
     def __init__(self, model: nn.Module, formulation: Formulation, arm: Arm, config: dict, hflip: bool = True,
                  evaluator=None):
-        self.model, self.formulation, self.arm, self.config, self.hflip = model, formulation, arm, config, hflip
-        self.spec = arm.spec()
+        super().__init__(model, formulation, arm, signal_dims=2)
+        self.config, self.hflip = config, hflip
         if evaluator is not None:
             self.evaluate = evaluator
 
@@ -116,23 +102,8 @@ class SpectralRegTask:
         flip = torch.rand(images.shape[0], device=images.device) < 0.5
         return torch.where(flip[:, None, None, None], images.flip(-1), images).float()
 
-    def terms(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(base loss (B,), spectral term lam w L_S (B,) or None) of a batch of clean images (B, C, H, W)."""
-        per_sample, logs = self.formulation.loss(self.model, x0, None, return_x0_hat=self.arm.regularised)
-        if self.arm.formulation == "edm":
-            per_sample = edm_weight(self.formulation, logs["t"]) * per_sample
-        if not self.arm.regularised:
-            return per_sample, None
-        w = edm_weight(self.formulation, logs["t"]) if self.arm.weighted else 1.0
-        return per_sample, self.arm.lam * w * spectral_loss(self.spec, x0, logs["x0_hat"])
-
     def loss(self, batch, step: int):
-        base, term = self.terms(self.images(batch[0]))
-        logs = {"loss/base": base.mean().detach()}
-        if term is None:
-            return base.mean(), logs
-        logs["loss/spectral"] = term.mean().detach()
-        return (base + term).mean(), logs
+        return self.mean_loss(self.images(batch[0]))
 
     def config_dict(self) -> dict:
         return self.config
