@@ -466,13 +466,7 @@ for ax, (name, sweep, rs, key) in zip(axes, (("first sweep", X.FIRST_SWEEP, v1, 
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set(title=f"{name}: {sweep.metric(key).label}", xlabel="decoder floor (FID-1000)",
            ylabel=f"{sweep.metric(key).label} (FID-1000)")
-handles, labels = [], []
-for ax in axes:
-    for h, lab in zip(*ax.get_legend_handles_labels()):
-        if lab not in labels:
-            handles.append(h)
-            labels.append(lab)
-fig.legend(handles, labels, loc="outside lower center", ncol=3)
+plotting.shared_legend(fig, axes, ncol=3)
 plt.show()
 
 # %% [markdown]
@@ -595,13 +589,7 @@ for ax, (name, sweep, rs) in zip(axes, (("first sweep", X.FIRST_SWEEP, v1), ("re
         ax.text(0.5, 0.5, "no run committed yet", ha="center", va="center", transform=ax.transAxes)
         ax.set(xticks=[])
     ax.set(title=name, xlabel="training step", ylabel="gFID-250")
-handles, labels = [], []
-for ax in axes:
-    for h, lab in zip(*ax.get_legend_handles_labels()):
-        if lab not in labels:
-            handles.append(h)
-            labels.append(lab)
-fig.legend(handles, labels, loc="outside lower center", ncol=3)
+plotting.shared_legend(fig, axes, ncol=3)
 plt.show()
 
 # %% [markdown]

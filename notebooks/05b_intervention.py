@@ -48,7 +48,6 @@ import numpy as np
 import torch
 from IPython.display import display
 from matplotlib.lines import Line2D
-from myst_nb import glue
 
 from smlib import book, plotting, results
 from smlib.device import resolve_device
@@ -64,15 +63,6 @@ cfg = IV.InterventionConfig.at(preset, dataset=dataset, steps=steps)
 seeds = [seed] if seed is not None and seeds is None else seeds
 ctx = results.RunContext(data_root=data_root, device=str(resolve_device(device)))
 plotting.use_book_style()
-
-
-def paste(name, value):
-    """Glue a value for the prose (plain Python types, so that a format spec such as :.1f applies)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        value = int(value)
-    elif isinstance(value, (float, np.floating)):
-        value = float(value)
-    glue(name, value, display=False)
 
 
 # %% [markdown]
@@ -257,9 +247,9 @@ book.facts(f"the scramble keeps every channel's radial power on its fitting late
            f"{all(analysis.band_moves(t)['moved_share'] == 0 for a, t in maps.items() if a != 'scramble')}")
 
 # %% tags=["remove-cell"]
-paste("live_moved_pct", 100 * moves["moved_share"])
-paste("live_gap_max", max(gaps.values()))
-paste("live_n_gap", N_GAP_IMAGES)
+book.paste("live_moved_pct", 100 * moves["moved_share"])
+book.paste("live_gap_max", max(gaps.values()))
+book.paste("live_n_gap", N_GAP_IMAGES)
 
 # %% [markdown]
 # ## 5b.3 The book's sweep (small preset)
@@ -477,7 +467,7 @@ rho, n_rho = verdict.smoothness_correlation(share_means, fid_means)
 text = verdict.verdict_text(verdicts, len(runs), n_planned, rho=rho, n_arms=n_rho)
 text["premise"] = verdict.premise_text(book_slopes if recorded else None)
 for key, sentence in text.items():
-    paste(f"verdict_{key}", sentence)
+    book.paste(f"verdict_{key}", sentence)
 
 # %% [markdown]
 # ### Smoke test: the sweep at the `ci` preset (not a result)

@@ -50,7 +50,6 @@ import numpy as np
 import torch
 from IPython.display import display
 from matplotlib.patches import Patch
-from myst_nb import glue
 
 from smlib import book, plotting, results, stats
 from smlib.data import image_subset
@@ -363,32 +362,23 @@ book.facts(f"every EBFR seed scores below every pixel seed: {max(values['ebfr'].
            f"{sum('fid_boot_std' in r['final'] for r in ladder.runs)} of {len(ladder.runs)}")
 
 # %% tags=["remove-cell"]
-def paste(name, value):
-    """Glue a value for the prose (plain Python types, so that a format spec such as :.1f applies)."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        value = int(value)
-    elif isinstance(value, (float, np.floating)):
-        value = float(value)
-    glue(name, value, display=False)
-
-
-paste("ladder_pairs", len(rows))
-paste("ladder_ci_above_zero", sum(r["ci_low"] > 0 for r in rows))
-paste("ladder_n", ebfr_pixel["n"])
-paste("ladder_df", ebfr_pixel["df"])
+book.paste("ladder_pairs", len(rows))
+book.paste("ladder_ci_above_zero", sum(r["ci_low"] > 0 for r in rows))
+book.paste("ladder_n", ebfr_pixel["n"])
+book.paste("ladder_df", ebfr_pixel["df"])
 for v in ("holds", "reversed", "unresolved"):
-    paste(f"ladder_{v}", sum(r["verdict"] == v for r in rows))
+    book.paste(f"ladder_{v}", sum(r["verdict"] == v for r in rows))
 for r in rows:
     for field in ("verdict", "difference", "ci_low", "ci_high", "p_holm", "p_holm_pooled", "p_holm_welch",
                   "seeds_needed"):
-        paste(f"{r['better']}_{r['worse']}_{field}", r[field])
-paste("sign_flip_min", stats.smallest_sign_flip_p(ebfr_pixel["n"]))
-paste("pooled_sd_all", sd_all)
-paste("pooled_sd_no_eta", sd_no_eta)
-paste("eta_worst", max(values["eta"].values()))
-paste("no_eta_ebfr_pixel_p_holm", next(r["p_holm"] for r in no_eta if (r["better"], r["worse"]) == ("ebfr", "pixel")))
-paste("n_boot_runs", sum("fid_boot_std" in r["final"] for r in ladder.runs))
-paste("n_runs", len(ladder.runs))
+        book.paste(f"{r['better']}_{r['worse']}_{field}", r[field])
+book.paste("sign_flip_min", stats.smallest_sign_flip_p(ebfr_pixel["n"]))
+book.paste("pooled_sd_all", sd_all)
+book.paste("pooled_sd_no_eta", sd_no_eta)
+book.paste("eta_worst", max(values["eta"].values()))
+book.paste("no_eta_ebfr_pixel_p_holm", next(r["p_holm"] for r in no_eta if (r["better"], r["worse"]) == ("ebfr", "pixel")))
+book.paste("n_boot_runs", sum("fid_boot_std" in r["final"] for r in ladder.runs))
+book.paste("n_runs", len(ladder.runs))
 
 # %% [markdown]
 # gFID and KID against training steps ({numref}`fig-dctdiff-curves`; each seed a thin line, the mean thick): the
@@ -418,8 +408,8 @@ book.facts(f"rungs with at least 3 seeds: {sum(len(v) >= 3 for v in values.value
            f"rungs by mean KID, best first (unjudged): {', '.join(by_kid)}")
 
 # %% tags=["remove-cell"]
-paste("rank_fid", ", ".join(by_fid))
-paste("rank_kid", ", ".join(by_kid))
+book.paste("rank_fid", ", ".join(by_fid))
+book.paste("rank_kid", ", ".join(by_kid))
 
 # %% [markdown]
 # ### Smoke test: the ladder at the `ci` preset (not a result)
@@ -490,9 +480,9 @@ book.facts(*analysis.upsampling_lines(upsampled),
 # %% tags=["remove-cell"]
 for r in upsampled:
     for field in ("verdict", "difference", "p_holm", "wins", "n"):
-        paste(f"up_{r['worse']}_{field}", r[field])
-paste("up_fid_best", fid_best)
-paste("up_fid_label", up["dct"]["fid_label"])
+        book.paste(f"up_{r['worse']}_{field}", r[field])
+book.paste("up_fid_best", fid_best)
+book.paste("up_fid_label", up["dct"]["fid_label"])
 
 # %% [markdown]
 # ## Verdict

@@ -18,6 +18,8 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 #: characters of one output line that the book's output box shows without scrolling (monospace, ~700 px)
 FACT_WIDTH = 80
 #: continuation lines of a wrapped fact are indented by this much
@@ -48,6 +50,18 @@ def fact_lines(*items, width: int = FACT_WIDTH) -> str:
 def facts(*items, width: int = FACT_WIDTH) -> None:
     """Print check facts one per line, wrapped to the column (see :func:`fact_lines` for what ``items`` may be)."""
     print(fact_lines(*items, width=width))
+
+
+def paste(name: str, value) -> None:
+    """Glue ``value`` for the prose as ``{glue:text}`name``` (myst-nb), as a plain Python int or float so that a
+    format spec such as ``:.1f`` applies to a numpy scalar too."""
+    from myst_nb import glue
+
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = int(value)
+    elif isinstance(value, (float, np.floating)):
+        value = float(value)
+    glue(name, value, display=False)
 
 
 class Source:

@@ -149,6 +149,19 @@ def _common(p: argparse.ArgumentParser, variants: str) -> None:
     p.add_argument("--progress", action="store_true", help="show a progress bar")
 
 
+def _arm_recipe(sub, name: str, summary: str, results_dir: str, arms, run, more: str = "") -> argparse.ArgumentParser:
+    """The subcommand of a chapter whose sweep is arms x seeds: the common flags, ``--arm`` and
+    ``--max-steps-this-call``."""
+    p = sub.add_parser(name, help=summary,
+                       description=f"Every (arm, seed) is resumable and writes results/{results_dir}/<preset>/"
+                                   f"<arm>-seed<k>.json when it completes; committed runs are skipped.{more}")
+    _common(p, ", ".join(arms))
+    p.set_defaults(variant=["all"], run=run)
+    p.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(arms)}")
+    p.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    return p
+
+
 def _variants(args, known) -> list[str] | None:
     """The arms named by ``--variant`` / ``--arm`` (comma- or space-separated); None for "all"."""
     names = [n for v in args.variant for n in v.split(",") if n]
@@ -347,40 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "printed, not written as a run of the sweep)")
     df.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
     df.set_defaults(run=diffusion)
-    iv = sub.add_parser("intervention", help="one autoencoder, its latent spectrum changed, diffused (chapter 5b)",
-                        description="Every (arm, seed) is resumable and writes results/intervention/<preset>/"
-                                    "<arm>-seed<k>.json when it completes; committed runs are skipped.")
-    _common(iv, ", ".join(IV_ARMS))
-    iv.set_defaults(variant=["all"])
-    iv.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(IV_ARMS)}")
-    iv.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
-    iv.set_defaults(run=intervention)
-    dc = sub.add_parser("dctdiff", help="the ladder from pixel to DCT-space diffusion (chapter 7)",
-                        description="Every (arm, seed) is resumable and writes results/dctdiff/<preset>/<arm>-seed<k>"
-                                    ".json when it completes: the same command continues where it stopped.")
-    _common(dc, ", ".join(DCT_ARMS))
-    dc.set_defaults(variant=["all"])
-    dc.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(DCT_ARMS)}")
+    _arm_recipe(sub, "intervention", "one autoencoder, its latent spectrum changed, diffused (chapter 5b)",
+                "intervention", IV_ARMS, intervention)
+    dc = _arm_recipe(sub, "dctdiff", "the ladder from pixel to DCT-space diffusion (chapter 7)", "dctdiff", DCT_ARMS,
+                     dctdiff)
     dc.add_argument("--setting", default=None, choices=tuple(DCT_SETTINGS), help="paper preset: which dataset")
-    dc.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
-    dc.set_defaults(run=dctdiff)
-    rp = sub.add_parser("repa", help="REPA, iREPA and DoG-REPA on one latent diffusion recipe (chapter 6)",
-                        description="Every (arm, seed) is resumable and writes results/repa/<preset>/<arm>-seed<k>.json "
-                                    "when it completes; committed runs are skipped.")
-    _common(rp, ", ".join(REPA_ARMS))
-    rp.set_defaults(variant=["all"])
-    rp.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(REPA_ARMS)}")
-    rp.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
-    rp.set_defaults(run=repa)
-    sr = sub.add_parser("spectral-reg", help="Fourier / wavelet terms on DDPM and EDM pixel diffusion (chapter 8)",
-                        description="Every (arm, seed) is resumable and writes results/spectral_regularisation/<preset>/"
-                                    "<arm>-seed<k>.json when it completes; committed runs are skipped. Fine-tune "
-                                    "from a checkpoint with --set init_from=PATH.")
-    _common(sr, ", ".join(SR_ARMS))
-    sr.add_argument("--arm", dest="variant", nargs="+", metavar="ARM", help=f"'all' or some of: {', '.join(SR_ARMS)}")
-    sr.add_argument("--max-steps-this-call", type=int, default=None, help="stop after this many steps (resumable)")
+    _arm_recipe(sub, "repa", "REPA, iREPA and DoG-REPA on one latent diffusion recipe (chapter 6)", "repa", REPA_ARMS,
+                repa)
+    sr = _arm_recipe(sub, "spectral-reg", "Fourier / wavelet terms on DDPM and EDM pixel diffusion (chapter 8)",
+                     "spectral_regularisation", SR_ARMS, spectral_reg,
+                     " Fine-tune from a checkpoint with --set init_from=PATH.")
     sr.add_argument("--toy", action="store_true", help="run the checkerboard toy (both arms, the toy's seeds) instead")
-    sr.set_defaults(run=spectral_reg)
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
                         description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
                                     "measured, the benchmarks on the GPU and a 2-step torchrun; writes "

@@ -23,6 +23,7 @@ import math
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib import ticker
 
 #: width of the book's text column, in inches at :data:`DPI` (sphinx-book-theme shows ~700-770 CSS px of text)
@@ -132,5 +133,17 @@ def log_ticks(ax, axis: str = "both", max_labels: int = 6) -> None:
         target.set_minor_formatter(ticker.NullFormatter())
 
 
+def shared_legend(fig, axes, ncol: int = 3, **kwargs) -> None:
+    """One legend under the figure for the labelled lines of all ``axes``, each label once (first handle wins), so
+    panels that draw different subsets of the arms share one key."""
+    handles, labels = [], []
+    for ax in np.ravel(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **kwargs)
+
+
 __all__ = ["COLUMN_WIDTH_IN", "DPI", "MIN_FONT_PT", "MAX_PANELS_PER_ROW", "ROW_HEIGHT_IN", "STYLE",
-           "use_book_style", "subplots", "image_grid", "log_ticks"]
+           "use_book_style", "subplots", "image_grid", "log_ticks", "shared_legend"]

@@ -79,7 +79,7 @@ def pairs_verdict(sweep_of: Callable, preset: str, pairs: Sequence[tuple[str, st
         judged = sweep.verdicts(runs)
         verdicts = [r["verdict"] for fam, rows in judged if fam.primary and metric in (None, fam.metric)
                     for r in rows if (r["better"], r["worse"]) in pairs]
-        verdicts += ["not run yet"] * (not verdicts)
+        verdicts += ["not judged yet"] * (not verdicts)      # runs, but no declared pair shares a seed yet
         counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
         text = next(iter(counts)) if len(counts) == 1 else ", ".join(f"{v} {n}" for v, n in counts.items())
         if planned is not None and len(runs) < planned:

@@ -51,3 +51,17 @@ def test_show_source_can_leave_the_docstring_out_and_keeps_methods_dedented():
 def test_show_source_refuses_what_has_no_python_source():
     with pytest.raises(ValueError, match="no Python source"):
         book.show_source(len)
+
+
+def test_paste_glues_plain_python_numbers(monkeypatch):
+    import myst_nb
+    import numpy as np
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.update({name: (value, display)}))
+    book.paste("n", np.int64(3))
+    book.paste("x", np.float32(0.25))
+    book.paste("ok", np.bool_(True))
+    book.paste("s", "holds")
+    assert glued == {"n": (3, False), "x": (0.25, False), "ok": (True, False), "s": ("holds", False)}
+    assert type(glued["n"][0]) is int and type(glued["x"][0]) is float

@@ -94,3 +94,15 @@ def test_log_ticks_leaves_linear_axes_alone_and_names_a_bad_axis():
     assert ax.yaxis.get_major_locator() is before
     with pytest.raises(ValueError, match="'x', 'y' or 'both'"):
         plotting.log_ticks(ax, axis="z")
+
+
+def test_shared_legend_lists_each_label_once_in_first_seen_order():
+    fig, axes = plotting.subplots(1, 2, layout="constrained")
+    axes[0].plot([0, 1], label="sd-vae")
+    axes[0].plot([0, 1], label="esm")
+    axes[1].plot([0, 1], label="esm")
+    axes[1].plot([0, 1], label="dsm")
+    axes[1].plot([0, 1])                       # unlabelled: not in the key
+    plotting.shared_legend(fig, axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["sd-vae", "esm", "dsm"]

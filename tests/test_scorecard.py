@@ -26,6 +26,8 @@ def test_a_pair_verdict_is_the_sweeps_primary_judgement(tmp_path):
     assert both()[0] == "holds 1, unresolved 1"
     none = scorecard.pairs_verdict(lambda: SWEEP, "nothing-here", [("a", "b")], "toy", results_dir=tmp_path)
     assert none() == ("not run yet", "toy")
+    undeclared = scorecard.pairs_verdict(lambda: SWEEP, "ci", [("b", "c")], "toy", planned=12, results_dir=tmp_path)
+    assert undeclared() == ("not judged yet (provisional: 9 of 12 runs)", "toy")
 
 
 def test_a_fact_verdict_reads_the_committed_notebooks_check_output(tmp_path, monkeypatch):
