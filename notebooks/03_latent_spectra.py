@@ -49,7 +49,7 @@ from smlib.experiments import latent_spectra as ls
 from smlib.metrics.latent import AUTHORS_SPECTRA, AUTHORS_SPECTRA_LABELS, psd_slope
 from smlib.regularizers.esm import ESMLoss
 from smlib.spectral import spectrum_distribution
-from smlib.sweep import Metric, verdict_lines, verdict_table
+from smlib.sweep import Metric, open_effect_lines, pooled_agreement, verdict_lines, verdict_table
 
 cfg = ls.LatentSpectraConfig.at(preset, n_images=n_images)
 plotting.use_book_style()
@@ -363,7 +363,7 @@ if lab_book.runs:
                  if fam.metric == "kl_to_target" and any((r["better"], r["worse"]) == ("esm", "sd-vae") for r in rows))
     metric = lab.SWEEP.metric("kl_to_target")
     book.facts(f"chapter 4's {check[0].title} (paired by seed, Holm):", *verdict_lines(check[1], metric),
-               lab.pooled_agreement(check[1]), *lab.open_effect_lines(check[1], metric))
+               pooled_agreement(check[1]), *open_effect_lines(check[1], metric))
     display(verdict_table(check[1], metric, f"{check[0].title} (chapter 4's declared family; {check[0].declared})"))
 
 # %% [markdown]

@@ -213,7 +213,7 @@ book.facts(f"every map reaches its target on its fitting latents to 1e-9 relativ
 
 # %% tags=["nbval-check-output"]
 live_slopes = analysis.slopes({a: t for a, t in maps.items() if a not in ("identity", "scramble")})
-book.facts("log-log slope of the channel-mean spectrum: " + ", ".join(f"{k} {v:+.2f}" for k, v in live_slopes.items()),
+book.facts("log-log slope of the channel-mean spectrum: " + ", ".join(f"{k} {v:+.1f}" for k, v in live_slopes.items()),
            f"the latent as trained is {verdict.slope_relation(live_slopes['as trained'], live_slopes['esm'])} "
            f"ESM's target at this preset (slopes within {verdict.SLOPE_TOLERANCE} read as the same)")
 
