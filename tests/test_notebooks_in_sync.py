@@ -56,3 +56,48 @@ def test_committed_notebook_keeps_its_figures(py):
     with_png = [c for c in plotting if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
     assert len(with_png) == len(plotting), (f"{py.stem}.ipynb: {len(plotting) - len(with_png)} plotting cells have no "
                                             f"figure; run `{refresh_command(py)}`")
+
+
+def smlib_references(source: str) -> list[tuple[str, str]]:
+    """Every (module, name) a notebook takes from smlib: ``from smlib.m import name`` and ``alias.name`` where
+    ``alias`` is an smlib module it imported (``from smlib import book``, ``from smlib.experiments import x as lab``,
+    ``import smlib.y as y``)."""
+    import ast
+    tree, aliases, refs = ast.parse(source), {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smlib"):
+            for a in node.names:
+                refs.append((node.module, a.name))
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        elif isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.name.startswith("smlib.") and a.asname})
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            refs.append((aliases[node.value.id], node.attr))
+    return refs
+
+
+@pytest.mark.parametrize("py", SOURCES, ids=lambda p: p.stem)
+def test_notebook_names_exist_in_smlib(py):
+    # a renamed or moved library function fails here in a second, not after the notebook's minutes under nbval
+    import importlib
+    missing = []
+    for module, name in smlib_references(py.read_text()):
+        try:
+            target = importlib.import_module(module)
+        except ImportError:
+            continue                                   # `alias.attr` on an imported class or function, not a module
+        if not hasattr(target, name):
+            try:
+                importlib.import_module(f"{module}.{name}")
+            except ImportError:
+                missing.append(f"{module}.{name}")
+    assert not missing, f"{py.name} uses names smlib does not have: {sorted(set(missing))}"
+
+
+def test_reference_finder_sees_module_aliases():
+    src = ("from smlib.experiments import autoencoders as lab\nfrom smlib.sweep import Metric\n"
+           "lab.pooled_agreement(1)\nMetric.x\n")
+    refs = smlib_references(src)
+    assert ("smlib.experiments.autoencoders", "pooled_agreement") in refs and ("smlib.sweep", "Metric") in refs
+    assert ("smlib.sweep.Metric", "x") in refs     # resolved later only if smlib.sweep.Metric is a module
