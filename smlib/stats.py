@@ -167,13 +167,19 @@ def pooled_t_test(a, b, sd: float, df: int) -> tuple[float, float]:
     return float(t), float(2 * scipy.stats.t.sf(abs(t), df))
 
 
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (monotone, at most 1), in the order given. NaN stays NaN."""
+def holm(pvalues: Sequence[float], family_size: int | None = None) -> np.ndarray:
+    """Holm's step-down adjusted p-values (monotone, at most 1), in the order given. NaN stays NaN.
+
+    ``family_size``: the number of hypotheses declared in the family, when some of them have no p-value here (a
+    pair not run yet, or not testable at this N). Each missing one counts as p = 1, so the finite ones are corrected
+    as the declared family would be; by default the family is the finite p-values given."""
     p = _arr(pvalues)
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
     order = ok[np.argsort(p[ok], kind="stable")]
-    m, running = len(order), 0.0
+    m, running = len(order) if family_size is None else int(family_size), 0.0
+    if m < len(order):
+        raise ValueError(f"family_size {m} is smaller than the {len(order)} p-values given")
     for rank, i in enumerate(order):
         running = max(running, (m - rank) * p[i])
         out[i] = min(1.0, running)
@@ -288,9 +294,11 @@ def _pair(values, c: Comparison, test: str, sign: float, pooled: tuple[float, in
 
 def judge(values: Mapping[str, Mapping | Sequence[float]], comparisons: Sequence[Comparison], *,
           alpha: float = 0.05, lower_is_better: bool = True, test: str = "paired-t", level: float = 0.95,
-          power: float = 0.8) -> list[dict]:
+          power: float = 0.8, family_size: int | None = None) -> list[dict]:
     """One row per declared comparison, in order, judged by ``test`` (see the module docstring) with Holm's
-    correction over the family.
+    correction over the family. ``family_size``: the declared family's size when ``comparisons`` is only the part of
+    it that can be judged yet (a partial sweep); Holm and the detectable difference then use the declared size, so
+    a partial sweep is never corrected more leniently than the complete one.
 
     values: {arm: {seed: score}} (paired designs; the paired tests require it) or {arm: [scores]} (unpaired).
     Row keys: better, worse, source, note, test, design, seeds (paired: the seeds both arms ran), n, n_better,
@@ -304,7 +312,7 @@ def judge(values: Mapping[str, Mapping | Sequence[float]], comparisons: Sequence
     sign = 1.0 if lower_is_better else -1.0
     pooled = pooled_std(values) if test == "pooled-t" else (float("nan"), 0)
     rows = [_pair(values, c, test, sign, pooled, level) for c in comparisons]
-    m = max(len(rows), 1)
+    m = max(len(rows), family_size or 0, 1)
     for row in rows:
         row["mdd_alpha"] = alpha / m
         row["mdd"] = minimum_detectable_difference(row["se"], row["df"], alpha / m, power)
@@ -313,7 +321,7 @@ def judge(values: Mapping[str, Mapping | Sequence[float]], comparisons: Sequence
         n_min = row["n"] if row["n"] is not None else min(row["n_better"], row["n_worse"])
         row["resolvable"] = (row["df"] >= 1 and n_min >= 2
                              and (test != "sign-flip" or smallest_sign_flip_p(n_min) < alpha / m))
-    for row, p_holm in zip(rows, holm([r["p"] for r in rows])):
+    for row, p_holm in zip(rows, holm([r["p"] for r in rows], family_size=m)):
         row["p_holm"] = float(p_holm)
         if not row.pop("resolvable"):
             row["verdict"] = "not resolvable at this N"

@@ -241,21 +241,24 @@ class Sweep:
     # ------------------------------------------------------------------------------------------- judging
     def judge(self, runs: Sequence[Mapping], test: str = "paired-t", families=None, alpha: float = 0.05,
               ) -> list[tuple[Family, list[dict]]]:
-        """Each declared family (default: all) judged by ``test`` on the runs; pairs with an arm that has no runs
-        are left out of the family (a partial sweep)."""
+        """Each declared family (default: all) judged by ``test`` on the runs. A pair with an arm that has no runs
+        yet (a partial sweep) has no row, but still counts in the family's Holm correction, as p = 1."""
         out = []
         for fam in families or self.families:
             m = self.metric(fam.metric)
             values = self.values(runs, m)
             present = [c for c in fam.comparisons if c.better in values and c.worse in values]
+            size = len(fam.comparisons)
             if test == "pooled-t":        # the pool is every arm that has runs, as the pooled test was defined
                 pool = {a: list(v.values()) for a, v in values.items()}
-                rows = stats.judge(pool, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test)
+                rows = stats.judge(pool, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test,
+                                   family_size=size)
             elif test == "welch":
                 rows = stats.judge({a: list(v.values()) for a, v in values.items()}, present, alpha=alpha,
-                                   lower_is_better=m.lower_is_better, test=test)
+                                   lower_is_better=m.lower_is_better, test=test, family_size=size)
             else:
-                rows = stats.judge(values, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test)
+                rows = stats.judge(values, present, alpha=alpha, lower_is_better=m.lower_is_better, test=test,
+                                   family_size=size)
             out.append((fam, rows))
         return out
 

@@ -97,6 +97,14 @@ def test_holm_against_a_hand_example():
     assert stats.holm([0.01, 0.02, 0.5]) == pytest.approx([0.03, 0.04, 0.5])
 
 
+def test_holm_over_a_declared_family_counts_its_missing_hypotheses_as_p_one():
+    # two of three declared pairs judged: the same as Holm over all three with the third at p = 1
+    assert stats.holm([0.01, 0.04], family_size=3) == pytest.approx(stats.holm([0.01, 0.04, 1.0])[:2])
+    assert stats.holm([0.01, float("nan")], family_size=3)[0] == pytest.approx(0.03)
+    with pytest.raises(ValueError, match="family_size 1 is smaller than the 2"):
+        stats.holm([0.01, 0.02], family_size=1)
+
+
 def test_minimum_detectable_difference_of_a_paired_design_has_the_stated_power():
     sd_d, n, alpha = 2.0, 5, 0.05 / 3
     mdd = stats.minimum_detectable_difference(sd_d / math.sqrt(n), n - 1, alpha, 0.8)

@@ -132,6 +132,15 @@ def test_the_verdicts_are_stats_judge_paired_by_seed_with_every_check_beside_the
     assert len(shown) == 3 and "arm A" in repr(shown[0]) and "paired t p" in repr(shown[2])
 
 
+def test_a_partial_sweep_is_corrected_over_its_whole_declared_family(tmp_path):
+    # arm c not run yet: the pair c < a has no row, but Holm still counts it, as the complete sweep would
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a", "b"])
+    (fam, rows), = SWEEP.verdicts(SWEEP.load("ci", tmp_path).runs)
+    assert [(r["better"], r["worse"]) for r in rows] == [("a", "b")]
+    assert rows[0]["p_holm"] == pytest.approx(min(1.0, 2 * rows[0]["p"]))
+    assert rows[0]["mdd_alpha"] == pytest.approx(0.025)
+
+
 def test_declared_families_load_from_toml(tmp_path):
     path = tmp_path / "declared.toml"
     path.write_text('[[family]]\ntitle = "gFID"\nmetric = "fid"\ndeclared = "commit x"\n'
