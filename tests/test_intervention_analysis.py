@@ -102,6 +102,14 @@ def test_the_verdict_text_follows_the_paired_verdicts():
     assert "consistent with 'on par'" in text["falck"] and "not by the spectrum itself" in text["kling"]
     assert "the pair is unresolved" in text["kling"]
 
+    four = IV.SWEEP.verdicts([r for r in runs_of({}, seed=1) if r["arm"] in ("identity", "white", "esm", "scramble")])
+    assert verdict.pending_pairs(four) == {"shape": ["esm < steeper"], "correspondence": [], "falck": ["image < white"]}
+    text = verdict.verdict_text(four, 20, 30)
+    assert text["shape"].endswith("Not run yet: esm < steeper (an arm has no committed run; the pair still counts in "
+                                  "the family's Holm correction).")
+    assert "Not run yet" not in text["correspondence"] and text["falck"].startswith("Not judged yet")
+    assert text["kling"].endswith("has not run yet.") and "the pair is unresolved" not in text["kling"]
+
     partial = IV.SWEEP.verdicts(runs_of({}, seeds=[0]))     # one seed: nothing can be judged yet
     text = verdict.verdict_text(partial, 6, 30)
     assert text["status"].startswith("Provisional: 6 of the 30") and text["shape"].startswith("Not resolvable")

@@ -21,22 +21,42 @@ import scipy.stats
 RESOLVED = ("holds", "reversed")
 
 
-def _rows_with(verdicts: Sequence, arm: str, primary: bool | None = None) -> list[dict]:
-    """The rows of the first family with a pair that involves ``arm`` (and of that primary flag, when given)."""
+#: which family each verdict sentence reads: (an arm of it, whether it is primary)
+FAMILY_KEYS = {"shape": ("esm", True), "correspondence": ("scramble", True), "falck": ("image", False)}
+
+
+def _family_with(verdicts: Sequence, arm: str, primary: bool | None = None) -> tuple:
+    """(family, rows) of the first family with a pair that involves ``arm`` (and of that primary flag, when
+    given); (None, []) when there is none."""
     for fam, rows in verdicts:
         if primary is not None and fam.primary != primary:
             continue
         if any(arm in (c.better, c.worse) for c in fam.comparisons):
-            return list(rows)
-    return []
+            return fam, list(rows)
+    return None, []
 
 
 def family_rows(verdicts: Sequence) -> dict[str, list[dict]]:
     """{"shape": ESM's pairs, "correspondence": DSM's pair, "falck": the secondary pair} of the chapter's families
     (found by their arms: the primary family with ``esm``, the one with ``scramble``, the secondary one with
     ``image``); a family with no runs yet has no rows."""
-    return {"shape": _rows_with(verdicts, "esm", True), "correspondence": _rows_with(verdicts, "scramble", True),
-            "falck": _rows_with(verdicts, "image", False)}
+    return {key: _family_with(verdicts, arm, primary)[1] for key, (arm, primary) in FAMILY_KEYS.items()}
+
+
+def pending_pairs(verdicts: Sequence) -> dict[str, list[str]]:
+    """For each sentence's family, its declared pairs that have no row yet ("better < worse"): an arm of theirs has
+    no committed run. They still count in the family's Holm correction (:meth:`smlib.sweep.Sweep.judge`)."""
+    out = {}
+    for key, (arm, primary) in FAMILY_KEYS.items():
+        fam, rows = _family_with(verdicts, arm, primary)
+        done = {(r["better"], r["worse"]) for r in rows}
+        out[key] = [f"{c.better} < {c.worse}" for c in (fam.comparisons if fam else ()) if (c.better, c.worse) not in done]
+    return out
+
+
+def _pending_sentence(pairs: Sequence[str]) -> str:
+    return (f" Not run yet: {', '.join(pairs)} (an arm has no committed run; the pair still counts in the family's "
+            "Holm correction).") if pairs else ""
 
 
 def _f(x: float, fmt: str = ".1f") -> str:
@@ -251,11 +271,19 @@ def verdict_text(verdicts: Sequence, n_runs: int, n_planned: int, rho: float = f
                  unit: str = "FID points") -> dict[str, str]:
     """The verdict's sentences: {"status", "shape", "correspondence", "origin", "falck", "kling"}."""
     fam = family_rows(verdicts) if n_runs else {"shape": [], "correspondence": [], "falck": []}
-    return {"status": status_text(n_runs, n_planned), "shape": shape_text(fam["shape"], unit),
+    todo = pending_pairs(verdicts) if n_runs else {}
+    text = {"status": status_text(n_runs, n_planned), "shape": shape_text(fam["shape"], unit),
             "correspondence": correspondence_text(fam["correspondence"], unit),
             "origin": origin_text(fam["shape"], fam["correspondence"]), "falck": falck_text(fam["falck"]),
             "kling": kling_text(fam["shape"], rho, n_arms)}
+    for key in ("shape", "correspondence", "falck"):
+        if fam[key]:                 # a family with no rows at all already says it is not judged yet
+            text[key] += _pending_sentence(todo.get(key, []))
+    if fam["shape"] and "esm < steeper" in todo.get("shape", []):
+        text["kling"] += (" The steeper arm, the smoothest, where 'smoother is better' and ESM disagree, has not run "
+                          "yet.")
+    return text
 
 
-__all__ = ["family_rows", "pair_text", "open_bound", "judged", "status_text", "shape_text", "correspondence_text",
+__all__ = ["FAMILY_KEYS", "family_rows", "pending_pairs", "pair_text", "open_bound", "judged", "status_text", "shape_text", "correspondence_text",
            "origin_text", "falck_text", "SLOPE_TOLERANCE", "slope_relation", "premise_text", "smoothness_correlation", "kling_text", "verdict_text"]
