@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from smlib import stats
+from smlib.learning_bar import LearningBar, check_bars
 from smlib.provenance import provenance
 from smlib.results import (RunContext, html_table, mean_pm_std, read_result, read_shards, relative_paths, shard_path,
                            write_result)
@@ -123,6 +124,8 @@ class Sweep:
     #: identity entries added after runs were committed: arm -> the entries those runs were made under, filled in
     #: where a committed run's identity lacks them (so a run is refused exactly when its recipe really differs)
     legacy: Callable[[str], Mapping] | None = None
+    #: what the baseline must reach before the families are judged (:mod:`smlib.learning_bar`), declared with them
+    bars: tuple[LearningBar, ...] = ()
 
     # ------------------------------------------------------------------------------------------- running
     def check_arms(self, arms: Sequence[str] | None, cfg=None) -> list[str]:
@@ -239,6 +242,11 @@ class Sweep:
         return [a for a in named if a not in present]
 
     # ------------------------------------------------------------------------------------------- judging
+    def learning_bars(self, runs: Sequence[Mapping]) -> list[dict]:
+        """Each declared learning bar checked on the runs (:func:`smlib.learning_bar.check_bars`); a chapter states
+        its verdicts only when :func:`smlib.learning_bar.bars_met` holds for these rows."""
+        return check_bars(self.bars, self.values, runs)
+
     def judge(self, runs: Sequence[Mapping], test: str = "paired-t", families=None, alpha: float = 0.05,
               ) -> list[tuple[Family, list[dict]]]:
         """Each declared family (default: all) judged by ``test`` on the runs. A pair with an arm that has no runs

@@ -24,6 +24,7 @@ LAYERS = [
     {"stats"},
     {"train", "config"},
     {"results", "performance"},
+    {"learning_bar"},
     {"sweep", "verdicts"},
     {"pipelines", "audit", "audio"},
     {"experiments"},

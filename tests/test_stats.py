@@ -7,6 +7,7 @@ import pytest
 import scipy.stats
 
 from smlib import stats
+from smlib.metrics import bootstrap
 from smlib.metrics.fid import feature_statistics, kid_full_reference, mmd2_unbiased
 from smlib.stats import Comparison
 
@@ -217,15 +218,15 @@ def test_one_seed_is_not_resolvable():
     assert row["verdict"] == "not resolvable at this N" and row["n"] == 1
 
 
-def test_bootstrap_interval_holds_the_estimate_and_shrinks_with_n():
+def test_bootstrap_spread_of_one_score_shrinks_with_n():
     rng = np.random.default_rng(5)
     ref = rng.normal(size=(400, 4))
     mu, sigma = feature_statistics(ref)
-    small = stats.bootstrap_fid(rng.normal(size=(50, 4)), mu, sigma, n_boot=100)
-    large = stats.bootstrap_fid(rng.normal(size=(800, 4)), mu, sigma, n_boot=100)
+    small = bootstrap.bootstrap_fid(rng.normal(size=(50, 4)), mu, sigma, n_boot=100)
+    large = bootstrap.bootstrap_fid(rng.normal(size=(800, 4)), mu, sigma, n_boot=100)
     assert small["low"] < small["high"] and small["low"] <= small["fid"] + 2 * small["std"]
     assert large["std"] < small["std"] and large["n_samples"] == 800
-    k = stats.bootstrap_kid(rng.normal(size=(60, 4)), ref, n_boot=50)
+    k = bootstrap.bootstrap_kid(rng.normal(size=(60, 4)), ref, n_boot=50)
     assert k["low"] <= k["high"] and k["std"] > 0
     x = rng.normal(size=(40, 4))
     assert kid_full_reference(x, ref[:40])[0] == pytest.approx(mmd2_unbiased(x, ref[:40]))

@@ -5,6 +5,7 @@
 - :mod:`~smlib.metrics.fid`              FID (exact and fast), KID (random subsets, or the whole reference set),
   precision/recall; every FID is a :class:`FIDResult` that carries its sample counts (``FID-500``), because FID
   is only comparable at equal n
+- :mod:`~smlib.metrics.bootstrap`        the sampling spread of one gFID-N or KID (bootstrap over the samples)
 - :mod:`~smlib.metrics.reference`        one cache of reference features for every chapter
 - :mod:`~smlib.metrics.latent`           latent spectra against the ESM target, low-pass decoding
 - :mod:`~smlib.metrics.reconstruction`   an autoencoder's reconstruction and latent scores (chapter 4's protocol)

@@ -41,7 +41,7 @@ from smlib.pipelines.latent_source import (Autoencoder, decoder_floor, obtain_au
                                            recon_reference)
 from smlib.provenance import provenance, repo_relative, resolve_repo_path
 from smlib.results import RunContext, finished_run, runs_root, write_result
-from smlib.stats import bootstrap_intervals
+from smlib.metrics.bootstrap import bootstrap_intervals
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config
 from smlib.train.distributed import barrier, init_distributed

@@ -24,7 +24,7 @@ from smlib.pipelines import autoencoder as lab
 from smlib.pipelines.autoencoder import AutoencoderConfig
 from smlib.provenance import provenance, recorded_path, repo_relative
 from smlib.results import RunContext, read_result, runs_root, write_result
-from smlib.stats import bootstrap_intervals
+from smlib.metrics.bootstrap import bootstrap_intervals
 from smlib.train.checkpoint import canonical_config
 
 # ``cfg`` below is a :class:`smlib.pipelines.latent_diffusion.LatentDiffusionConfig` (not imported: that module
