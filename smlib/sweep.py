@@ -333,10 +333,11 @@ class Sweep:
 
     def show(self, loaded: Loaded, alpha: float = 0.05) -> list:
         """What a chapter shows for a committed sweep, as objects to ``display`` in order: the per-arm table, then
-        for each family its verdicts (paired by seed, Holm) and its checks (sign-flip, Welch, pooled)."""
+        for each family with a judged pair its verdicts (paired by seed, Holm) and its checks (sign-flip, Welch,
+        pooled); a family none of whose pairs has runs in both arms yet shows nothing."""
         verdicts = self.verdicts(loaded.runs, alpha)
         out = [self.table(loaded.runs, caption=f"{self.chapter}, {loaded.preset} preset: mean ± sd over seeds")]
-        for fam, rows in verdicts:
+        for fam, rows in ((fam, rows) for fam, rows in verdicts if rows):
             out.append(verdict_table(rows, self.metric(fam.metric), f"{fam.title}: declared comparisons, paired by "
                                      f"seed, Holm over the family" + (f" ({fam.declared})" if fam.declared else "")))
             out.append(check_table(rows, f"{fam.title}: the same pairs under the other tests"))

@@ -28,6 +28,11 @@ from smlib import stats
 from smlib.results import html_table
 
 
+
+def _seeds(n, kind: str = "") -> str:
+    """'1 seed', '5 paired seeds'."""
+    return f"{n} {kind}seed{'' if n == 1 else 's'}"
+
 def _fmt(x, fmt: str, scale: float = 1.0) -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{scale * x:{fmt}}"
 
@@ -142,7 +147,7 @@ def verdict_lines(rows: Sequence[Mapping], metric=None) -> list[str]:
     the interval leaves open in the declared direction (for check cells)."""
     f, k = (metric.fmt, metric.scale) if metric else (".2f", 1.0)
     return [f"{r['better']} < {r['worse']}: {r['verdict']} (difference {_fmt(r['difference'], f, k)}, 95% CI "
-            f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}], p_holm {_p(r['p_holm'])}, {r['n']} seeds)"
+            f"[{_fmt(r['ci_low'], f, k)}, {_fmt(r['ci_high'], f, k)}], p_holm {_p(r['p_holm'])}, {_seeds(r['n'])})"
             for r in rows]
 
 
@@ -159,7 +164,7 @@ def ruled_out_lines(rows: Sequence[Mapping], metric=None) -> list[str]:
     for r in rows:
         lo, hi, a, b = k * r["ci_low"], k * r["ci_high"], r["better"], r["worse"]
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            out.append(f"{a} < {b}: no interval ({r['n']} paired seeds); it rules out nothing")
+            out.append(f"{a} < {b}: no interval ({_seeds(r['n'], 'paired ')}); it rules out nothing")
             continue
         if lo >= 0:
             rest = f"{b} ahead at all, and {a} ahead by less than {_num_or_dash(lo, fmt)}"
