@@ -257,15 +257,17 @@ book.paste("live_n_gap", N_GAP_IMAGES)
 # The `small` preset holds the lab's small SD-VAE fixed and trains chapter 5's small recipe on each arm's latents
 # (the first line below prints it): a small DiT on CIFAR-10 at 32 px and its flips, gFID-N at the end. Every arm
 # runs at the same diffusion seeds; a seed fixes the initial weights, the batch order and the sampling noise, the
-# same for every arm, so the declared pairs are judged paired by seed (`smlib.stats`, Holm within each family). The primary metric is **gFID against the
-# autoencoder's reconstructions** (`smlib.metrics.reconstruction_reference`): the samples are compared with the
-# decoded posterior draws of the reference images, so the decoder's blur, common to every arm here, does not enter
-# it. Raw gFID and KID against the real images are printed beside it.
+# same for every arm, so the declared pairs are judged paired by seed (`smlib.stats`, Holm within each family). The
+# primary metric is **gFID against the autoencoder's reconstructions** (`smlib.metrics.reconstruction_reference`):
+# the samples are compared with the decoded posterior draws of the reference images, so the decoder's blur, common
+# to every arm here, does not enter it. Raw gFID and KID against the real images are printed beside it.
 #
 # Each run is its own file, `results/intervention/small/<arm>-seed<k>.json`, written as it finishes, with its
-# provenance. The sweep runs after chapter 5's re-run, with `python -m smlib intervention --preset small --arm all`
-# (committed runs are skipped). This section reads whatever is committed: nothing, part of the sweep (its verdicts
-# then provisional), or all of it.
+# provenance (`python -m smlib intervention --preset small --arm all`; committed runs are skipped). It ran in two
+# sittings from one commit: first the four arms that decide the most declared pairs (identity,
+# white, esm and scramble, with `--arm identity white esm scramble`) at all five seeds, then the steeper and image
+# arms (`--arm all`). This section reads whatever is committed: nothing, part of the sweep (its verdicts then
+# provisional), or all of it.
 
 # %%
 book_cfg = IV.InterventionConfig.at(book_preset)

@@ -93,6 +93,13 @@ def test_the_verdict_text_follows_the_paired_verdicts():
     assert "esm < white holds" in text["shape"] and "an effect of its own" in text["kling"]
     assert "ESM's flatter target won (esm < steeper holds" in text["kling"]
 
+    steeper_only = IV.SWEEP.verdicts(runs_of({"steeper": 8.0}, seed=1))
+    text = verdict.verdict_text(steeper_only, 30, 30)
+    assert text["shape"].startswith("Only in part: the spectral shape alone moved gFID where esm < steeper holds, "
+                                    "while esm < white, esm < identity did not resolve")
+    assert "changed gFID by no more than" in text["origin"] and "did cost gFID" in text["origin"]
+    assert "from the spectrum itself" not in text["origin"]
+
     null = IV.SWEEP.verdicts(runs_of({}, seed=1))
     fam = verdict.family_rows(null)
     text = verdict.verdict_text(null, 30, 30)

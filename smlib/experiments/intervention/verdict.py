@@ -67,6 +67,10 @@ def _p(p: float) -> str:
     return "–" if p is None or not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
 
+def _names(r: Mapping) -> str:
+    return f"{r['better']} < {r['worse']}"
+
+
 def pair_text(r: Mapping) -> str:
     """'esm < white holds (difference 3.1, 95% CI [1.0, 5.2], Holm p 0.012, 5 seeds)'."""
     return (f"{r['better']} < {r['worse']} {r['verdict']} (difference {_f(r['difference'])}, 95% CI "
@@ -104,7 +108,13 @@ def shape_text(rows: Sequence[Mapping], unit: str = "FID points") -> str:
         return "The spectral shape alone: not judged yet (no pair of ESM's family has committed runs)."
     holds, rev = _detected(rows)
     pairs = "; ".join(pair_text(r) for r in rows)
-    if holds and not rev:
+    still_open = [r for r in rows if r not in holds + rev and math.isfinite(open_bound([r]))]
+    if (holds or rev) and still_open:
+        moved = ", ".join(f"{_names(r)} {r['verdict']}" for r in holds + rev)
+        head = (f"Only in part: the spectral shape alone moved gFID where {moved}, while "
+                f"{', '.join(_names(r) for r in still_open)} did not resolve, the intervals leaving open no effect "
+                f"larger than {_f(open_bound(still_open))} {unit} either way")
+    elif holds and not rev:
         head = ("Yes, in ESM's direction: with the decoder, the information and the normalisation fixed, reshaping "
                 "the latent's spectrum alone changed how well it diffuses")
     elif rev and not holds:
@@ -145,11 +155,15 @@ def origin_text(shape: Sequence[Mapping], correspondence: Sequence[Mapping]) -> 
     if not judged(shape) and not judged(correspondence):
         return "Not judged yet: no declared pair has two paired seeds."
     parts = []
-    if judged(shape):
-        holds, rev = _detected(shape)
+    # ESM's own case is moving a latent to its target from an over-whitened spectrum (SD-VAE's, or white); the
+    # steeper pair asks only whether the target's flattening guards against a spectrum that is too steep
+    core = [r for r in shape if r["worse"] in ("white", "identity")]
+    steep = [r for r in shape if r["worse"] == "steeper"]
+    if judged(core):
+        holds, rev = _detected(core)
         if holds and not rev:
-            parts.append("ESM's effect can come, at least in part, from the spectrum itself: reshaping one fixed "
-                         "latent towards ESM's target is enough to move gFID.")
+            parts.append("ESM's effect can come, at least in part, from the spectrum itself: moving one fixed latent "
+                         f"to ESM's target ({', '.join(_names(r) for r in holds)}) was enough to move gFID.")
         elif rev and not holds:
             parts.append("Whatever an ESM-trained autoencoder gains cannot come from its spectrum as such: moving a "
                          "fixed latent to ESM's target made it worse.")
@@ -157,9 +171,18 @@ def origin_text(shape: Sequence[Mapping], correspondence: Sequence[Mapping]) -> 
             parts.append("The spectrum matters, but not in the single direction ESM predicts, so ESM's target is not "
                          "what carries an effect of the spectrum.")
         else:
-            parts.append("An effect of ESM larger than these intervals cannot come from the latent's spectrum as "
-                         "such; it would have to come from what the regularizer changes in what the encoder keeps "
-                         "and in the decoder.")
+            parts.append("Moving one fixed latent to ESM's target from an over-whitened spectrum "
+                         f"({', '.join(_names(r) for r in core)}) changed gFID by no more than {_f(open_bound(core))} "
+                         "FID points either way, so an effect of ESM larger than that cannot come from the latent's "
+                         "spectrum as such; it would have to come from what the regularizer changes in what the "
+                         "encoder keeps and in the decoder.")
+    if judged(steep):
+        r = steep[0]
+        if r["verdict"] == "holds":
+            parts.append(f"A spectrum steeper than the image's did cost gFID ({pair_text(r)}): the spectrum matters "
+                         "at that end, the side of ESM's target that its flattening keeps away from.")
+        elif r["verdict"] == "reversed":
+            parts.append(f"A spectrum steeper than the image's helped ({pair_text(r)}), against ESM's flattening.")
     if judged(correspondence):
         holds, rev = _detected(correspondence)
         if holds:
