@@ -209,7 +209,9 @@ facts(f"the released scales: {len(EQVAE_SCALES)} of them, {EQVAE_SCALES[0]:.3f} 
 # seeds), and were not changed before this sweep's first run; so they were written after that pilot's numbers were
 # seen, and before any number of this sweep. The second family, the two baselines the paper unifies against SD-VAE,
 # was committed in be0d827, before any EQ-VAE or VA-VAE run of this sweep, but after SD-VAE's runs of it had been
-# committed. Each family's own record:
+# committed. That pilot (`results/diffusability/small.json`) ran with uncommitted changes at ed04397 (its
+# provenance says so); it is kept as the record of what was seen before the pairs were written, and no number in
+# this chapter comes from it. Each family's own record:
 
 # %%
 first = X.FIRST_SWEEP.load(first_preset, book_results_dir)
