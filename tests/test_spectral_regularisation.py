@@ -157,6 +157,18 @@ def test_paper_preset_trains_two_steps_from_a_given_checkpoint(tmp_path):
         SR.build_run("edm", run_cfg.replace(init_from=str(tmp_path / "other.pt")), x)
 
 
+def test_edm_arms_take_their_own_sampler_only_when_asked():
+    cfg = SR.SpectralRegConfig.at("small")
+    assert cfg.sampler_for(SR.ARMS["edm"]) == cfg.sampler_for(SR.ARMS["ddpm"]) == ("dpmpp_2m", 25)
+    own = cfg.replace(edm_sampler="edm")
+    assert own.sampler_for(SR.ARMS["edm-ap-1"]) == ("edm", 18) and own.sampler_for(SR.ARMS["ddpm"]) == ("dpmpp_2m", 25)
+    # the committed runs' identity holds at the default; asking for EDM's sampler makes another run
+    assert "edm_sampler" not in cfg.run_identity() and own.run_identity()["edm_sampler"] == "edm"
+    x, _ = images(4, size=32)
+    task = SR.build_run("edm", own.replace(n_fid=0), x)
+    assert (task.config["sampler"], task.config["sample_steps"]) == ("edm", 18)
+
+
 def test_edm_sampler_on_a_vp_formulation_is_sample_edm_through_vp_denoiser():
     f = SR.formulation_for(SR.ARMS["edm"])
     torch.manual_seed(0)
@@ -217,6 +229,33 @@ def test_the_toy_boards_and_one_toy_run(tmp_path):
     assert SR.TOY_SWEEP.run(cfg, ctx, seeds=(0,))[1]["psd_error"] == runs[1]["psd_error"]
     assert not (tmp_path / "runs").exists()
     assert SR.SWEEP.load("ci", tmp_path / "results").runs == []       # toy runs are not the sweep's arms
+    assert all(0 <= r["board_share"] <= 1 for r in runs) and "curve" not in runs[0]
+
+
+def test_board_share_reads_boards_and_rejects_noise_and_shifts():
+    boards = SR.checkerboards(32, 32, (4, 8), seed=1)
+    assert SR.board_share(boards) == 1.0
+    assert SR.board_share(0.5 * boards + 0.1) == 1.0                        # contrast and level do not matter
+    noise = torch.randn(32, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert SR.board_share(noise) == 0.0
+    # a board of another period (square 6) is not in the family of squares 4 and 8
+    assert SR.board_share(SR.checkerboards(8, 32, (6,), seed=2)) == 0.0
+    half = torch.cat([boards[:16], noise[:16]])
+    assert SR.board_share(half) == 0.5
+
+
+def test_toy_learning_curve_knobs_keep_the_committed_identity(tmp_path):
+    cfg = SR.SpectralRegConfig.at("small")
+    ident = SR.toy_identity(cfg)
+    assert ident["model"] == SR.TOY_MODEL and "toy_eval_every" not in ident   # the committed toy runs' identity
+    assert SR.toy_identity(cfg.replace(toy_eval_every=100))["toy_eval_every"] == 100
+    small = SR.SpectralRegConfig.at("ci", toy_size=16, toy_images=16, toy_steps=4, toy_samples=4, batch_size=8,
+                                    sample_steps=2, toy_eval_every=2, toy_squares=(2, 4),
+                                    toy_model=dict(arch="uvit", hidden_size=16, depth=2, num_heads=2, patch_size=2))
+    ctx = RunContext(results_dir=tmp_path / "results", device="cpu", runs_dir=tmp_path / "runs")
+    run = SR.run_toy_arm("toy-ddpm", 0, small, ctx)
+    assert [s for s, _ in run["curve"]["eval/board_share"]] == [2, 4]          # every 2 steps and at the end
+    assert run["curve"]["eval/board_share"][-1][1] == run["board_share"]
 
 
 # -- the analysis -------------------------------------------------------------------------------------------------

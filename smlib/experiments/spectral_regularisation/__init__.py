@@ -11,17 +11,17 @@ x0_hat added to DDPM and EDM training (Chandran et al. 2026).
 The losses are :mod:`smlib.diffusion.spectral_loss`, EDM is :mod:`smlib.diffusion.edm`, the shared pipeline
 :mod:`smlib.pipelines.pixel_diffusion`.
 """
-from smlib.experiments.spectral_regularisation.config import AP, ARMS, Arm, SpectralRegConfig
+from smlib.experiments.spectral_regularisation.config import AP, ARMS, TOY_MODEL, Arm, SpectralRegConfig
 from smlib.experiments.spectral_regularisation.recipe import (DECLARED, FAMILIES, METRICS, PAPER_BASELINES,
                                                               PAPER_GAINS, SWEEP, PixelDecoder, SpectralRegTask,
                                                               arm_of, build_run, formulation_for, initial_weights,
                                                               model_for, paper_relative_gains, psd_score, run_arm,
                                                               seeds_for_relative_gain)
-from smlib.experiments.spectral_regularisation.toy import (TOY_ARMS, TOY_SWEEP, board_correlation, checkerboards,
-                                                           every_board, run_toy_arm, toy_arms, toy_identity,
-                                                           toy_samples)
+from smlib.experiments.spectral_regularisation.toy import (BOARD_R, TOY_ARMS, TOY_SWEEP, board_correlation,
+                                                           board_share, checkerboards, every_board, run_toy_arm,
+                                                           toy_arms, toy_identity, toy_samples)
 
 __all__ = ["AP", "ARMS", "Arm", "SpectralRegConfig", "DECLARED", "FAMILIES", "METRICS", "PAPER_BASELINES",
            "PAPER_GAINS", "SWEEP", "PixelDecoder", "SpectralRegTask", "arm_of", "build_run", "formulation_for",
-           "initial_weights", "model_for", "paper_relative_gains", "psd_score", "run_arm", "seeds_for_relative_gain", "TOY_ARMS", "TOY_SWEEP", "board_correlation",
-           "checkerboards", "every_board", "run_toy_arm", "toy_arms", "toy_identity", "toy_samples"]
+           "initial_weights", "model_for", "paper_relative_gains", "psd_score", "run_arm", "seeds_for_relative_gain", "BOARD_R", "TOY_MODEL", "TOY_ARMS", "TOY_SWEEP",
+           "board_correlation", "board_share", "checkerboards", "every_board", "run_toy_arm", "toy_arms", "toy_identity", "toy_samples"]

@@ -123,14 +123,16 @@ def build_run(arm_name: str, cfg: SpectralRegConfig, images: torch.Tensor, *, se
     formulation = formulation_for(arm)
     model = model_for(arm, backbone, formulation, cfg.edm_time_input)
     evaluator = None
+    sampler, sample_steps = cfg.sampler_for(arm)
     if reference is not None and features is not None and cfg.n_fid:
         evaluator = GenerationEvaluator(PixelDecoder(), LatentNormalizer((0.0,), (1.0,)), formulation, reference,
-                                        features, cfg.n_fid, shape, sampler=cfg.sampler, steps=cfg.sample_steps,
+                                        features, cfg.n_fid, shape, sampler=sampler, steps=sample_steps,
                                         seed=int(seed), kid_subset=cfg.kid_subset, rank=init_distributed().rank,
                                         keep_images=cfg.n_fid)
     config = {"arm": arm_name, "formulation": arm.formulation, "term": arm.term, "lam": arm.lam,
               "weighted": arm.weighted, "options": dict(arm.options), "model": dict(cfg.model),
               "init_from": cfg.init_from, "dataset": cfg.dataset, "n_images": cfg.n_images,
+              "sampler": sampler, "sample_steps": sample_steps,
               **({"edm_time_input": cfg.edm_time_input} if arm.formulation == "edm" else {})}
     return SpectralRegTask(model, formulation, arm, config, cfg.hflip, evaluator)
 
@@ -156,7 +158,8 @@ def run_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunContext) -
         cfg, seed, ctx, out, curve_keys=CURVE_KEYS, finish=lambda r, samples, images: psd_score(
             r, samples, images[: cfg.n_reference]),
         record=lambda task: {"arm": arm_name, "label": arm.label, "formulation": arm.formulation, "term": arm.term,
-                             "lam": arm.lam, "weighted": arm.weighted})
+                             "lam": arm.lam, "weighted": arm.weighted, "sampler": task.config["sampler"],
+                             "sample_steps": task.config["sample_steps"]})
 
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from smlib.diffusion import sample
-from smlib.experiments.spectral_regularisation.config import AP, Arm, SpectralRegConfig
+from smlib.experiments.spectral_regularisation.config import AP, TOY_MODEL, Arm, SpectralRegConfig
 from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, formulation_for
 from smlib.models.factory import build_backbone
 from smlib.results import RunContext, pack_uint8, runs_root, unpack_uint8
@@ -28,9 +28,12 @@ from smlib.spectral.power import psd_log_error
 from smlib.sweep import Metric, Sweep, load_families
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config
+from smlib.train.logs import read_metrics
 
 TOY_FLOOR = 1e-3        # PSD floor of the toy's error: 3 decades below the boards' strongest ring
-TOY_MODEL = dict(arch="uvit", hidden_size=64, depth=2, num_heads=4, patch_size=4)
+#: a sample "is a board" when its best-matching board of the data's family correlates at least this much over
+#: pixels (noise gets ~0.2 at 32 px, the data 1; our threshold)
+BOARD_R = 0.9
 
 
 def checkerboards(n: int, size: int = 32, squares=(4, 8), amplitude: float = 0.8, seed: int = 0) -> torch.Tensor:
@@ -81,22 +84,33 @@ def toy_arms(cfg: SpectralRegConfig) -> dict[str, Arm]:
     return {"ddpm": Arm("DDPM eps-MSE"), "ddpm-ap": Arm(f"+ {cfg.toy_lam:g} amp-phase", "ddpm", AP, cfg.toy_lam)}
 
 
-class ToyEvaluator:
-    """``(model, step) -> {"psd_error"}`` for :func:`smlib.train.fit` (so it sees the EMA model): ``n`` samples with
-    a fixed seed, their radial PSD against the data's; the latest samples and PSD are kept on the object."""
+def board_share(samples: torch.Tensor, squares=(4, 8), threshold: float = BOARD_R) -> float:
+    """The share of samples (n, 1, S, S) that are boards of the data's family: best-matching correlation
+    (:func:`board_correlation`) at least ``threshold``."""
+    return float((board_correlation(samples, squares) >= threshold).double().mean())
 
-    def __init__(self, formulation, data: torch.Tensor, n: int, sampler: str, steps: int, seed: int):
+
+class ToyEvaluator:
+    """``(model, step) -> {"psd_error", "board_share"}`` for :func:`smlib.train.fit` (so it sees the EMA model):
+    ``n`` samples with a fixed seed, their radial PSD against the data's and the share that are boards of the data's
+    family (:func:`board_share`); the latest samples and PSD are kept on the object."""
+
+    def __init__(self, formulation, data: torch.Tensor, n: int, sampler: str, steps: int, seed: int,
+                 squares=(4, 8)):
         self.formulation, self.data, self.n, self.sampler, self.steps, self.seed = (formulation, data, n, sampler,
                                                                                     steps, seed)
+        self.squares = tuple(squares)
         self.samples: torch.Tensor | None = None
         self.psd: dict | None = None
+        self.scores: dict = {}
 
     def __call__(self, model, step: int) -> dict:
         device = next(model.parameters()).device
         self.samples = sample(model, self.formulation, (self.n, *self.data.shape[1:]), sampler=self.sampler,
                               steps=self.steps, seed=self.seed, device=device).cpu().clamp(-1, 1)
         self.psd = psd_log_error(self.samples, self.data, floor=TOY_FLOOR)
-        return {"psd_error": self.psd["error"]}
+        self.scores = {"psd_error": self.psd["error"], "board_share": board_share(self.samples, self.squares)}
+        return dict(self.scores)
 
 
 def run_toy_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunContext) -> dict:
@@ -107,32 +121,40 @@ def run_toy_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunContex
     arm = toy_arms(cfg)[name]
     data = checkerboards(cfg.toy_images, cfg.toy_size, cfg.toy_squares, seed=0)
     torch.manual_seed(int(seed))
-    model = build_backbone(TOY_MODEL, tuple(data.shape[1:]))
+    model = build_backbone(dict(cfg.toy_model), tuple(data.shape[1:]))
     formulation = formulation_for(arm)
-    config = {"toy": name, "lam": arm.lam, "model": TOY_MODEL, "size": cfg.toy_size,
+    config = {"toy": name, "lam": arm.lam, "model": dict(cfg.toy_model), "size": cfg.toy_size,
               "squares": list(cfg.toy_squares), "images": cfg.toy_images}
-    evaluator = ToyEvaluator(formulation, data, cfg.toy_samples, cfg.sampler, cfg.sample_steps, 1000 + int(seed))
+    evaluator = ToyEvaluator(formulation, data, cfg.toy_samples, cfg.sampler, cfg.sample_steps, 1000 + int(seed),
+                             cfg.toy_squares)
     task = SpectralRegTask(model, formulation, arm, config, hflip=False, evaluator=evaluator)
     out = runs_root(ctx.runs_dir) / "spectral_regularisation" / "toy" / cfg.preset / name / f"seed{seed}"
-    train = cfg.train_config(seed=seed, device=ctx.device, out_dir=out, steps=cfg.toy_steps, eval_every=None,
-                             ckpt_every=None, batch_size=min(cfg.batch_size, cfg.toy_images))
+    train = cfg.train_config(seed=seed, device=ctx.device, out_dir=out, steps=cfg.toy_steps,
+                             eval_every=cfg.toy_eval_every, ckpt_every=None,
+                             batch_size=min(cfg.batch_size, cfg.toy_images))
     fitted = fit(task, train, (data, torch.zeros(len(data), dtype=torch.long)), progress=ctx.progress)
-    return {"arm": arm_name, "label": arm.label, "seed": seed, "psd_error": evaluator.psd["error"],
-            "psd": evaluator.psd, "samples": pack_uint8(evaluator.samples[:8]), "steps": fitted.step,
-            "completed": fitted.completed}
+    result = {"arm": arm_name, "label": arm.label, "seed": seed, **evaluator.scores, "psd": evaluator.psd,
+              "samples": pack_uint8(evaluator.samples[:8]), "steps": fitted.step, "completed": fitted.completed}
+    if cfg.toy_eval_every:
+        result["curve"] = read_metrics(fitted.metrics_csv, keys=("loss", "eval/psd_error", "eval/board_share"))
+    return result
 
 
 def toy_identity(cfg: SpectralRegConfig) -> dict:
     """What determines a toy run's result: the toy's knobs, the optimiser's and the sampler's."""
     keys = ("lr", "weight_decay", "betas", "grad_clip", "warmup_steps", "ema_decay", "batch_size", "sampler",
             "sample_steps", "toy_size", "toy_squares", "toy_images", "toy_lam", "toy_samples")
-    return canonical_config({"model": TOY_MODEL, **{k: getattr(cfg, k) for k in keys}})
+    # knobs added after the committed toy runs count only away from their earlier value, so those runs keep theirs
+    added = {k: v for k, v in (("toy_eval_every", cfg.toy_eval_every),) if v is not None}
+    return canonical_config({"model": dict(cfg.toy_model), **{k: getattr(cfg, k) for k in keys}, **added})
 
 
 TOY_ARMS = {"toy-ddpm": "DDPM eps-MSE", "toy-ddpm-ap": "+ amp-phase"}
 TOY_SWEEP = Sweep(
-    "spectral_regularisation", TOY_ARMS, (Metric("psd_error", "PSD error (decades)", lambda r: r.get("psd_error"),
-                                                 fmt=".3f"),),
+    "spectral_regularisation", TOY_ARMS,
+    (Metric("psd_error", "PSD error (decades)", lambda r: r.get("psd_error"), fmt=".3f"),
+     Metric("board_share", f"share of samples that are boards (r >= {BOARD_R})", lambda r: r.get("board_share"),
+            lower_is_better=False, fmt=".2f")),
     load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
     run_toy_arm, identity=lambda cfg, arm, seed: toy_identity(cfg), steps_of=lambda cfg: cfg.toy_steps)
 
@@ -143,5 +165,6 @@ def toy_samples(result: dict) -> torch.Tensor:
     return s if isinstance(s, torch.Tensor) else torch.from_numpy(unpack_uint8(s).copy()).float() / 127.5 - 1
 
 
-__all__ = ["TOY_FLOOR", "TOY_MODEL", "checkerboards", "every_board", "board_correlation", "toy_arms", "ToyEvaluator",
+__all__ = ["TOY_FLOOR", "TOY_MODEL", "BOARD_R", "checkerboards", "every_board", "board_correlation", "board_share",
+           "toy_arms", "ToyEvaluator",
            "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
