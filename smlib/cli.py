@@ -299,8 +299,9 @@ def spectral_reg(args) -> None:
     cfg = _config(sr.SpectralRegConfig, args)
     if args.toy:
         ctx = _context(args)
-        for r in sr.TOY_SWEEP.run(cfg, ctx, seeds=args.seeds or cfg.toy_seeds):
-            print(f"toy {r['arm']:12s} seed {r['seed']}: PSD error {r['psd_error']:.3f}")
+        for r in sr.TOY_SWEEP.run(cfg, ctx, arms=args.variant, seeds=args.seeds or cfg.toy_seeds):
+            boards = f", boards {r['board_share']:.2f}" if r.get("board_share") is not None else ""
+            print(f"toy {r['arm']:12s} seed {r['seed']}: PSD error {r['psd_error']:.3f}{boards}")
         return
     _sweep(sr.SWEEP, cfg, args, lambda r: f"{r['label']:46s}", lambda r: (
         f", PSD error = {r['final']['psd_error']:.3f}" if (r.get("final") or {}).get("psd_error") is not None
@@ -370,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     sr = _arm_recipe(sub, "spectral-reg", "Fourier / wavelet terms on DDPM and EDM pixel diffusion (chapter 8)",
                      "spectral_regularisation", SR_ARMS, spectral_reg,
                      " Fine-tune from a checkpoint with --set init_from=PATH.")
-    sr.add_argument("--toy", action="store_true", help="run the checkerboard toy (both arms, the toy's seeds) instead")
+    sr.add_argument("--toy", action="store_true", help="run the checkerboard toy instead (--arm toy-ddpm toy-ddpm-ap or all; "
+                    "default the toy's seeds)")
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
                         description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
                                     "measured, the benchmarks on the GPU and a 2-step torchrun; writes "

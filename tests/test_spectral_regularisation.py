@@ -258,6 +258,21 @@ def test_toy_learning_curve_knobs_keep_the_committed_identity(tmp_path):
     assert run["curve"]["eval/board_share"][-1][1] == run["board_share"]
 
 
+def test_the_cli_runs_one_toy_arm(tmp_path, capsys):
+    from smlib.cli import main
+
+    model = '{"arch": "uvit", "hidden_size": 16, "depth": 2, "num_heads": 2, "patch_size": 2}'
+    args = ["spectral-reg", "--toy", "--arm", "toy-ddpm", "--seeds", "0", "--device", "cpu",
+            "--results", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs"),
+            "--set", "toy_size=16", "--set", "toy_images=16", "--set", "toy_steps=2", "--set", "toy_samples=4",
+            "--set", "toy_squares=[2, 4]", "--set", "sample_steps=2", "--set", f"toy_model={model}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "toy toy-ddpm     seed 0: PSD error" in out and ", boards " in out and "toy-ddpm-ap" not in out
+    assert [p.name for p in (tmp_path / "results" / "spectral_regularisation" / "ci").iterdir()] == \
+        ["toy-ddpm-seed0.json"]
+
+
 # -- the analysis -------------------------------------------------------------------------------------------------
 
 def test_fourier_l2_pulls_like_the_mse_and_amplitude_l1_pulls_flat():
