@@ -383,3 +383,26 @@ def test_seeds_for_a_relative_gain_reach_the_power_by_the_noncentral_t():
         assert power(n) >= 0.8 > power(n - 1)
     with pytest.raises(ValueError, match="fraction"):
         SR.seeds_for_relative_gain([], 5)
+
+
+def test_the_exact_denoiser_of_two_points_is_a_tanh():
+    # x0 = +-a with prior (w, 1 - w): E[x0 | x_t] = a tanh(alpha a x_t / sigma^2 + ln(w / (1 - w)) / 2)
+    a, w = 0.8, 0.3
+    modes, weights = torch.tensor([[a], [-a]]), torch.tensor([w, 1 - w])
+    x_t = torch.linspace(-2, 2, 9)[:, None]
+    alpha, sigma = torch.full((9,), 0.7), torch.full((9,), 0.5)
+    got = SR.exact_denoiser(modes, weights, x_t, alpha, sigma)[:, 0]
+    want = a * torch.tanh(0.7 * a * x_t[:, 0].double() / 0.25 + 0.5 * math.log(w / (1 - w)))
+    assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_optimal_eps_mse_is_zero_for_one_board_and_small_for_the_toy():
+    f = SR.formulation_for(SR.toy_arms(SR.SpectralRegConfig.at("ci"))["ddpm"])
+    one = SR.checkerboards(1, 8, (2,), seed=0)
+    assert SR.optimal_eps_mse(f, one.expand(4, -1, -1, -1), one, n=256)["all"] < 1e-20
+    boards = SR.checkerboards(64, 8, (2,), seed=0)
+    family = 0.8 * SR.every_board(8, (2,))[:, None]
+    floor = SR.optimal_eps_mse(f, boards, family, n=512)
+    assert 0 < floor["all"] < 0.05 and set(floor["bands"]) == {"0..0.1", "0.1..0.3", "0.3..0.6", "0.6..1"}
+    with pytest.raises(ValueError, match="one of the modes"):
+        SR.optimal_eps_mse(f, boards + 0.1, family, n=8)

@@ -78,6 +78,45 @@ def board_correlation(samples: torch.Tensor, squares=(4, 8)) -> torch.Tensor:
     return corr.max(dim=1).values
 
 
+def exact_denoiser(modes: torch.Tensor, weights: torch.Tensor, x_t: torch.Tensor, alpha: torch.Tensor,
+                   sigma: torch.Tensor) -> torch.Tensor:
+    """The best possible x0 estimate E[x0 | x_t] when x0 is one of finitely many ``modes`` (K, d) with prior
+    ``weights`` (K,) and x_t = alpha x0 + sigma eps: the posterior mean sum_k softmax_k(ln w_k - |x_t - alpha m_k|^2
+    / (2 sigma^2)) m_k. x_t (B, d), alpha and sigma (B,) -> (B, d), in float64."""
+    modes, x_t = modes.double(), x_t.double().flatten(1)
+    a, s = alpha.double().reshape(-1, 1), sigma.double().reshape(-1, 1)
+    dist2 = (x_t.square().sum(1, keepdim=True) - 2 * a * (x_t @ modes.T) + a.square() * modes.square().sum(1)[None])
+    logits = weights.double().clamp_min(1e-300).log()[None] - dist2 / (2 * s.square())
+    return torch.softmax(logits, dim=1) @ modes
+
+
+def optimal_eps_mse(formulation, data: torch.Tensor, modes: torch.Tensor, n: int = 4096, seed: int = 0,
+                    bands=(0.0, 0.1, 0.3, 0.6, 1.0)) -> dict:
+    """The eps-MSE (per element) that the exact denoiser reaches on ``data`` (N, ...), whose every image is one of
+    ``modes`` (K, ...): a floor for the toy's training loss, estimated from ``n`` draws of (image, t, eps) on the
+    formulation's path (t drawn as in training), overall and within each band of t. Prior weights: how often each
+    mode occurs in the data. Returns {"all": float, "bands": {"lo..hi": float}}."""
+    g = torch.Generator().manual_seed(int(seed))
+    flat, m = data.double().flatten(1), modes.double().flatten(1)
+    which = (flat @ m.T - 0.5 * m.square().sum(1)[None]).argmax(1)          # nearest mode of every image
+    if not torch.allclose(m[which], flat, atol=1e-6):
+        raise ValueError("every data image must be one of the modes (the exact denoiser assumes a finite family).")
+    weights = torch.bincount(which, minlength=len(m)).double() / len(flat)
+    x0 = flat[torch.randint(len(flat), (n,), generator=g)]
+    t = formulation.path.sample_t(n, g).double()
+    a, s = formulation.alpha(t).double(), formulation.sigma(t).double()
+    eps = torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    x_t = a[:, None] * x0 + s[:, None] * eps
+    eps_hat = (x_t - a[:, None] * exact_denoiser(m, weights, x_t, a, s)) / s[:, None]
+    err = (eps_hat - eps).square().mean(1)
+    out = {"all": float(err.mean()), "bands": {}}
+    for lo, hi in zip(bands[:-1], bands[1:]):
+        inside = (t >= lo) & ((t < hi) if hi < bands[-1] else (t <= hi))
+        if inside.any():
+            out["bands"][f"{lo:g}..{hi:g}"] = float(err[inside].mean())
+    return out
+
+
 def toy_arms(cfg: SpectralRegConfig) -> dict[str, Arm]:
     """The toy's two arms: DDPM eps-MSE, and the same with ``toy_lam`` x the amplitude-and-phase term (unweighted,
     as the paper's DDPM form)."""
@@ -166,5 +205,6 @@ def toy_samples(result: dict) -> torch.Tensor:
 
 
 __all__ = ["TOY_FLOOR", "TOY_MODEL", "BOARD_R", "checkerboards", "every_board", "board_correlation", "board_share",
+           "exact_denoiser", "optimal_eps_mse",
            "toy_arms", "ToyEvaluator",
            "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
