@@ -3,6 +3,7 @@ candidate alike) and a results file with provenance. Every benchmark reports rat
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -48,14 +49,16 @@ def interleaved_times(candidates: dict, rounds: int = 7, repeats: int = 3, warmu
     """Seconds per call of each ``candidates[name]()``, measured in rounds that visit every candidate in turn.
 
     Each round times ``repeats`` consecutive calls of each candidate and records the mean; the result holds one
-    number per round and candidate, so the median over rounds resists a busy neighbour on the machine.
+    number per round and candidate, so the median over rounds resists a busy neighbour on the machine. Odd rounds
+    visit the candidates in reverse order, so that no candidate always runs first (or right after another).
     """
     for fn in candidates.values():
         for _ in range(warmup):
             fn()
     times = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    order = list(candidates.items())
+    for r in range(rounds):
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
             t0 = time.perf_counter()
             for _ in range(repeats):
                 fn()
@@ -69,6 +72,22 @@ def ratio_table(times: dict[str, list[float]], baseline: str) -> dict[str, dict]
     return {name: {"median_s": statistics.median(ts),
                    "ratio_to_" + baseline: statistics.median(t / b for t, b in zip(ts, base))}
             for name, ts in times.items()}
+
+
+def paired_ratio(times: dict[str, list[float]], baseline: str, name: str, level: float = 0.95) -> dict:
+    """How many times faster ``name`` is than ``baseline`` (baseline seconds / name seconds), from rounds paired in
+    time: the geometric mean of the per-round ratios and a Student-t interval on their logarithms (the round is the
+    unit, so drift of the machine between rounds cancels). {"ratio", "interval" [lo, hi], "level", "rounds"};
+    the interval is None with fewer than two rounds."""
+    from scipy import stats as st
+
+    logs = [math.log(b / t) for t, b in zip(times[name], times[baseline])]
+    n, mean = len(logs), statistics.fmean(logs)
+    interval = None
+    if n > 1:
+        half = st.t.ppf(0.5 + level / 2, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+        interval = [math.exp(mean - half), math.exp(mean + half)]
+    return {"ratio": math.exp(mean), "interval": interval, "level": level, "rounds": n}
 
 
 def write_result(name: str, payload: dict, path: str | Path | None = None) -> Path:

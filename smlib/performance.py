@@ -223,7 +223,18 @@ def step_scaling_facts(record: Mapping) -> dict:
     pts = record["scaling"]["points"]
     growth = [(b["tokens"] / a["tokens"], b["smlib_step_s"] / a["smlib_step_s"]) for a, b in zip(pts, pts[1:])]
     return {"tokens": [p["tokens"] for p in pts], "growth": growth,
-            "ratio_by_tokens": {p["tokens"]: p["ratio_smlib_over_diffusers"] for p in pts}}
+            "ratio_by_tokens": {p["tokens"]: p["ratio_smlib_over_diffusers"] for p in pts},
+            "paired_by_tokens": {p["tokens"]: p["ratio_paired"] for p in pts if p.get("ratio_paired")}}
+
+
+def ratio_reading(paired: Mapping | None) -> str:
+    """A paired speed ratio read against 1 by its interval: "faster" (above 1), "slower" (below) or "tie" (spans
+    1); "unmeasured" without an interval (fewer than two rounds, or a record from before intervals)."""
+    interval = (paired or {}).get("interval")
+    if not interval:
+        return "unmeasured"
+    lo, hi = interval
+    return "faster" if lo > 1 else "slower" if hi < 1 else "tie"
 
 
 def fid_scaling_facts(record: Mapping, name: str = "smlib") -> dict:
@@ -286,5 +297,5 @@ def plot_fid_vs_n(record: Mapping, ax) -> None:
 
 
 __all__ = ["load", "speedup", "esm_rows", "inception_rows", "frechet_rows", "dit_rows", "memory_rows", "gpu_rows",
-           "gpu_stage_lines", "gpu_status_rows", "gpu_efficiency_rows", "esm_scaling_facts", "step_scaling_facts", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
+           "gpu_stage_lines", "gpu_status_rows", "gpu_efficiency_rows", "esm_scaling_facts", "step_scaling_facts", "ratio_reading", "fid_scaling_facts", "plot_esm_scaling", "plot_step_vs_tokens",
            "plot_fid_vs_n"]

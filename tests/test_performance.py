@@ -86,3 +86,16 @@ def test_scaling_facts_read_the_sweeps():
     rows = [{"n": n, "features_s": f, "total_s": f + 1.0} for n, f in ((50, 3.0), (400, 23.0))]
     fid = perf.fid_scaling_facts({"fid_vs_n": {"rows": {"smlib": rows}}})
     assert fid["feature_share"] == [0.75, 23.0 / 24.0] and fid["time_growth"] == 6.0 and fid["n_growth"] == 8.0
+
+
+def test_step_scaling_reads_each_paired_ratio_against_one_by_its_interval():
+    def point(t, ratio, interval):
+        return {"tokens": t, "smlib_step_s": 0.01 * t, "ratio_smlib_over_diffusers": ratio,
+                "ratio_paired": {"ratio": ratio, "interval": interval, "rounds": 16}}
+    rec = {"scaling": {"points": [point(4, 1.15, [1.1, 1.2]), point(256, 1.01, [0.99, 1.03]),
+                                  {"tokens": 1024, "smlib_step_s": 20.0, "ratio_smlib_over_diffusers": 0.9}]}}
+    facts = perf.step_scaling_facts(rec)
+    assert list(facts["paired_by_tokens"]) == [4, 256]                 # a point from before intervals has none
+    assert [perf.ratio_reading(facts["paired_by_tokens"].get(t)) for t in (4, 256, 1024)] == \
+        ["faster", "tie", "unmeasured"]
+    assert perf.ratio_reading({"interval": [0.8, 0.95]}) == "slower"
