@@ -38,6 +38,7 @@ cost that does not grow with T), so the largest scaling point needs the interval
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -233,6 +234,14 @@ def compare(setting: dict, device, sync, rounds: int, repeats: int) -> dict:
     return out
 
 
+def repeats_for(step, seconds: float = 0.25) -> int:
+    """Calls per timing so that one timing lasts about ``seconds`` (a 20-ms step timed once is mostly jitter)."""
+    step()
+    t0 = time.perf_counter()
+    step()
+    return max(1, round(seconds / max(time.perf_counter() - t0, 1e-6)))
+
+
 def scaling(device, sync, sides, rounds: int) -> dict:
     """Training step time of both models against the token count, at the small preset's width and batch."""
     small = preset_setting("small", device)
@@ -244,7 +253,7 @@ def scaling(device, sync, sides, rounds: int) -> dict:
         x_t, t, y, target = inputs(latent, b, k, device)
         steps = {name: synced(training_step(m.to(device), CALLS[name], x_t, t, y, target), sync)
                  for name, m in (("smlib", ours), ("diffusers", peer))}
-        r = throughput(interleaved_times(steps, rounds=rounds, repeats=1, warmup=1), b)
+        r = throughput(interleaved_times(steps, rounds=rounds, repeats=repeats_for(steps["smlib"]), warmup=1), b)
         points.append({"side": side, "tokens": ours.num_patches, "smlib_step_s": r["smlib_median_s"],
                        "diffusers_step_s": r["diffusers_median_s"], "ratio_smlib_over_diffusers":
                        r["ratio_smlib_over_diffusers"], "ratio_paired": r["ratio_paired"]})
