@@ -62,14 +62,17 @@ def frechet_rows(record: Mapping) -> list[dict]:
 
 
 def dit_rows(record: Mapping) -> list[dict]:
-    """One row per size and loop: items/s of smlib's DiT and diffusers', and their ratio (> 1: smlib faster)."""
+    """One row per size and loop: items/s of smlib's DiT and diffusers', their median-time ratio (> 1: smlib
+    faster), and the paired ratio's interval and reading (:func:`ratio_reading`) where the record has them."""
     rows = []
     for size, r in record["results"].items():
         for loop in ("training", "sampling"):
             q = r[loop]
+            paired = q.get("ratio_paired")
             rows.append({"size": f"{size}: {r['model'].get('name') or r['model'].get('hidden_size')}, "
                                  f"{r['tokens']} tokens", "loop": loop, "smlib": q["smlib_items_per_s"],
                          "diffusers": q["diffusers_items_per_s"], "ratio": q["ratio_smlib_over_diffusers"],
+                         "interval": (paired or {}).get("interval"), "reading": ratio_reading(paired),
                          "unit": q["unit"]})
     return rows
 

@@ -31,6 +31,7 @@ def test_dit_rows_give_one_row_per_size_and_loop():
     rec = {"results": {"small": {"model": {"hidden_size": 128}, "tokens": 16, "training": loop, "sampling": loop},
                        "paper": {"model": {"name": "B/2"}, "tokens": 256, "training": loop, "sampling": loop}}}
     rows = perf.dit_rows(rec)
+    assert all(r["interval"] is None and r["reading"] == "unmeasured" for r in rows)   # a record from before intervals
     assert [(r["size"], r["loop"]) for r in rows] == [("small: 128, 16 tokens", "training"),
                                                       ("small: 128, 16 tokens", "sampling"),
                                                       ("paper: B/2, 256 tokens", "training"),
