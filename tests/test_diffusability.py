@@ -299,8 +299,8 @@ def test_frequency_errors_of_an_independent_wiener_filter_match_prop_3_1(name):
 def test_bad_names_fail_with_one_line(tmp_path):
     with pytest.raises(ValueError, match="unknown arm\\(s\\) vqgan"):
         D.SWEEP.run(D.DiffusabilityConfig.at("ci"), RunContext(results_dir=tmp_path), ["vqgan"])
-    with pytest.raises(ValueError, match="model arch must be one of dit, uvit"):
-        build_backbone({"arch": "unet"}, (4, 8, 8))
+    with pytest.raises(ValueError, match="model arch must be one of dit, uvit, unet, got 'vit'"):
+        build_backbone({"arch": "vit"}, (4, 8, 8))
 
 
 def test_variants_are_the_autoencoder_labs_and_unknown_ones_fail(tmp_path):
