@@ -39,9 +39,6 @@ def build_backbone(spec: dict, latent_shape: tuple[int, int, int], num_classes: 
 
         if "name" in kw:
             raise ValueError("the unet arch has no named sizes; give model_channels, channel_mult, num_blocks.")
-        for key in ("channel_mult", "attn_resolutions"):      # JSON gives lists; the identity keeps them as given
-            if key in kw:
-                kw[key] = tuple(kw[key])
         return UNet(**kw)
     name = kw.pop("name", None)
     if name is not None:

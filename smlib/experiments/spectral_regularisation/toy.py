@@ -184,7 +184,7 @@ def toy_identity(cfg: SpectralRegConfig) -> dict:
     keys = ("lr", "weight_decay", "betas", "grad_clip", "warmup_steps", "ema_decay", "batch_size", "sampler",
             "sample_steps", "toy_size", "toy_squares", "toy_images", "toy_lam", "toy_samples")
     # knobs added after the committed toy runs count only away from their earlier value, so those runs keep theirs
-    added = {k: v for k, v in (("toy_eval_every", cfg.toy_eval_every),) if v is not None}
+    added = {} if cfg.toy_eval_every is None else {"toy_eval_every": cfg.toy_eval_every}
     return canonical_config({"model": dict(cfg.toy_model), **{k: getattr(cfg, k) for k in keys}, **added})
 
 
