@@ -303,9 +303,34 @@ def spectral_reg(args) -> None:
             boards = f", boards {r['board_share']:.2f}" if r.get("board_share") is not None else ""
             print(f"toy {r['arm']:12s} seed {r['seed']}: PSD error {r['psd_error']:.3f}{boards}")
         return
+    if args.resample:
+        _resample(sr, cfg, args)
+        return
     _sweep(sr.SWEEP, cfg, args, lambda r: f"{r['label']:46s}", lambda r: (
         f", PSD error = {r['final']['psd_error']:.3f}" if (r.get("final") or {}).get("psd_error") is not None
         else ""))
+
+
+def _resample(sr, cfg, args) -> None:
+    """``spectral-reg --resample SAMPLER:STEPS ...``: each finished run's final model scored again with each sampler,
+    written to ``<results>/spectral_regularisation/<preset>/resampled/<arm>-seed<k>.json``."""
+    from smlib.results import shard_path, write_result
+
+    samplers = []
+    for spec in args.resample:
+        name, _, steps = spec.partition(":")
+        if not steps.isdigit():
+            raise ValueError(f"--resample takes SAMPLER:STEPS (e.g. edm:18 dpmpp_2m:25), got {spec!r}.")
+        samplers.append((name, int(steps)))
+    ctx = _context(args)
+    for arm in _variants(args, sr.SWEEP.arms) or list(sr.SWEEP.arms):
+        for seed in args.seeds or [0]:
+            r = sr.resample_arm(arm, seed, cfg, ctx, samplers)
+            write_result(shard_path("spectral_regularisation", f"{cfg.preset}/resampled", f"{arm}-seed{seed}",
+                                    ctx.results_dir), r)
+            for row in r["rows"]:
+                print(f"{arm} seed {seed}, {row['sampler']} {row['steps']} steps: {r['fid_label']} "
+                      f"{row['fid']:.1f}, PSD error {row['psd_error']:.3f}")
 
 
 def gpu_check(args) -> None:
@@ -371,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     sr = _arm_recipe(sub, "spectral-reg", "Fourier / wavelet terms on DDPM and EDM pixel diffusion (chapter 8)",
                      "spectral_regularisation", SR_ARMS, spectral_reg,
                      " Fine-tune from a checkpoint with --set init_from=PATH.")
+    sr.add_argument("--resample", nargs="+", default=None, metavar="SAMPLER:STEPS",
+                    help="score each finished run's final model again with these samplers (e.g. edm:18 dpmpp_2m:25); "
+                         "writes results/spectral_regularisation/<preset>/resampled/<arm>-seed<k>.json")
     sr.add_argument("--toy", action="store_true", help="run the checkerboard toy instead (--arm toy-ddpm toy-ddpm-ap or all; "
                     "default the toy's seeds)")
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",

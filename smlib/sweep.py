@@ -57,6 +57,15 @@ def final(key: str) -> Callable[[Mapping], float | None]:
     return lambda run: (run.get("final") or {}).get(key)
 
 
+def curve_mean(key: str) -> Callable[[Mapping], float | None]:
+    """A metric read from a run's curve: the mean of ``run["curve"][key]`` over its evaluations, the area under the
+    learning curve per evaluation (how fast an arm learns, not only where it ends); None without a curve."""
+    def get(run: Mapping) -> float | None:
+        points = (run.get("curve") or {}).get(key) or []
+        return float(np.mean([v for _, v in points])) if points else None
+    return get
+
+
 @dataclass(frozen=True)
 class Metric:
     """A score of every run: ``key`` names it, ``get(run)`` reads it, ``scale`` and ``fmt`` format it."""
@@ -344,6 +353,6 @@ class Sweep:
         return out
 
 
-__all__ = ["Metric", "Family", "load_families", "Loaded", "Sweep", "RunContext", "final", "verdict_table", "check_table",
-           "verdict_lines", "pooled_agreement", "open_effect_lines", "family_summary", "per_seed_differences",
-           "seed_lines"]
+__all__ = ["Metric", "Family", "load_families", "Loaded", "Sweep", "RunContext", "final", "curve_mean",
+           "verdict_table", "check_table", "verdict_lines", "pooled_agreement", "open_effect_lines", "family_summary",
+           "per_seed_differences", "seed_lines"]

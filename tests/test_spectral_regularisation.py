@@ -206,6 +206,24 @@ def test_the_sweep_writes_files_with_psd_readouts_and_skips_committed_runs(tmp_p
         SR.SWEEP.run(cfg.replace(n_fid=3), ctx, ["ddpm"])
 
 
+def test_resampling_a_finished_run_reproduces_its_score_and_changes_only_the_sampler(tmp_path):
+    cfg = SR.SpectralRegConfig.at("ci", dataset="deadleaves", n_images=16, n_reference=8, n_fid=4, kid_subset=4,
+                                  n_grid=2, steps=2, eval_every=2, batch_size=8, log_every=1, warmup_steps=0,
+                                  model=dict(TINY), sample_steps=2, edm_sampler="edm", edm_sample_steps=3)
+    ctx = RunContext(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                     features=PixelFeatures())
+    with pytest.raises(FileNotFoundError, match="no finished run of this configuration.*train it first"):
+        SR.resample_arm("edm", 0, cfg, ctx, [("edm", 3)])
+    trained = SR.SWEEP.run(cfg, ctx, ["edm"], [0])[0]
+    again = SR.resample_arm("edm", 0, cfg, ctx, [("edm", 3), ("dpmpp_2m", 2)])
+    assert again["trained"] == {"sampler": "edm", "sample_steps": 3, "fid": trained["final"]["fid"],
+                                "psd_error": trained["final"]["psd_error"]}
+    own, other = again["rows"]
+    assert own["fid"] == pytest.approx(trained["final"]["fid"], rel=1e-9)     # same weights, same noise
+    assert own["psd_error"] == pytest.approx(trained["final"]["psd_error"], rel=1e-9)
+    assert other["fid"] != own["fid"] and again["weights"] == "ema" and "git_commit" in again["provenance"]
+
+
 def test_the_toy_boards_and_one_toy_run(tmp_path):
     import shutil
 
@@ -311,6 +329,22 @@ def test_psd_error_is_zero_on_itself_and_counts_decades():
     louder = psd_log_error(2 * x, x)          # 4x the power in every ring = log10(4) decades
     assert louder["error"] == pytest.approx(math.log10(4), rel=1e-9)
     assert all(v == pytest.approx(math.log10(4), rel=1e-9) for v in louder["log_ratio"])
+
+
+def test_the_rerun_is_declared_with_learning_bars_on_its_baselines():
+    from smlib.learning_bar import bar_lines
+
+    for sweep, baselines in ((SR.RERUN_SWEEP, {"ddpm", "edm"}), (SR.TOY_RERUN_SWEEP, {"toy-ddpm"})):
+        assert {b.arm for b in sweep.bars} == baselines and sweep.families
+        for fam in sweep.families:
+            sweep.metric(fam.metric)                          # every family's metric is one the sweep scores
+            assert {a for c in fam.comparisons for a in (c.better, c.worse)} <= set(sweep.arms)
+        assert all(sweep.metric(b.metric) for b in sweep.bars)
+    assert [f.metric for f in SR.RERUN_SWEEP.families if f.primary] == ["fid"]
+    lines = bar_lines(SR.RERUN_SWEEP.learning_bars([]))
+    assert lines[0].startswith("learning bar: ddpm fid at most 150.00 (at every seed") and "not checked yet" in lines[0]
+    run = {"arm": "ddpm", "seed": 0, "completed": True, "final": {"fid": 149.0}}
+    assert SR.RERUN_SWEEP.learning_bars([run])[0]["met"] is True
 
 
 def test_the_declared_family_and_bad_input(capsys):

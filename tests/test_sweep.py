@@ -13,7 +13,7 @@ from smlib import stats
 from smlib.config import PresetConfig, register_presets
 from smlib.results import RunContext, read_shards
 from smlib.stats import Comparison
-from smlib.sweep import (Family, Metric, Sweep, family_summary, final, load_families, open_effect_lines,
+from smlib.sweep import (Family, Metric, Sweep, curve_mean, family_summary, final, load_families, open_effect_lines,
                          per_seed_differences, pooled_agreement, seed_lines, verdict_lines)
 from smlib.verdicts import ruled_out_lines
 
@@ -239,3 +239,9 @@ def test_an_interval_is_read_as_the_effects_it_rules_out():
     assert lines[1].endswith("rules out steeper ahead at all, and esm ahead by less than 1.00")
     assert lines[2].endswith("rules out identity ahead at all, and scramble ahead by less than 0.50")
     assert "rules out nothing" in lines[3]
+
+
+def test_curve_mean_is_the_mean_of_a_runs_evaluations():
+    run = {"curve": {"eval/fid": [[500, 300.0], [1000, 200.0], [1500, 160.0]]}, "final": {"fid": 160.0}}
+    assert curve_mean("eval/fid")(run) == pytest.approx(220.0)
+    assert curve_mean("eval/fid")({"curve": {"eval/fid": []}}) is None and curve_mean("eval/fid")({}) is None

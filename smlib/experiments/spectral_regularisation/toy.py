@@ -15,6 +15,7 @@ PSD closer to the data's (the paper's prose, its §5.1).
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from smlib.diffusion import sample
 from smlib.experiments.spectral_regularisation.config import AP, TOY_MODEL, Arm, SpectralRegConfig
 from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, formulation_for
 from smlib.models.factory import build_backbone
+from smlib.learning_bar import load_bars
 from smlib.results import RunContext, pack_uint8, runs_root, unpack_uint8
 from smlib.spectral.power import psd_log_error
 from smlib.sweep import Metric, Sweep, load_families
@@ -196,6 +198,10 @@ TOY_SWEEP = Sweep(
             lower_is_better=False, fmt=".2f")),
     load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
     run_toy_arm, identity=lambda cfg, arm, seed: toy_identity(cfg), steps_of=lambda cfg: cfg.toy_steps)
+#: the toy's re-run with the U-Net (issue 25), declared with its learning bar before its first run
+TOY_RERUN_SWEEP = dataclasses.replace(
+    TOY_SWEEP, families=load_families(Path(__file__).with_name("declared.toml"), sweep="toy-rerun"),
+    bars=load_bars(Path(__file__).with_name("declared.toml"), "toy-rerun"))
 
 
 def toy_samples(result: dict) -> torch.Tensor:
@@ -207,4 +213,4 @@ def toy_samples(result: dict) -> torch.Tensor:
 __all__ = ["TOY_FLOOR", "TOY_MODEL", "BOARD_R", "checkerboards", "every_board", "board_correlation", "board_share",
            "exact_denoiser", "optimal_eps_mse",
            "toy_arms", "ToyEvaluator",
-           "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "toy_samples"]
+           "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "TOY_RERUN_SWEEP", "toy_samples"]
