@@ -13,6 +13,7 @@ from smlib.diffusion.edm import EDM, sample_edm, vp_denoiser
 from smlib.diffusion.spectral_loss import SpectralLossSpec
 from smlib.experiments import spectral_regularisation as SR
 from smlib.experiments.spectral_regularisation import analysis
+from smlib import results
 from smlib.results import RunContext, read_shards
 from smlib.train import fit, load_checkpoint
 
@@ -194,6 +195,7 @@ def test_the_sweep_writes_files_with_psd_readouts_and_skips_committed_runs(tmp_p
     files = read_shards("spectral_regularisation", "ci", tmp_path / "results")
     assert all(s["completed"] and "git_commit" in s["provenance"] and s["psd"]["freqs"] for s in files)
     assert all(0 <= s["final"]["psd_error"] < 10 for s in files)
+    assert all(results.unpack_uint8(s["samples"]).shape == (2, 3, cfg.resolution, cfg.resolution) for s in files)
     assert [v for _, v in rows[1]["curve"]["loss/spectral"]] and not rows[0]["curve"]["loss/spectral"]
     book = SR.SWEEP.load("ci", tmp_path / "results", ["ddpm", "edm-ap-1"], [0, 1])
     assert book.missing == ["ddpm-seed1", "edm-ap-1-seed1"]
@@ -222,6 +224,7 @@ def test_resampling_a_finished_run_reproduces_its_score_and_changes_only_the_sam
     assert own["fid"] == pytest.approx(trained["final"]["fid"], rel=1e-9)     # same weights, same noise
     assert own["psd_error"] == pytest.approx(trained["final"]["psd_error"], rel=1e-9)
     assert other["fid"] != own["fid"] and again["weights"] == "ema" and "git_commit" in again["provenance"]
+    assert results.unpack_uint8(own["samples"]).shape == (2, 3, cfg.resolution, cfg.resolution)
 
 
 def test_the_toy_boards_and_one_toy_run(tmp_path):
@@ -440,3 +443,21 @@ def test_optimal_eps_mse_is_zero_for_one_board_and_small_for_the_toy():
     assert 0 < floor["all"] < 0.05 and set(floor["bands"]) == {"0..0.1", "0.1..0.3", "0.3..0.6", "0.6..1"}
     with pytest.raises(ValueError, match="one of the modes"):
         SR.optimal_eps_mse(f, boards + 0.1, family, n=8)
+
+
+def test_the_committed_learning_curves_read_back(tmp_path):
+    from smlib.experiments.spectral_regularisation import curves as C
+
+    folder = tmp_path / "curves" / "demo" / "spectral_regularisation" / "small"
+    (folder / "resampled").mkdir(parents=True)
+    run = {"arm": "edm", "seed": 0, "curve": {"eval/fid": [[500, 300.0], [1000, 200.0]]}}
+    results.write_result(folder / "edm-seed0.json", run)
+    results.write_result(folder / "resampled" / "edm-seed0.json", {"rows": [{"sampler": "edm", "fid": 199.0}]})
+    got = C.curve("demo", "edm", results_dir=tmp_path)
+    assert C.fid_curve(got) == ([500, 1000], [300.0, 200.0]) and C.fid_at(got, 1000) == 200.0
+    assert C.fid_at(got, 1500) is None
+    assert C.resampled("demo", "edm", results_dir=tmp_path)["rows"][0]["fid"] == 199.0
+    with pytest.raises(FileNotFoundError, match="no learning curve at .*ddpm-seed0.json; run `python -m smlib"):
+        C.curve("demo", "ddpm", results_dir=tmp_path)
+    # every curve the chapter names is committed
+    assert all(C.curve(name, arm) for name, arm, _ in C.CURVES.values())

@@ -7,7 +7,8 @@ or their block-DCT tokens) -> :func:`smlib.train.fit` -> decoded, quantised samp
 A chapter brings its task (model, formulation, loss, evaluator); the pipeline brings what both pixel chapters share:
 the training images and the one Inception reference they are scored against (the same knobs give the same cache
 key, so chapters 7 and 8 score against one reference), the run folder (a completed run of the same recipe is read
-back, a folder of another recipe refused), the result with its curve, final scores and a uint8 sample grid, and the
+back, a folder of another recipe refused), the result with its curve, final scores and the first samples (packed
+uint8 in the result itself, :func:`smlib.results.unpack_uint8`, so a committed run shows what it draws), and the
 provenance of the process. No checkpoint is chosen by the test metric: the score is the final step's EMA model.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from smlib.data import image_subset
 from smlib.metrics.reference import ReferenceSet, reference_set
 from smlib.models.factory import count_parameters
 from smlib.provenance import provenance, repo_relative
-from smlib.results import RunContext, finished_run, write_result
+from smlib.results import RunContext, finished_run, pack_uint8, write_result
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config
 from smlib.train.logs import read_metrics
@@ -57,7 +58,8 @@ def run(build_task: Callable, cfg, seed: int, ctx: RunContext, out_dir, *, recor
     :class:`~smlib.metrics.generation.GenerationEvaluator`; record(task) -> the chapter's fields of the result (its
     arm, label, ...); finish(result, final samples (N, 3, H, W), training images), when given, adds scores of the
     final samples. Writes ``result.json`` and ``grid.pt`` in ``out_dir``. Returns the result: the chapter's fields,
-    seed, parameter count, steps, final gFID-N / KID (``final``), the curve over steps, wall times, provenance."""
+    seed, parameter count, steps, final gFID-N / KID (``final``), the curve over steps, the first ``n_grid`` samples
+    (``samples``, packed uint8), wall times, provenance."""
     out = Path(out_dir)
     identity = canonical_config(cfg.run_identity())
     if ctx.max_steps_this_call is None:
@@ -86,6 +88,7 @@ def run(build_task: Callable, cfg, seed: int, ctx: RunContext, out_dir, *, recor
             if finish is not None:
                 finish(result, evaluator.last_images, images)
             result["grid"] = save_grid(evaluator.last_images[: cfg.n_grid], out / "grid.pt")
+            result["samples"] = pack_uint8(evaluator.last_images[: cfg.n_grid])   # committed with the result
         result["wall_time_s"] = round(time.time() - t0, 2)
         result["provenance"] = provenance()
         write_result(out / "result.json", result)

@@ -49,7 +49,7 @@ from smlib.metrics.image import to_uint8_grid
 from smlib.models.factory import build_backbone
 from smlib.pipelines import pixel_diffusion
 from smlib.provenance import provenance, repo_relative
-from smlib.results import RunContext, finished_run, runs_root
+from smlib.results import RunContext, finished_run, pack_uint8, runs_root
 from smlib.spectral.power import psd_log_error
 from smlib.learning_bar import load_bars
 from smlib.sweep import Metric, Sweep, curve_mean, final, load_families
@@ -177,7 +177,8 @@ def resample_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunConte
     evaluator (N, reference, seeded noise, so the rows are paired by their noise) with only the sampler changed.
     It separates what sampling does from what training did (issue 25: the EDM arms sampled with DPM-Solver++ from
     t = 1, sigma ~ 152, far above EDM's training noise levels). Returns {arm, seed, run (its folder), steps, the
-    run's own sampler and final scores (``trained``), ``rows``: [{sampler, steps, fid, kid, psd_error, seconds}]};
+    run's own sampler and final scores (``trained``), ``rows``: [{sampler, steps, fid, kid, psd_error, seconds,
+    samples (the first ``n_grid``, packed uint8)}]};
     a folder without a finished run of ``cfg`` is one line saying to train it first."""
     out = run_folder(arm_name, seed, cfg, ctx)
     done = finished_run(out, cfg.run_identity(), cfg.steps)
@@ -198,7 +199,8 @@ def resample_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunConte
             scores = evaluator(model, cfg.steps)
         psd = psd_log_error(evaluator.last_images, images[: cfg.n_reference])
         rows.append({"sampler": sampler, "steps": int(steps), "fid": scores["fid"], "kid": scores["kid"],
-                     "psd_error": psd["error"], "seconds": round(time.time() - t0, 2)})
+                     "psd_error": psd["error"], "seconds": round(time.time() - t0, 2),
+                     "samples": pack_uint8(evaluator.last_images[: cfg.n_grid])})
     return {"arm": arm_name, "seed": int(seed), "run": repo_relative(out), "steps": cfg.steps, "weights": which,
             "trained": {"sampler": done["sampler"], "sample_steps": done["sample_steps"],
                         "fid": done["final"]["fid"], "psd_error": done["final"].get("psd_error")},
