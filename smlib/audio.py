@@ -55,6 +55,7 @@ from smlib.diffusion import Formulation, sample
 from smlib.diffusion.spectral_objective import SpectralArm, SpectralObjective, formulation_for, model_for
 from smlib.metrics.audio import AudioEvaluator, ClassifierConfig, digit_classifier
 from smlib.models.factory import count_parameters
+from smlib.models.unet import UNet
 from smlib.models.wavenet1d import build_wavenet1d
 from smlib.provenance import provenance
 from smlib.train import fit
@@ -189,6 +190,18 @@ class SampleScorer:
         return self.last_scores
 
 
+def build_audio_backbone(spec: dict, length: int) -> nn.Module:
+    """The waveform network of a ``model`` spec: a 1-D DDPM++ U-Net for ``{"arch": "unet", ...}``
+    (:class:`smlib.models.unet.UNet` with ``dims=1`` over ``length`` samples; ``length`` must halve
+    ``len(channel_mult) - 1`` times), else the DiffWave-style :class:`~smlib.models.wavenet1d.WaveNet1d`. Chapter 8's
+    toy showed a patched network failing a sharp per-sample target that a U-Net learns, hence the second choice."""
+    spec = dict(spec)
+    if spec.get("arch") == "unet":
+        spec.pop("arch")
+        return UNet(input_size=int(length), in_channels=1, dims=1, **spec)
+    return build_wavenet1d(spec)
+
+
 def build_audio_run(arm_name: str, cfg: AudioConfig, *, seed: int = 0, evaluator: AudioEvaluator | None = None,
                     length: int | None = None) -> AudioDiffusionTask:
     """The task of one arm and seed: network (initial weights a function of the seed), DDPM formulation, and with
@@ -197,7 +210,7 @@ def build_audio_run(arm_name: str, cfg: AudioConfig, *, seed: int = 0, evaluator
     length = int(length or cfg.rate)
     torch.manual_seed(int(seed))
     formulation = formulation_for(arm)
-    model = model_for(arm, build_wavenet1d(cfg.model), formulation)
+    model = model_for(arm, build_audio_backbone(cfg.model, length), formulation)
     scorer = SampleScorer(evaluator, formulation, cfg, length, seed) if evaluator is not None else None
     config = {"arm": arm_name, "formulation": arm.formulation, "term": arm.term, "lam": arm.lam,
               "weighted": arm.weighted, "options": dict(arm.options), **cfg.run_identity()}
@@ -269,4 +282,4 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
 
 __all__ = ["AP", "HAAR", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
            "AudioDiffusionTask",
-           "SampleScorer", "build_audio_run", "audio_data", "run_audio"]
+           "SampleScorer", "build_audio_backbone", "build_audio_run", "audio_data", "run_audio"]

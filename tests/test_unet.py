@@ -89,3 +89,45 @@ def test_it_learns_a_fixed_batch():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_the_one_dimensional_block_attends_over_positions_and_resamples_pairs():
+    torch.manual_seed(0)
+    blk = ResBlock(8, 8, 16, attention=True, dims=1).eval()
+    with torch.no_grad():
+        blk.proj.weight.normal_()
+    x, emb = torch.randn(2, 8, 12), torch.randn(2, 16)
+    with torch.no_grad():
+        got = blk(x, emb)
+        h = blk.conv0(torch.nn.functional.silu(blk.norm0(x)))
+        h = torch.nn.functional.silu(blk.norm1(h + blk.affine(emb)[:, :, None]))
+        r = (blk.conv1(h) + x) * math.sqrt(0.5)
+        q, k, v = blk.qkv(blk.norm2(r)).reshape(2, 3, 8, 12).unbind(1)
+        w = torch.softmax(torch.einsum("bcn,bcm->bnm", q, k) / math.sqrt(8), dim=-1)
+        want = (blk.proj(torch.einsum("bnm,bcm->bcn", w, v)) + r) * math.sqrt(0.5)
+    assert torch.allclose(got, want, atol=1e-5)
+    down, up = ResBlock(4, 4, 8, down=True, dims=1), ResBlock(4, 4, 8, up=True, dims=1)
+    x = torch.arange(6.0).reshape(1, 1, 6).expand(1, 4, 6)
+    assert torch.equal(down.resample(x)[0, 0], torch.tensor([0.5, 2.5, 4.5]))
+    assert torch.equal(up.resample(x)[0, 0, :4], torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="dims must be 1"):
+        ResBlock(4, 4, 8, dims=3)
+
+
+def test_the_one_dimensional_unet_keeps_the_contract_and_learns_a_fixed_batch():
+    torch.manual_seed(0)
+    net = UNet(64, 1, model_channels=8, channel_mult=(1, 2, 2), num_blocks=1, attn_resolutions=(16,), dims=1)
+    x, t = torch.randn(4, 1, 64), torch.rand(4)
+    assert net(x, t).shape == x.shape and net(x, 0.3).shape == x.shape
+    with pytest.raises(ValueError, match=r"expected input \(B, 1, 64\)"):
+        net(torch.randn(4, 1, 8, 8), t)
+    target = torch.randn(4, 1, 64)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(60):
+        loss = (net(x, t) - target).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

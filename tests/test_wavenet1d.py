@@ -119,3 +119,24 @@ def test_plain_arm_never_computes_x0_hat():
     torch.manual_seed(1)
     b, _ = make_formulation("ddpm-linear").loss(task.model, x)
     assert torch.equal(a, b) and AUDIO_ARMS["ddpm"].regularised is False
+
+
+def test_the_audio_run_takes_a_one_dimensional_unet(tmp_path, one_thread):
+    from smlib.audio import build_audio_backbone
+    from smlib.diffusion.edm import EDMPrecond
+    from smlib.models.unet import UNet
+
+    spec = {"arch": "unet", "model_channels": 8, "channel_mult": [1, 2], "num_blocks": 1, "attn_resolutions": []}
+    net = build_audio_backbone(spec, 64)
+    assert isinstance(net, UNet) and net.dims == 1 and net.input_size == 64
+    cfg = AudioConfig(model=spec, steps=2, batch_size=4, warmup_steps=0)
+    task = build_audio_run("edm-ap-1", cfg, seed=0, length=64)
+    assert isinstance(task.model, EDMPrecond)
+    base, term = task.terms(torch.randn(4, 1, 64) * 0.3)
+    assert base.shape == term.shape == (4,) and torch.all(term > 0)
+    data = (torch.randn(8, 1, 64) * 0.3, torch.zeros(8, dtype=torch.long))
+    res = fit(task, TrainConfig(steps=2, batch_size=4, lr=1e-3, ckpt_every=None, log_every=1, out_dir=tmp_path,
+                                device="cpu"), data, progress=False)
+    assert res.completed and math.isfinite(res.train_logs["loss"])
+    with pytest.raises(ValueError, match="divisible by 2"):
+        build_audio_backbone({**spec, "channel_mult": [1, 2, 2, 2]}, 36)

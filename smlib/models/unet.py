@@ -21,6 +21,9 @@ Read from ``NVlabs/edm@008a4e5:training/networks.py`` (``SongUNet`` with encoder
 ``UNetBlock`` with ``adaptive_scale=False``, ``resample_filter=[1, 1]``, ``resample_proj=True``, its initialisation:
 Xavier-uniform, the last conv of each block and of the network scaled by 1e-5, the attention's qkv by sqrt(0.2)).
 Not reproduced: augmentation labels, the NCSN++ variants (Fourier embedding, residual encoder), mixed precision.
+``dims=1`` builds the same network over one axis, (B, C, L) (kernel-3 convolutions, pairs averaged down, samples
+repeated up, attention over the L positions): a waveform U-Net in the spirit of DDPM++ for the audio experiment
+(our transposition; EDM has no 1-D network).
 EDM's CIFAR-10 network is ``model_channels=128, channel_mult=(2, 2, 2), num_blocks=4, attn_resolutions=(16,)``
 (56 M parameters); the book's CPU runs use a far smaller one (its config says which).
 """
@@ -61,75 +64,84 @@ def _xavier(module: nn.Module, gain: float = 1.0) -> nn.Module:
     return module
 
 
+CONV = {1: nn.Conv1d, 2: nn.Conv2d}
+POOL = {1: F.avg_pool1d, 2: F.avg_pool2d}
+
+
 class ResBlock(nn.Module):
-    """DDPM++'s residual block (optionally resampling, optionally with attention): x (B, C_in, H, W), emb (B, E) ->
-    (B, C_out, H', W'), H' = H / 2 (``down``), 2 H (``up``) or H."""
+    """DDPM++'s residual block (optionally resampling, optionally with attention): x (B, C_in, *S), emb (B, E) ->
+    (B, C_out, *S'), S' = S / 2 (``down``), 2 S (``up``) or S; ``dims`` = len(S), 2 for images, 1 for waveforms."""
 
     def __init__(self, in_channels: int, out_channels: int, emb_channels: int, *, up: bool = False,
-                 down: bool = False, attention: bool = False, dropout: float = 0.0):
+                 down: bool = False, attention: bool = False, dropout: float = 0.0, dims: int = 2):
         super().__init__()
-        self.up, self.down, self.dropout = up, down, dropout
+        if dims not in CONV:
+            raise ValueError(f"dims must be 1 (waveforms) or 2 (images), got {dims}.")
+        conv = CONV[dims]
+        self.up, self.down, self.dropout, self.dims = up, down, dropout, dims
         self.norm0 = _group_norm(in_channels)
-        self.conv0 = _xavier(nn.Conv2d(in_channels, out_channels, 3, padding=1))
+        self.conv0 = _xavier(conv(in_channels, out_channels, 3, padding=1))
         self.affine = _xavier(nn.Linear(emb_channels, out_channels))
         self.norm1 = _group_norm(out_channels)
-        self.conv1 = _xavier(nn.Conv2d(out_channels, out_channels, 3, padding=1), 1e-5)
-        self.skip = (_xavier(nn.Conv2d(in_channels, out_channels, 1)) if in_channels != out_channels or up or down
+        self.conv1 = _xavier(conv(out_channels, out_channels, 3, padding=1), 1e-5)
+        self.skip = (_xavier(conv(in_channels, out_channels, 1)) if in_channels != out_channels or up or down
                      else None)
         self.attention = attention
         if attention:
             self.norm2 = _group_norm(out_channels)
-            self.qkv = _xavier(nn.Conv2d(out_channels, 3 * out_channels, 1), math.sqrt(0.2))
-            self.proj = _xavier(nn.Conv2d(out_channels, out_channels, 1), 1e-5)
+            self.qkv = _xavier(conv(out_channels, 3 * out_channels, 1), math.sqrt(0.2))
+            self.proj = _xavier(conv(out_channels, out_channels, 1), 1e-5)
 
     def resample(self, x: torch.Tensor) -> torch.Tensor:
         # EDM's [1, 1] resampling filter: a 2x2 box (average pool) down, nearest-neighbour up
         if self.down:
-            return F.avg_pool2d(x, 2)
+            return POOL[self.dims](x, 2)
         if self.up:
             return F.interpolate(x, scale_factor=2.0, mode="nearest")
         return x
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv0(self.resample(F.silu(self.norm0(x))))
-        h = F.silu(self.norm1(h + self.affine(emb)[:, :, None, None]))
+        shift = self.affine(emb).reshape(*emb.shape[:1], -1, *([1] * self.dims))    # (B, C, 1, ...)
+        h = F.silu(self.norm1(h + shift))
         h = self.conv1(F.dropout(h, p=self.dropout, training=self.training))
         x = (h + (self.skip(self.resample(x)) if self.skip is not None else x)) * SKIP_SCALE
         if self.attention:
-            b, c, hh, ww = x.shape
-            q, k, v = self.qkv(self.norm2(x)).reshape(b, 3, c, hh * ww).unbind(1)      # (B, C, N) each
+            b, c = x.shape[:2]
+            q, k, v = self.qkv(self.norm2(x)).reshape(b, 3, c, -1).unbind(1)           # (B, C, N) each
             a = F.scaled_dot_product_attention(q.transpose(1, 2)[:, None], k.transpose(1, 2)[:, None],
                                                v.transpose(1, 2)[:, None])[:, 0]       # (B, N, C)
-            x = (self.proj(a.transpose(1, 2).reshape(b, c, hh, ww)) + x) * SKIP_SCALE
+            x = (self.proj(a.transpose(1, 2).reshape(x.shape)) + x) * SKIP_SCALE
         return x
 
 
 class UNet(nn.Module):
-    """DDPM++ on (B, in_channels, input_size, input_size): ``model_channels`` x ``channel_mult`` channels per
-    resolution (halved ``len(channel_mult) - 1`` times), ``num_blocks`` blocks per resolution, attention at
-    ``attn_resolutions`` (pixel sizes), ``dropout``. Same contract as :class:`smlib.models.dit.DiT` for ``forward``
-    (t in [0, 1], labels with a null class ``num_classes``), without ``return_hidden``."""
+    """DDPM++ on (B, in_channels, input_size, input_size), or on (B, in_channels, input_size) with ``dims=1``:
+    ``model_channels`` x ``channel_mult`` channels per resolution (halved ``len(channel_mult) - 1`` times),
+    ``num_blocks`` blocks per resolution, attention at ``attn_resolutions`` (sizes along an axis), ``dropout``. Same
+    contract as :class:`smlib.models.dit.DiT` for ``forward`` (t in [0, 1], labels with a null class
+    ``num_classes``), without ``return_hidden``."""
 
     def __init__(self, input_size: int = 32, in_channels: int = 3, model_channels: int = 64,
                  channel_mult: tuple[int, ...] = (1, 2, 2), num_blocks: int = 2,
                  attn_resolutions: tuple[int, ...] = (8,), dropout: float = 0.0, channel_mult_emb: int = 4,
                  num_classes: int = 0, class_dropout_prob: float = 0.1, learn_sigma: bool = False,
-                 t_scale: float = 1000.0):
+                 t_scale: float = 1000.0, dims: int = 2):
         super().__init__()
         if input_size % (2 ** (len(channel_mult) - 1)):
             raise ValueError(f"input_size {input_size} must be divisible by 2^{len(channel_mult) - 1} "
                              f"(channel_mult has {len(channel_mult)} resolutions).")
-        self.input_size, self.in_channels = input_size, in_channels
+        self.input_size, self.in_channels, self.dims = input_size, in_channels, dims
         self.out_channels = 2 * in_channels if learn_sigma else in_channels
         self.num_classes, self.t_scale, self.noise_channels = num_classes, t_scale, model_channels
         emb = model_channels * channel_mult_emb
         self.map_layer0 = _xavier(nn.Linear(model_channels, emb))
         self.map_layer1 = _xavier(nn.Linear(emb, emb))
         self.y_embedder = LabelEmbedder(num_classes, model_channels, class_dropout_prob) if num_classes > 0 else None
-        block = lambda cin, cout, **kw: ResBlock(cin, cout, emb, dropout=dropout, **kw)  # noqa: E731
+        block = lambda cin, cout, **kw: ResBlock(cin, cout, emb, dropout=dropout, dims=dims, **kw)  # noqa: E731
 
         self.enc = nn.ModuleList()
-        self.conv_in = _xavier(nn.Conv2d(in_channels, model_channels, 3, padding=1))
+        self.conv_in = _xavier(CONV[dims](in_channels, model_channels, 3, padding=1))
         skips, cout = [model_channels], model_channels
         for level, mult in enumerate(channel_mult):
             res = input_size >> level
@@ -154,12 +166,16 @@ class UNet(nn.Module):
                 self.dec_takes_skip.append(True)
                 cout = model_channels * mult
         self.norm_out = _group_norm(cout)
-        self.conv_out = _xavier(nn.Conv2d(cout, self.out_channels, 3, padding=1), 1e-5)
+        self.conv_out = _xavier(CONV[dims](cout, self.out_channels, 3, padding=1), 1e-5)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
                 force_drop_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, C, H, W), t (B,) or scalar in [0, 1], y (B,) labels or None -> (B, C_out, H, W)."""
-        _check_input(x, self.in_channels, self.input_size)
+        """x (B, C, H, W) (``dims=1``: (B, C, L)), t (B,) or scalar in [0, 1], y (B,) labels or None -> x's shape with
+        C_out channels."""
+        if self.dims == 2:
+            _check_input(x, self.in_channels, self.input_size)
+        elif x.ndim != 3 or x.shape[1] != self.in_channels or x.shape[2] != self.input_size:
+            raise ValueError(f"expected input (B, {self.in_channels}, {self.input_size}), got {tuple(x.shape)}.")
         b = x.shape[0]
         e = ddpmpp_embedding(self.t_scale * _time_vector(t, b, x.device), self.noise_channels).to(x.dtype)
         if self.y_embedder is not None:
@@ -179,4 +195,4 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))
 
 
-__all__ = ["UNet", "ResBlock", "ddpmpp_embedding"]
+__all__ = ["UNet", "ResBlock", "ddpmpp_embedding", "CONV", "POOL"]
