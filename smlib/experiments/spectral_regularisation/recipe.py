@@ -44,6 +44,7 @@ from smlib.data.latents import LatentNormalizer
 from smlib.diffusion import Formulation
 from smlib.diffusion.spectral_objective import SpectralObjective, formulation_for, model_for
 from smlib.experiments.spectral_regularisation.config import ARMS, Arm, SpectralRegConfig
+from smlib.learning_bar import load_bars
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
 from smlib.models.factory import build_backbone
@@ -51,7 +52,6 @@ from smlib.pipelines import pixel_diffusion
 from smlib.provenance import provenance, repo_relative
 from smlib.results import RunContext, finished_run, pack_uint8, runs_root
 from smlib.spectral.power import psd_log_error
-from smlib.learning_bar import load_bars
 from smlib.sweep import Metric, Sweep, curve_mean, final, load_families
 from smlib.train.checkpoint import load_checkpoint, load_weights
 from smlib.train.distributed import init_distributed
@@ -176,7 +176,7 @@ def resample_arm(arm_name: str, seed: int, cfg: SpectralRegConfig, ctx: RunConte
     """The final EMA model of a finished :func:`run_arm` run scored again with each ``(sampler, steps)``: the same
     evaluator (N, reference, seeded noise, so the rows are paired by their noise) with only the sampler changed.
     It separates what sampling does from what training did (issue 25: the EDM arms sampled with DPM-Solver++ from
-    t = 1, sigma ~ 152, far above EDM's training noise levels). Returns {arm, seed, run (its folder), steps, the
+    t = 1, an EDM noise level far above those EDM trains on). Returns {arm, seed, run (its folder), steps, the
     run's own sampler and final scores (``trained``), ``rows``: [{sampler, steps, fid, kid, psd_error, seconds,
     samples (the first ``n_grid``, packed uint8)}]};
     a folder without a finished run of ``cfg`` is one line saying to train it first."""

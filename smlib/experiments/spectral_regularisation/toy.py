@@ -23,8 +23,8 @@ import torch
 from smlib.diffusion import sample
 from smlib.experiments.spectral_regularisation.config import AP, TOY_MODEL, Arm, SpectralRegConfig
 from smlib.experiments.spectral_regularisation.recipe import SpectralRegTask, formulation_for
-from smlib.models.factory import build_backbone
 from smlib.learning_bar import load_bars
+from smlib.models.factory import build_backbone
 from smlib.results import RunContext, pack_uint8, runs_root, unpack_uint8
 from smlib.spectral.power import psd_log_error
 from smlib.sweep import Metric, Sweep, load_families
