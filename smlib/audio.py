@@ -53,11 +53,15 @@ from smlib.data.spoken_digits import DEFAULT_GRID, load_spoken_digits, spoken_di
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, sample
 from smlib.diffusion.spectral_objective import SpectralArm, SpectralObjective, formulation_for, model_for
+from smlib.experiments.spectral_regularisation.recipe import DECLARED_TOML
+from smlib.learning_bar import load_bars
 from smlib.metrics.audio import AudioEvaluator, ClassifierConfig, digit_classifier
 from smlib.models.factory import count_parameters
 from smlib.models.unet import UNet
 from smlib.models.wavenet1d import build_wavenet1d
 from smlib.provenance import provenance
+from smlib.results import RunContext, runs_root
+from smlib.sweep import Metric, Sweep, final, load_families
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.logs import read_metrics, write_json
@@ -109,6 +113,9 @@ class AudioConfig(DiffusionRecipeConfig):
     threshold: float = 0.9                   # a sample is "recognised" when max_y p(y|x) >= threshold
     n_keep: int = 16
     classifier: dict = field(default_factory=lambda: asdict(ClassifierConfig()))
+    # the sweep (not part of a run's identity)
+    arms: tuple[str, ...] = ("ddpm", "ddpm-ap-1")
+    seeds: tuple[int, ...] = (0,)
 
     def classifier_config(self) -> ClassifierConfig:
         c = dict(self.classifier)
@@ -130,6 +137,9 @@ AudioConfig.PRESETS = AUDIO_PRESETS = {
                          steps=1000, batch_size=32, lr=1e-3, warmup_steps=50, ema_decay=0.99, eval_every=None,
                          ckpt_every=200, log_every=25, sample_steps=25, n_eval=256, n_reference=None, n_keep=32),
 }
+
+
+AudioConfig.ARM_NAMES = tuple(AUDIO_ARMS)
 
 
 def arm_of(name: str) -> AudioArm:
@@ -280,6 +290,27 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     return result
 
 
+def run_audio_arm(arm_name: str, seed: int, cfg: AudioConfig, ctx: RunContext) -> dict:
+    """One (arm, seed) of :data:`AUDIO_SWEEP`: :func:`run_audio` in ``<runs>/audio/<preset>/<arm>/seed<k>``."""
+    out = runs_root(ctx.runs_dir) / "audio" / cfg.preset / arm_name / f"seed{int(seed)}"
+    return run_audio(arm_name, cfg, seed=seed, out_dir=out, device=ctx.device, progress=ctx.progress,
+                     max_steps_this_call=ctx.max_steps_this_call)
+
+
+#: the final scores of a run's samples that a comparison can be declared on
+AUDIO_METRICS = (
+    Metric("recognised", "share recognised as a digit", final("recognised"), lower_is_better=False, fmt=".2f"),
+    Metric("fd", "FD in the classifier's features", final("fd")),
+    Metric("log_mel_error_db", "log-mel error (dB)", final("log_mel_error_db"), fmt=".2f"),
+    Metric("psd_error_db", "PSD error (dB)", final("psd_error_db"), fmt=".2f"),
+)
+#: the audio sweep, ``results/audio/<preset>/<arm>-seed<k>.json``, judged paired by seed; its comparisons and its
+#: learning bar are chapter 8's ``declared.toml`` entries marked ``sweep = "audio"`` (the seed paper's second domain)
+AUDIO_SWEEP = Sweep("audio", {name: a.label for name, a in AUDIO_ARMS.items()}, AUDIO_METRICS,
+                    load_families(DECLARED_TOML, "audio"), run_audio_arm, bars=load_bars(DECLARED_TOML, "audio"))
+
+
 __all__ = ["AP", "HAAR", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
            "AudioDiffusionTask",
-           "SampleScorer", "build_audio_backbone", "build_audio_run", "audio_data", "run_audio"]
+           "SampleScorer", "build_audio_backbone", "build_audio_run", "audio_data", "run_audio",
+           "run_audio_arm", "AUDIO_METRICS", "AUDIO_SWEEP"]

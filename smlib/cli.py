@@ -5,6 +5,7 @@
     python -m smlib dctdiff --preset small --arm all --seeds 0 1 2
     python -m smlib repa --preset small --arm all --seeds 0 1 2
     python -m smlib spectral-reg --preset small --arm all --seeds 0 1 2
+    python -m smlib audio --preset small --arm ddpm ddpm-ap-1 --seeds 0 1 2 3 4
     python -m smlib audit --autoencoder runs/autoencoders/small/dsm-<key> --n-images 512
     torchrun --nproc_per_node 8 -m smlib diffusion --preset paper --variant dsm \\
         --autoencoder runs/autoencoders/paper/dsm-<key>
@@ -333,6 +334,19 @@ def _resample(sr, cfg, args) -> None:
                       f"{row['fid']:.1f}, PSD error {row['psd_error']:.3f}")
 
 
+def audio(args) -> None:
+    from smlib import audio as au
+
+    cfg = _config(au.AudioConfig, args)
+    ctx = _context(args)
+    rows = au.AUDIO_SWEEP.run(cfg, ctx, _variants(args, au.AUDIO_SWEEP.arms), args.seeds)
+    for r in rows if ctx.is_main else ():
+        f = r.get("final") or {}
+        print(f"{r['label']:46s} seed {r['seed']}: " + (
+            f"recognised {f['recognised']:.2f}, FD {f['fd']:.1f}, log-mel error {f['log_mel_error_db']:.2f} dB"
+            if f else f"stopped at step {r.get('steps')}"))
+
+
 def gpu_check(args) -> None:
     from smlib import gpu_check as check
 
@@ -354,6 +368,7 @@ def audit(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from smlib.audio import AUDIO_ARMS
     from smlib.experiments.dctdiff.config import ARMS as DCT_ARMS
     from smlib.experiments.dctdiff.config import PAPER_SETTINGS as DCT_SETTINGS
     from smlib.experiments.diffusability.config import PAPER_SETTINGS, VARIANTS
@@ -401,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "writes results/spectral_regularisation/<preset>/resampled/<arm>-seed<k>.json")
     sr.add_argument("--toy", action="store_true", help="run the checkerboard toy instead (--arm toy-ddpm toy-ddpm-ap or all; "
                     "default the toy's seeds)")
+    _arm_recipe(sub, "audio", "spoken digits with and without the spectral term (chapter 8's audio section)",
+                "audio", AUDIO_ARMS, audio)
     gc = sub.add_parser("gpu-check", help="every recipe at paper scale on this GPU machine, timed (~8 min)",
                         description="Every recipe's paper configuration for a few dozen bf16 steps, torch.compile "
                                     "measured, the benchmarks on the GPU and a 2-step torchrun; writes "

@@ -140,3 +140,29 @@ def test_the_audio_run_takes_a_one_dimensional_unet(tmp_path, one_thread):
     assert res.completed and math.isfinite(res.train_logs["loss"])
     with pytest.raises(ValueError, match="divisible by 2"):
         build_audio_backbone({**spec, "channel_mult": [1, 2, 2, 2]}, 36)
+
+
+def test_the_audio_sweep_writes_one_file_per_run_and_the_cli_runs_it(tmp_path, monkeypatch, capsys):
+    import smlib.audio as au
+    from smlib.cli import main
+
+    calls = []
+
+    def fake_run_audio(arm, cfg, *, seed, out_dir, **kw):
+        calls.append((arm, seed, str(out_dir)))
+        return {"arm": arm, "label": au.AUDIO_ARMS[arm].label, "seed": seed, "completed": True,
+                "config_steps": cfg.steps, "final": {"recognised": 0.5, "fd": 12.0, "log_mel_error_db": 1.5,
+                                                     "psd_error_db": 2.0}}
+
+    monkeypatch.setattr(au, "run_audio", fake_run_audio)
+    args = ["audio", "--preset", "ci", "--arm", "ddpm", "edm-ap-1", "--seeds", "1", "--device", "cpu",
+            "--results", str(tmp_path / "results"), "--runs-dir", str(tmp_path / "runs")]
+    assert main(args) == 0
+    assert [(a, s) for a, s, _ in calls] == [("ddpm", 1), ("edm-ap-1", 1)]
+    assert calls[0][2].endswith("runs/audio/ci/ddpm/seed1")
+    assert "recognised 0.50, FD 12.0" in capsys.readouterr().out
+    files = sorted(p.name for p in (tmp_path / "results" / "audio" / "ci").iterdir())
+    assert files == ["ddpm-seed1.json", "edm-ap-1-seed1.json"]
+    loaded = au.AUDIO_SWEEP.load("ci", tmp_path / "results")
+    assert au.AUDIO_SWEEP.values(loaded.runs, "recognised") == {"ddpm": {1: 0.5}, "edm-ap-1": {1: 0.5}}
+    assert main(args) == 0 and len(calls) == 2               # committed runs are read back, not rerun
