@@ -525,7 +525,7 @@ toy_unet = C.curve("toy-unet32", "toy-ddpm")
 glue("toy_unet_share", toy_unet["board_share"], display=False)
 glue("toy_unet_steps", f"{toy_unet['steps']:,}", display=False)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-learning-curves", "caption": "The learning curves that chose the re-run (seed 0 each): gFID-250 against training step for the first sweep's U-ViT at 32 px (left) and the DDPM++ U-Net at 16 px (right); DDPM in blue, EDM in orange (dashed: EDM fed 1000 c_noise). The grey line marks the re-run's declared learning bar, 150."}, "image": {"alt": "Two panels of gFID-250 against training step. Left, the U-ViT's DDPM curve falls from about 550 to about 320 over 5,000 steps while its EDM curve stays above 400. Right, both U-Net curves fall steeply, EDM's from about 220 to about 90 and DDPM's from about 460 to about 100; the dashed EDM curve lies on the solid one."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-learning-curves", "caption": "The learning curves that chose the re-run (seed 0 each): gFID-250 against training step for the first sweep's U-ViT at 32 px (left) and the DDPM++ U-Net at 16 px (right); DDPM in blue, EDM in orange (dashed: EDM fed 1000 c_noise). The grey line marks the re-run's declared learning bar, 150."}, "image": {"alt": "Two panels of gFID-250 against training step. Left, the U-ViT's DDPM curve falls from about 550 to about 320 over 5,000 steps; its EDM curve, 1,500 steps long, stays near 430 to 450 and ends near 360, about where DDPM's stood at that step. Right, both U-Net curves fall steeply, EDM's from about 220 to about 90 and DDPM's from about 460 to about 100; the dashed EDM curve lies on the solid one."}}
 fig, axes = plotting.subplots(1, 2, sharey=True)
 styles = {"uvit32-ddpm": (0, "C0", "-"), "uvit32-edm": (0, "C1", "-"), "unet16-ddpm": (1, "C0", "-"),
           "unet16-edm": (1, "C1", "-"), "unet16-edm-time1000": (1, "C1", "--")}
@@ -692,7 +692,9 @@ glue("power_seeds_max", max(needed), display=False)
 #   carried over to CIFAR-10 from scratch (our inference), detecting one would take the seeds §8.9 prints, not three.
 #   The chapter's verdicts are about early training, after 1,500 steps at gFID-250 in the hundreds
 #   ({numref}`fig-cifar-curves`), not about the paper's fine-tuning regime.
-# - **Not tested here:** the paper's fine-tuning of EDM's DDPM++/NCSN++ checkpoints (their pickled networks cannot be
-#   loaded with `weights_only=True`, and the architectures are not in smlib; the `paper` preset fine-tunes a U-ViT
-#   from a state dict the user gives, under Table 3's optimiser), FID-50k, FFHQ/AFHQ, and audio (DiffWave on
-#   LJSpeech: no audio data here). The 1-D losses are built and tested on synthetic signals.
+# - **Not run here:** the paper's fine-tuning of EDM's checkpoints. The `paper` preset is built for it: EDM's
+#   DDPM++ at its CIFAR-10 size (`smlib.models.unet`, its output matched to EDM's own code) takes the state dict of
+#   EDM's released unconditional CIFAR-10 network in `init_from` (`smlib.models.edm_weights` says how to extract one
+#   from EDM's pickle; a test checks the converted network against EDM's denoiser), under Table 3's optimiser. Not
+#   built: the NCSN++ variants, FID-50k on this machine, FFHQ/AFHQ, and audio on LJSpeech (no audio data here; the
+#   1-D losses are tested on synthetic signals, and a spoken-digits experiment is in preparation).

@@ -149,13 +149,31 @@ def test_paper_preset_trains_two_steps_from_a_given_checkpoint(tmp_path):
     task = SR.build_run("edm-ap-1", run_cfg, x, seed=0)
     assert all(torch.equal(p, q) for p, q in zip(task.model.backbone.state_dict().values(),
                                                  start.state_dict().values()))
-    assert sum(p.numel() for p in task.model.parameters()) == pytest.approx(131e6, rel=0.05)   # U-ViT-M/2
+    assert sum(p.numel() for p in task.model.parameters()) == 55_732_739     # EDM's DDPM++ for CIFAR-10
+    assert task.model.t_scale == 1000.0                    # the U-Net's embedding sees c_noise, as EDM's does
     out = fit(task, run_cfg.train_config(seed=0, device="cpu", out_dir=tmp_path / "run"), (x, y), progress=False)
     assert out.completed and out.step == 2 and math.isfinite(out.train_logs["loss"])
     assert "loss/spectral" in out.train_logs
     torch.save({"not": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="does not fit the configured backbone"):
         SR.build_run("edm", run_cfg.replace(init_from=str(tmp_path / "other.pt")), x)
+
+
+def test_init_from_takes_the_state_dict_of_an_edm_network(tmp_path):
+    from pathlib import Path
+
+    from smlib.models.edm_weights import unet_state_from_edm
+
+    fixture = torch.load(Path(__file__).with_name("fixtures") / "edm_songunet_tiny.pt", weights_only=True)
+    edm_state = {k: v for k, v in fixture["state"].items() if not k.startswith("map_label.")}   # unconditional
+    torch.save(edm_state, tmp_path / "edm.pt")
+    c = fixture["config"]
+    model = dict(arch="unet", model_channels=c["model_channels"], channel_mult=c["channel_mult"],
+                 num_blocks=c["num_blocks"], attn_resolutions=c["attn_resolutions"])
+    cfg = SR.SpectralRegConfig.at("paper").replace(model=model, resolution=8, init_from=str(tmp_path / "edm.pt"))
+    task = SR.build_run("edm", cfg, images(2, size=8)[0], seed=0)
+    loaded = task.model.backbone.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in unet_state_from_edm(edm_state).items())
 
 
 def test_edm_arms_take_their_own_sampler_only_when_asked():

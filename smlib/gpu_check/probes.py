@@ -128,7 +128,8 @@ def dctdiff_probe(setting: str | None, preset: str, world_size: int = 1, n_batch
 
 def spectral_reg_probe(preset: str, world_size: int = 1, n_batches: int = 2) -> Probe:
     """Chapter 8's EDM arm with the weighted amplitude-and-phase term (its FFTs in every step) at ``preset``, on
-    synthetic CIFAR-sized images; the paper preset's U-ViT-M/2 from a random initialisation (no ``init_from``)."""
+    synthetic CIFAR-sized images; the paper preset's backbone (EDM's DDPM++ since 2026-12-07, a U-ViT-M/2 before)
+    from a random initialisation (no ``init_from``)."""
     from smlib.experiments.spectral_regularisation import SpectralRegConfig, build_run
 
     cfg = SpectralRegConfig.at(preset)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from smlib.diffusion.spectral_objective import EDM_TIME_INPUTS, FORMULATIONS, SpectralArm
+from smlib.models.edm_weights import EDM_CIFAR10
 from smlib.config import ConfigError, DiffusionRecipeConfig, PresetConfig, register_presets
 
 #: an arm of this chapter: :class:`smlib.diffusion.spectral_objective.SpectralArm` (the audio experiment's too)
@@ -118,14 +119,16 @@ register_presets(
         n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2),
         toy_images=2048, toy_steps=1000, toy_samples=256),
     # the seed paper's CIFAR-10 protocol (its Table 3: EDM's optimiser, batch 16, lr 2e-4, "Duration 0.5" = 0.5 Mimg
-    # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``.
-    # EDM's own DDPM++/NCSN++ networks are not in smlib (their .pkl files are pickled code, which a weights_only
-    # load refuses): the backbone is smlib's U-ViT-M/2 and ``init_from`` its state_dict. Launched with torchrun.
-    # Not reproduced: EDM's 10-Mimg linear LR ramp (``NVlabs/edm@008a4e5:training/training_loop.py``,
-    # lr_rampup_kimg=10000: under it a 0.5-Mimg fine-tune never exceeds 5% of the nominal LR), its dropout and
-    # augmentation.
+    # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``: EDM's
+    # own DDPM++ (smlib.models.unet at EDM's CIFAR-10 size, 55.7 M parameters, EDM's dropout 0.13 and its embedding
+    # of c_noise), so a state dict of EDM's released unconditional CIFAR-10 network loads as it is
+    # (smlib.models.edm_weights; the paper's CIFAR-10 rows are conditional, this pipeline is unconditional).
+    # Launched with torchrun. Not reproduced: EDM's 10-Mimg linear LR ramp
+    # (``NVlabs/edm@008a4e5:training/training_loop.py``, lr_rampup_kimg=10000: under it a 0.5-Mimg fine-tune never
+    # exceeds 5% of the nominal LR) and its augmentation.
     paper=SpectralRegConfig(
-        n_images=50000, model=dict(arch="uvit", name="M/2"), steps=31250, batch_size=16, lr=2e-4, warmup_steps=0,
+        n_images=50000, model=dict(arch="unet", **EDM_CIFAR10, dropout=0.13), edm_time_input="c_noise",
+        steps=31250, batch_size=16, lr=2e-4, warmup_steps=0,
         ema_decay=0.9999, eval_every=None, ckpt_every=2500, log_every=100, sampler="edm", sample_steps=18,
         n_fid=50000, n_reference=50000, kid_subset=1000, seeds=(0, 1, 2),
         arms=("edm", "edm-ap-1", "edm-wavelet-1"),

@@ -47,7 +47,9 @@ from smlib.experiments.spectral_regularisation.config import ARMS, Arm, Spectral
 from smlib.learning_bar import load_bars
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
+from smlib.models.edm_weights import is_edm_state, unet_state_from_edm
 from smlib.models.factory import build_backbone
+from smlib.models.unet import UNet
 from smlib.pipelines import pixel_diffusion
 from smlib.provenance import provenance, repo_relative
 from smlib.results import RunContext, finished_run, pack_uint8, runs_root
@@ -67,11 +69,14 @@ def arm_of(name: str) -> Arm:
 
 
 def initial_weights(backbone: nn.Module, path: str | os.PathLike) -> None:
-    """Load a state_dict (or a :func:`smlib.train.fit` checkpoint, its EMA weights) into the backbone, with
-    ``weights_only=True``; a file of another architecture fails in one line naming the mismatch."""
+    """Load a state_dict (or a :func:`smlib.train.fit` checkpoint, its EMA weights, or the state dict of an EDM
+    DDPM++ network, converted by :mod:`smlib.models.edm_weights`) into the backbone, with ``weights_only=True``; a
+    file of another architecture fails in one line naming the mismatch."""
     ckpt = load_checkpoint(path)
     if "model" in ckpt and isinstance(ckpt["model"], dict):
         ckpt = ckpt["ema"]["shadow"] if ckpt.get("ema") else ckpt["model"]
+    if isinstance(backbone, UNet) and is_edm_state(ckpt):
+        ckpt = unet_state_from_edm(ckpt)
     try:
         backbone.load_state_dict(ckpt)
     except RuntimeError as e:
