@@ -502,6 +502,7 @@ resampled_edm = C.resampled("cifar16-unet32", "edm")
 own = next(row for row in resampled_edm["rows"] if row["sampler"] == resampled_edm["trained"]["sampler"])
 dpm = next(row for row in resampled_edm["rows"] if row["sampler"] == "dpmpp_2m")
 edm_unet, edm_time1000 = curve_runs["unet16-edm"], curve_runs["unet16-edm-time1000"]
+uvit_end = curve_runs["uvit32-edm"]["steps"]
 book.facts(
     f"sampler, same U-Net EDM model and noise: EDM Heun {own['steps']} steps gFID-250 {own['fid']:.1f} (reproduces "
     f"the run's own {resampled_edm['trained']['fid']:.1f}: {abs(own['fid'] - resampled_edm['trained']['fid']) < 1e-6}); "
@@ -509,8 +510,9 @@ book.facts(
     "time input, gFID-250 at steps " + ", ".join(str(s) for s in C.fid_curve(edm_time1000)[0]) + ": c_noise "
     + ", ".join(f"{C.fid_at(edm_unet, s):.0f}" for s in C.fid_curve(edm_time1000)[0]) + "; 1000 c_noise "
     + ", ".join(f"{v:.0f}" for v in C.fid_curve(edm_time1000)[1]),
-    "backbone, gFID-250 at the end: U-ViT DDPM {:.0f}, U-ViT EDM {:.0f}; U-Net DDPM {:.0f}, U-Net EDM {:.0f}".format(
-        *(curve_runs[k]["final"]["fid"] for k in ("uvit32-ddpm", "uvit32-edm", "unet16-ddpm", "unet16-edm"))))
+    "backbone, gFID-250 at step {s:,} (the U-ViT EDM curve's end): U-ViT DDPM {:.0f}, EDM {:.0f}; U-Net DDPM {:.0f}, "
+    "EDM {:.0f}".format(*(C.fid_at(curve_runs[k], uvit_end) for k in ("uvit32-ddpm", "uvit32-edm", "unet16-ddpm",
+                                                                      "unet16-edm")), s=uvit_end))
 glue("edm_own_fid", own["fid"], display=False)
 glue("edm_dpm_fid", dpm["fid"], display=False)
 glue("edm_unet_fid", edm_unet["final"]["fid"], display=False)
@@ -520,6 +522,7 @@ resampled_uvit = C.resampled("cifar32-uvit-edm", "edm")
 glue("edm_uvit_dpm_fid", next(r["fid"] for r in resampled_uvit["rows"] if r["sampler"] == "dpmpp_2m"), display=False)
 glue("edm_v1_seed0_fid", X.SWEEP.values(sweep.runs, "fid")["edm"][0], display=False)
 glue("ddpm_v1_seed0_fid", X.SWEEP.values(sweep.runs, "fid")["ddpm"][0], display=False)
+glue("uvit_end", f"{uvit_end:,}", display=False)
 glue("unet_curve_steps", f"{edm_unet['steps']:,}", display=False)
 toy_unet = C.curve("toy-unet32", "toy-ddpm")
 glue("toy_unet_share", toy_unet["board_share"], display=False)
@@ -554,7 +557,7 @@ plt.show()
 # with DPM-Solver++ from $t = 1$, the committed arms' path, and its samples look alike
 # ({numref}`fig-learning-curve-samples`). Nor is the time input: fed $1000\,c_\text{noise}$ or $c_\text{noise}$,
 # the curves coincide. Nothing in the EDM arms was broken; what differs is the backbone and the budget. On the first
-# sweep's U-ViT at 1,500 steps, EDM with its own sampler ends at {glue:text}`edm_uvit_fid:.0f` and DPM-Solver++ on
+# sweep's U-ViT at {glue:text}`uvit_end` steps, EDM with its own sampler ends at {glue:text}`edm_uvit_fid:.0f` and DPM-Solver++ on
 # the same model at {glue:text}`edm_uvit_dpm_fid:.0f`, which is the committed seed-0 EDM arm's score
 # ({glue:text}`edm_v1_seed0_fid:.0f`, same recipe and seed): where the committed EDM arms sit, seed 0 of DDPM sits
 # too ({glue:text}`ddpm_v1_seed0_fid:.0f`), and the EDM seeds that stayed flat are a network that has not yet learned
