@@ -556,9 +556,10 @@ plt.show()
 # EDM model scores gFID-250 {glue:text}`edm_own_fid:.1f` with EDM's Heun sampler and {glue:text}`edm_dpm_fid:.1f`
 # with DPM-Solver++ from $t = 1$, the committed arms' path, and its samples look alike
 # ({numref}`fig-learning-curve-samples`). Nor is the time input: fed $1000\,c_\text{noise}$ or $c_\text{noise}$,
-# the curves coincide. Nothing in the EDM arms was broken; what differs is the backbone and the budget. On the first
-# sweep's U-ViT at {glue:text}`uvit_end` steps, EDM with its own sampler ends at {glue:text}`edm_uvit_fid:.0f` and DPM-Solver++ on
-# the same model at {glue:text}`edm_uvit_dpm_fid:.0f`, which is the committed seed-0 EDM arm's score
+# the curves coincide. We found nothing broken in the EDM arms; what differs is the backbone and the budget. On the
+# first sweep's U-ViT at {glue:text}`uvit_end` steps, EDM with its own sampler ends at
+# {glue:text}`edm_uvit_fid:.0f` and DPM-Solver++ on the same model at {glue:text}`edm_uvit_dpm_fid:.0f`, which is
+# the committed seed-0 EDM arm's score
 # ({glue:text}`edm_v1_seed0_fid:.0f`, same recipe and seed): where the committed EDM arms sit, seed 0 of DDPM sits
 # too ({glue:text}`ddpm_v1_seed0_fid:.0f`), and the EDM seeds that stayed flat are a network that has not yet learned
 # the data under either formulation. On the U-Net both learn, EDM faster than DDPM ({glue:text}`edm_unet_fid:.0f`
