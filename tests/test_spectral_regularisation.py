@@ -245,6 +245,13 @@ def test_resampling_a_finished_run_reproduces_its_score_and_changes_only_the_sam
     assert results.unpack_uint8(own["samples"]).shape == (2, 3, cfg.resolution, cfg.resolution)
 
 
+def test_the_cli_refuses_a_sampler_without_steps(capsys):
+    from smlib.cli import main
+
+    assert main(["spectral-reg", "--arm", "edm", "--resample", "edm", "--device", "cpu"]) == 2
+    assert "--resample takes SAMPLER:STEPS (e.g. edm:18 dpmpp_2m:25), got 'edm'" in capsys.readouterr().err
+
+
 def test_the_toy_boards_and_one_toy_run(tmp_path):
     import shutil
 
