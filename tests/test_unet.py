@@ -116,6 +116,8 @@ def test_the_one_dimensional_block_attends_over_positions_and_resamples_pairs():
     assert torch.equal(up.resample(x)[0, 0, :4], torch.tensor([0.0, 0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="dims must be 1"):
         ResBlock(4, 4, 8, dims=3)
+    with pytest.raises(ValueError, match="dims must be 1"):
+        UNet(8, 1, dims=3)
 
 
 def test_the_one_dimensional_unet_keeps_the_contract_and_learns_a_fixed_batch():
