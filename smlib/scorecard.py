@@ -143,9 +143,13 @@ CLAIMS: tuple[Claim, ...] = (
           pairs_verdict(_sweep("dctdiff"), "small", [("ebfr", "pixel")], "small preset, 3 seeds, gFID-250")),
     Claim(8, "08_spectral_regularisation", "Fourier and wavelet terms improve DDPM and EDM training (on CIFAR-10 from "
           "scratch: our inference)", "our inference",
-          pairs_verdict(_sweep("spectral_regularisation"), "small", [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
-                                                                     ("edm-wavelet-1", "edm")],
-                        "small preset, 3 seeds, 1,500 steps, gFID-250")),
+          pairs_verdict(_sweep("spectral_regularisation"), "small", [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm")],
+                        "small preset, DDPM++ U-Net at 16 px, 5 seeds, 4,000 steps, gFID-250", planned=20)),
+    Claim(8, "08_spectral_regularisation", "(first sweep) the same, on generators that had not learned CIFAR-10",
+          "our inference",
+          pairs_verdict(_sweep("spectral_regularisation", "FIRST_SWEEP"), "small-v1",
+                        [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"), ("edm-wavelet-1", "edm")],
+                        "U-ViT at 32 px, 3 seeds, 1,500 steps, gFID-250")),
 )
 
 

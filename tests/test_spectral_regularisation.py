@@ -376,10 +376,13 @@ def test_the_rerun_is_declared_with_learning_bars_on_its_baselines():
 
 
 def test_the_declared_family_and_bad_input(capsys):
-    assert [(c.better, c.worse) for c in SR.DECLARED][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
-                                                              ("edm-wavelet-1", "edm")]
-    assert {c.source for c in SR.DECLARED} == {"our inference"}     # the CIFAR-10 pairs are ours, not the paper's
-    assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in SR.DECLARED)
+    assert [(c.better, c.worse) for c in SR.DECLARED] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm")]
+    first = SR.FIRST_SWEEP.families[0].comparisons
+    assert [(c.better, c.worse) for c in first][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
+                                                        ("edm-wavelet-1", "edm")]
+    for pairs in (SR.DECLARED, first):
+        assert {c.source for c in pairs} == {"our inference"}     # the CIFAR-10 pairs are ours, not the paper's
+        assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in pairs)
     runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + s}} for a in ("ddpm", "edm") for s in (0, 1)]
     assert all(rows == [] for _, rows in SR.SWEEP.judge(runs))       # no declared pair is present
     from smlib.cli import main
