@@ -53,7 +53,6 @@ from smlib.data.spoken_digits import DEFAULT_GRID, load_spoken_digits, spoken_di
 from smlib.device import resolve_device
 from smlib.diffusion import Formulation, sample
 from smlib.diffusion.spectral_objective import SpectralArm, SpectralObjective, formulation_for, model_for
-from smlib.experiments.spectral_regularisation.recipe import DECLARED_TOML
 from smlib.learning_bar import load_bars
 from smlib.metrics.audio import AudioEvaluator, ClassifierConfig, digit_classifier
 from smlib.models.factory import count_parameters
@@ -304,13 +303,14 @@ AUDIO_METRICS = (
     Metric("log_mel_error_db", "log-mel error (dB)", final("log_mel_error_db"), fmt=".2f"),
     Metric("psd_error_db", "PSD error (dB)", final("psd_error_db"), fmt=".2f"),
 )
-#: the audio sweep, ``results/audio/<preset>/<arm>-seed<k>.json``, judged paired by seed; its comparisons and its
-#: learning bar are chapter 8's ``declared.toml`` entries marked ``sweep = "audio"`` (the seed paper's second domain)
+#: where the audio sweep's comparisons and learning bar are declared, before its runs
+AUDIO_DECLARED = Path(__file__).with_name("audio_declared.toml")
+#: the audio sweep, ``results/audio/<preset>/<arm>-seed<k>.json``, judged paired by seed once its bar is met
 AUDIO_SWEEP = Sweep("audio", {name: a.label for name, a in AUDIO_ARMS.items()}, AUDIO_METRICS,
-                    load_families(DECLARED_TOML, "audio"), run_audio_arm, bars=load_bars(DECLARED_TOML, "audio"))
+                    load_families(AUDIO_DECLARED), run_audio_arm, bars=load_bars(AUDIO_DECLARED))
 
 
 __all__ = ["AP", "HAAR", "AudioArm", "AUDIO_ARMS", "AudioConfig", "AUDIO_PRESETS", "arm_of",
            "AudioDiffusionTask",
            "SampleScorer", "build_audio_backbone", "build_audio_run", "audio_data", "run_audio",
-           "run_audio_arm", "AUDIO_METRICS", "AUDIO_SWEEP"]
+           "run_audio_arm", "AUDIO_METRICS", "AUDIO_DECLARED", "AUDIO_SWEEP"]

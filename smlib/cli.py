@@ -22,113 +22,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
-import types
-import typing
 from pathlib import Path
 
-from smlib.config import PRESET_NAMES
+from smlib.config import PRESET_NAMES, knob_value, set_overrides
 
 USAGE_ERROR = 2
-
-
-def _value(text: str):
-    """A ``--set`` value: JSON where it parses (numbers, lists, null), else the string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _typed(value, hint, text: str | None = None):
-    """``value`` as the type ``hint`` declares (a JSON int for a float knob becomes a float, a list a tuple, the raw
-    ``text`` a string knob's value); TypeError where it does not fit. Unknown kinds of hint pass the value."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for a in (a for a in args if a is not type(None)):
-            try:
-                return _typed(value, a, text)
-            except TypeError:
-                pass
-        raise TypeError
-    if value is None:
-        raise TypeError
-    if hint is bool or hint is int:
-        if isinstance(value, bool) != (hint is bool):
-            raise TypeError
-        if hint is int and isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, (int, bool)):
-            return value
-        raise TypeError
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise TypeError
-    if hint is str:
-        if isinstance(value, str) or text is not None:      # --set dataset=123 is the string "123"
-            return value if isinstance(value, str) else text
-        raise TypeError
-    if hint is tuple or origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise TypeError
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_typed(v, args[0]) for v in value)
-        if args and len(args) != len(value):
-            raise TypeError
-        return tuple(_typed(v, a) for v, a in zip(value, args)) if args else tuple(value)
-    if (hint is dict or origin is dict) and not isinstance(value, dict):
-        raise TypeError
-    return value
-
-
-def _kind(hint) -> str:
-    """What a knob of type ``hint`` takes, in words."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_kind(a) for a in args)
-    if origin is tuple:     # tuple[int, ...]: "a list of integers"; tuple[float, float]: "a list of 2 numbers"
-        count = "" if len(args) == 2 and args[1] is Ellipsis else f"{len(args)} "
-        return f"a list of {count}{_kind(args[0]).split(' ', 1)[1]}s"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a JSON object",
-            type(None): "null"}.get(hint, f"a {getattr(hint, '__name__', hint)}")
-
-
-def _set_values(cls, preset: str, items) -> dict:
-    """``--set KEY=VALUE`` items, each checked against the knob's declared type (and seeds non-negative); one line
-    naming the item otherwise. Unknown knobs are left to :meth:`PresetConfig.at`, which lists the known ones."""
-    hints = typing.get_type_hints(cls)
-    default = cls.PRESETS.get(preset)
-    out = {}
-    for item in items:
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}.")
-        value = _value(text)
-        if key in {f.name for f in dataclasses.fields(cls)}:
-            try:
-                value = _typed(value, hints[key], text)
-            except TypeError:
-                now = f" (the {preset} preset's value is {json.dumps(getattr(default, key, None), default=str)})"
-                raise ValueError(f"--set {item}: {key} takes {_kind(hints[key])}{now if default else ''}.") from None
-            seeds = value if isinstance(value, tuple) else (value,)
-            if (key == "seed" or key.endswith(("_seed", "seeds"))) and any(isinstance(v, int) and v < 0
-                                                                            for v in seeds):
-                raise ValueError(f"--set {item}: seeds must be non-negative integers.")
-        out[key] = value
-    return out
 
 
 def _config(cls, args, **fixed):
     """The chapter's config: the preset, ``fixed`` (a paper setting), ``--steps``, ``--dataset`` and the typed
     ``--set`` values. ``--set KEY=null`` sets the knob to None (in-process, a None override means "keep the preset's",
     so the CLI applies those after the preset)."""
-    sets = _set_values(cls, args.preset, args.set)
+    sets = set_overrides(cls, args.preset, args.set)
     flags = {k: v for k, v in (("steps", args.steps), ("dataset", args.dataset)) if v is not None}
     cfg = cls.at(args.preset, **{**fixed, **sets, **flags})   # unknown knobs, None-valued ones too, refused here
     nones = {k: None for k, v in sets.items() if v is None and k not in flags}
@@ -219,7 +126,7 @@ def autoencoder(args) -> None:
 
     cfg = _config(AutoencoderConfig, args)
     if args.regularizer is not None:         # a custom recipe: trained and printed, not part of the sweep
-        spec = _value(args.regularizer)
+        spec = knob_value(args.regularizer)
         spec = spec.split(",") if isinstance(spec, str) else spec
         ctx = _context(args, results=False)
         for seed in args.seeds or [0]:

@@ -75,19 +75,23 @@ def test_the_factory_builds_it_and_the_contract_holds():
         UNet(12, 3, channel_mult=(1, 2, 2, 2))
 
 
-def test_it_learns_a_fixed_batch():
-    torch.manual_seed(0)
-    net = UNet(8, 1, model_channels=16, channel_mult=(1, 2), num_blocks=1, attn_resolutions=())
-    x, t = torch.randn(8, 1, 8, 8), torch.rand(8)
-    target = torch.randn(8, 1, 8, 8)
+def losses_fitting(net, x, t, target, steps=60):
+    """The MSE to a fixed target over ``steps`` Adam steps on one fixed batch."""
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     losses = []
-    for _ in range(60):
+    for _ in range(steps):
         loss = (net(x, t) - target).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_it_learns_a_fixed_batch():
+    torch.manual_seed(0)
+    net = UNet(8, 1, model_channels=16, channel_mult=(1, 2), num_blocks=1, attn_resolutions=())
+    losses = losses_fitting(net, torch.randn(8, 1, 8, 8), torch.rand(8), torch.randn(8, 1, 8, 8))
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -112,6 +116,8 @@ def test_the_one_dimensional_block_attends_over_positions_and_resamples_pairs():
     assert torch.equal(up.resample(x)[0, 0, :4], torch.tensor([0.0, 0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="dims must be 1"):
         ResBlock(4, 4, 8, dims=3)
+    with pytest.raises(ValueError, match="dims must be 1"):
+        UNet(8, 1, dims=3)
 
 
 def test_the_one_dimensional_unet_keeps_the_contract_and_learns_a_fixed_batch():
@@ -121,13 +127,5 @@ def test_the_one_dimensional_unet_keeps_the_contract_and_learns_a_fixed_batch():
     assert net(x, t).shape == x.shape and net(x, 0.3).shape == x.shape
     with pytest.raises(ValueError, match=r"expected input \(B, 1, 64\)"):
         net(torch.randn(4, 1, 8, 8), t)
-    target = torch.randn(4, 1, 64)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    losses = []
-    for _ in range(60):
-        loss = (net(x, t) - target).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = losses_fitting(net, x, t, torch.randn(4, 1, 64))
     assert losses[-1] < 0.5 * losses[0]

@@ -102,7 +102,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         h = self.conv0(self.resample(F.silu(self.norm0(x))))
-        shift = self.affine(emb).reshape(*emb.shape[:1], -1, *([1] * self.dims))    # (B, C, 1, ...)
+        shift = self.affine(emb).reshape(emb.shape[0], -1, *([1] * self.dims))     # (B, C, 1, ...)
         h = F.silu(self.norm1(h + shift))
         h = self.conv1(F.dropout(h, p=self.dropout, training=self.training))
         x = (h + (self.skip(self.resample(x)) if self.skip is not None else x)) * SKIP_SCALE
@@ -128,6 +128,8 @@ class UNet(nn.Module):
                  num_classes: int = 0, class_dropout_prob: float = 0.1, learn_sigma: bool = False,
                  t_scale: float = 1000.0, dims: int = 2):
         super().__init__()
+        if dims not in CONV:
+            raise ValueError(f"dims must be 1 (waveforms) or 2 (images), got {dims}.")
         if input_size % (2 ** (len(channel_mult) - 1)):
             raise ValueError(f"input_size {input_size} must be divisible by 2^{len(channel_mult) - 1} "
                              f"(channel_mult has {len(channel_mult)} resolutions).")
