@@ -449,7 +449,8 @@ if rerun.runs:
             if arm_runs:
                 steps_, mean_, _ = results.mean_curve(arm_runs, "eval/fid")
                 ax.plot(steps_, mean_, "o-", color=f"C{i}", label=arm)
-        ax.axhline(150, color="0.6", lw=0.8)
+        for bar in (b for b in X.SWEEP.bars if b.arm == form and b.metric == "fid"):
+            ax.axhline(bar.threshold, color="0.6", lw=0.8)   # the declared learning bar
         ax.set(title=form.upper(), xlabel="training step")
         ax.legend()
     axes[0].set_ylabel("gFID-250, mean over seeds")
