@@ -177,4 +177,4 @@ def test_packed_audio_samples_are_the_int16_pcm_a_wav_file_holds(tmp_path):
     scipy.io.wavfile.write(tmp_path / "a.wav", 8000, (waves[0, 0].clamp(-1, 1) * 32767).round().numpy().astype(np.int16))
     rate, back = scipy.io.wavfile.read(tmp_path / "a.wav")
     assert rate == 8000 and np.array_equal(back, pcm[0, 0])
-    assert np.array_equal(unpack_int16(pack_int16(torch.from_numpy(pcm))), pcm)     # int16 in, unchanged
+    assert np.array_equal(unpack_int16(pack_int16(torch.from_numpy(pcm.copy()))), pcm)     # int16 in, unchanged
