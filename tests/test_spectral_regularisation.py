@@ -485,7 +485,10 @@ def test_the_committed_learning_curves_read_back(tmp_path):
     assert C.fid_curve(got) == ([500, 1000], [300.0, 200.0]) and C.fid_at(got, 1000) == 200.0
     assert C.fid_at(got, 1500) is None
     assert C.resampled("demo", "edm", results_dir=tmp_path)["rows"][0]["fid"] == 199.0
-    with pytest.raises(FileNotFoundError, match="no learning curve at .*ddpm-seed0.json; run `python -m smlib"):
+    assert C.fid_curve({"curve": {"eval/kid": [[500, 0.1]]}}, "eval/kid") == ([500], [0.1])
+    with pytest.raises(FileNotFoundError, match="no learning curve at .*ddpm-seed0.json; run `python -m smlib "
+                                                "spectral-reg --preset small --arm ddpm --seeds 0 --results "
+                                                "results/curves/demo`"):
         C.curve("demo", "ddpm", results_dir=tmp_path)
     # every curve the chapter names is committed
     assert all(C.curve(name, arm) for name, arm, _ in C.CURVES.values())
