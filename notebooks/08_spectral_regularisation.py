@@ -272,13 +272,8 @@ book.facts(f"the toy's re-run ({book_preset}): {len(rerun_toy.runs)} of "
 if rerun_toy.runs:
     first_seed = {a: next(r for r in rerun_toy.runs if r["arm"] == a) for a in X.TOY_ARMS
                   if any(r["arm"] == a for r in rerun_toy.runs)}
-    fig, axes = plotting.image_grid(len(first_seed) + 1, 8, label_space=0.35)
-    toy_rows_shown = {"data boards": X.checkerboards(8, book_cfg.toy_size, book_cfg.toy_squares),
-                      **{f"{X.TOY_ARMS[a]}, seed {r['seed']}": X.toy_samples(r) for a, r in first_seed.items()}}
-    for (name, imgs), ax_row in zip(toy_rows_shown.items(), axes):
-        for j, ax in enumerate(ax_row):
-            ax.imshow(imgs[j, 0], cmap="gray", vmin=-1, vmax=1)
-        ax_row[0].set_title(name, loc="left", fontsize=9)
+    plotting.image_rows({"data boards": X.checkerboards(8, book_cfg.toy_size, book_cfg.toy_squares),
+                         **{f"{X.TOY_ARMS[a]}, seed {r['seed']}": X.toy_samples(r) for a, r in first_seed.items()}})
     plt.show()
 
 # %% [markdown]
@@ -309,11 +304,7 @@ rows = {"data boards": X.checkerboards(8, first_cfg.toy_size, first_cfg.toy_squa
 rows.update({f"{X.TOY_ARMS[a]}, seed {runs_[0]['seed']}": X.toy_samples(runs_[0]) for a, runs_ in toy_runs.items()})
 toy_unet = C.curve("toy-unet32", "toy-ddpm")
 rows[f"DDPM++ U-Net (learning curve, seed 0, {toy_unet['steps']:,} steps)"] = X.toy_samples(toy_unet)
-fig, axes = plotting.image_grid(len(rows), 8, label_space=0.35)
-for (name, imgs), ax_row in zip(rows.items(), axes):
-    for j, ax in enumerate(ax_row):
-        ax.imshow(imgs[j, 0], cmap="gray", vmin=-1, vmax=1)
-    ax_row[0].set_title(name, loc="left", fontsize=9)
+plotting.image_rows(rows)
 plt.show()
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-toy-psd", "caption": "The radial PSD of each committed toy run's samples against the data's, $\\log_{10}$ of the ratio per frequency ring, one line per seed, coloured by arm; 0 is a perfect match."}, "image": {"alt": "Six jagged lines of log PSD ratio against frequency, three per arm, mostly one to two and a half decades above zero with sharp dips below zero in a few rings; the two arms' lines largely overlap."}}
@@ -457,11 +448,8 @@ if rerun.runs:
     plt.show()
     shown_runs = {a: next(r for r in rerun.runs if r["arm"] == a) for a in book_cfg.arms
                   if any(r["arm"] == a for r in rerun.runs)}
-    fig, axes = plotting.image_grid(len(shown_runs), 8, label_space=0.35)
-    for (arm, r), ax_row in zip(shown_runs.items(), np.atleast_2d(axes)):
-        for j, ax in enumerate(ax_row):
-            ax.imshow(results.unpack_uint8(r["samples"])[j].transpose(1, 2, 0))
-        ax_row[0].set_title(f"{X.ARMS[arm].label}, seed {r['seed']}", loc="left", fontsize=9)
+    plotting.image_rows({f"{X.ARMS[arm].label}, seed {r['seed']}": results.unpack_uint8(r["samples"])
+                         for arm, r in shown_runs.items()})
     plt.show()
 
 # %% [markdown]
@@ -654,11 +642,7 @@ plt.show()
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-learning-curve-samples", "caption": "Samples of the final models of the U-Net curves at 16 px (the first eight each): DDPM with DPM-Solver++(2M) (top), EDM with EDM's Heun sampler (middle) and the same EDM model with DPM-Solver++(2M) from t = 1 (bottom), the same noise for both EDM rows."}, "image": {"alt": "Three rows of eight tiny colour images at 16 pixels, blurry but with object-like blobs on plausible backgrounds; the two EDM rows show nearly the same images."}}
 sample_rows = {"U-Net DDPM": C.resampled("cifar16-unet32", "ddpm")["rows"][0]["samples"],
                "U-Net EDM, EDM's Heun": own["samples"], "U-Net EDM, DPM-Solver++ from t = 1": dpm["samples"]}
-fig, axes = plotting.image_grid(len(sample_rows), 8, label_space=0.35)
-for (name, packed), ax_row in zip(sample_rows.items(), axes):
-    for j, ax in enumerate(ax_row):
-        ax.imshow(results.unpack_uint8(packed)[j].transpose(1, 2, 0))
-    ax_row[0].set_title(name, loc="left", fontsize=9)
+plotting.image_rows({name: results.unpack_uint8(packed) for name, packed in sample_rows.items()})
 plt.show()
 
 # %% [markdown]
