@@ -329,5 +329,6 @@ class _Table:
 __all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "RunContext",
            "check_writable",
            "finished_run", "mean_curve", "write_result", "read_result", "load_result",
-           "pack_uint8", "unpack_uint8", "pack_int16", "unpack_int16", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
+           "pack_uint8", "unpack_uint8", "pack_int16", "unpack_int16", "grids_path", "write_grids", "read_grids",
+           "relative_paths", "run_commits",
            "provenance_lines", "mean_pm_std", "html_table", "resolve_repo_path", "repo_relative"]

@@ -174,7 +174,8 @@ def test_packed_audio_samples_are_the_int16_pcm_a_wav_file_holds(tmp_path):
     pcm = unpack_int16(packed)
     assert pcm.dtype == np.int16 and pcm.shape == (2, 1, 800) and packed["shape"] == [2, 1, 800]
     assert pcm.max() == 32767 and pcm.min() == -32767
-    scipy.io.wavfile.write(tmp_path / "a.wav", 8000, (waves[0, 0].clamp(-1, 1) * 32767).round().numpy().astype(np.int16))
+    first = (waves[0, 0].clamp(-1, 1) * 32767).round().numpy().astype(np.int16)
+    scipy.io.wavfile.write(tmp_path / "a.wav", 8000, first)
     rate, back = scipy.io.wavfile.read(tmp_path / "a.wav")
     assert rate == 8000 and np.array_equal(back, pcm[0, 0])
     assert np.array_equal(unpack_int16(pack_int16(torch.from_numpy(pcm.copy()))), pcm)     # int16 in, unchanged
