@@ -17,6 +17,7 @@ checks every import, including those inside functions):
 - ``train``, ``config``  one training loop with EMA, checkpoints, resume and distributed training; typed
   configurations with named presets (``ci``, ``small``, ``paper``) and a run's identity
 - ``results``      where runs and results live, result files and grids, provenance beside a table
+- ``learning_curves``  the curves measured before a re-run to choose its regime, read back (``results/curves/``)
 - ``learning_bar`` what a sweep's baseline must reach, declared before the runs, before its methods are compared
 - ``sweep``        arms x seeds, one committed file per run, read back, tabulated and judged paired by seed
 - ``pipelines``    what several chapters share, one run from data to scores: the autoencoder lab, latent

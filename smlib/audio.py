@@ -33,7 +33,8 @@ paper's audio range under that reading; lam = 0.1 is the next arm down.
 Result (``result.json`` in ``out_dir``): arm, seed, parameter count, the final scores of the EMA model's samples
 (:class:`smlib.metrics.audio.AudioEvaluator`: recognised share, confidence, entropy, inception score, Fréchet
 distance in the classifier's features, log-mel and PSD errors), the curve of every score and loss over steps, wall
-times, provenance; ``samples.pt`` holds the first ``n_keep`` samples as int16. A completed run of the same
+times, provenance, the first ``COMMITTED_SAMPLES`` samples packed as int16 (``samples``, for the book's players);
+``samples.pt`` holds the first ``n_keep`` samples as int16. A completed run of the same
 configuration is read back, not redone.
 """
 from __future__ import annotations
@@ -59,13 +60,15 @@ from smlib.models.factory import count_parameters
 from smlib.models.unet import UNet
 from smlib.models.wavenet1d import build_wavenet1d
 from smlib.provenance import provenance
-from smlib.results import RunContext, runs_root
+from smlib.results import RunContext, pack_int16, runs_root
 from smlib.sweep import Metric, Sweep, final, load_families
 from smlib.train import fit
 from smlib.train.checkpoint import canonical_config, config_diff
 from smlib.train.logs import read_metrics, write_json
 
 AP = "fourier-amplitude-phase"
+#: samples each run's result carries (int16 PCM at the config's rate, ~11 KB of base64 a second at 8 kHz)
+COMMITTED_SAMPLES = 4
 
 
 #: an arm of the audio experiment: chapter 8's (:class:`smlib.diffusion.spectral_objective.SpectralArm`), whose
@@ -280,9 +283,10 @@ def run_audio(arm_name: str, cfg: AudioConfig | str = "ci", *, seed: int = 0, ou
     if fitted.completed:
         result["final"] = dict(scorer.last_scores)
         result["curve"] = read_metrics(fitted.metrics_csv)
+        keep = (scorer.last_samples[: cfg.n_keep] * 32767).round().clamp(-32768, 32767).to(torch.int16)
         with atomic_path(out / "samples.pt") as tmp:
-            keep = scorer.last_samples[: cfg.n_keep]
-            torch.save((keep * 32767).round().clamp(-32768, 32767).to(torch.int16), tmp)
+            torch.save(keep, tmp)
+        result["samples"] = pack_int16(keep[:COMMITTED_SAMPLES])     # what the book plays, from results/
         result["wall_time_s"] = round(time.time() - t0, 2)
         result["provenance"] = provenance()
         write_json(result_path, result)

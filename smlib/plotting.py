@@ -20,6 +20,7 @@ draws through these helpers instead of choosing a ``figsize`` per cell:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -100,6 +101,28 @@ def image_grid(nrows: int, ncols: int, *, width: float = COLUMN_WIDTH_IN, aspect
     return fig, axes
 
 
+def image_rows(rows: Mapping[str, np.ndarray], ncols: int = 8):
+    """One titled row of images per entry of ``rows`` (title -> (N, C, H, W) images, the first ``ncols`` drawn):
+    uint8 colour (C = 3) or grey (C = 1), or floats in [-1, 1] drawn grey. Returns (fig, axes)."""
+    fig, axes = image_grid(len(rows), ncols, label_space=0.35)
+    for (title, images), ax_row in zip(rows.items(), axes):
+        for ax, img in zip(ax_row, np.asarray(images)[:ncols]):
+            if img.shape[0] == 3:
+                ax.imshow(img.transpose(1, 2, 0))
+            else:
+                ax.imshow(img[0], cmap="gray", **({"vmin": 0, "vmax": 255} if img.dtype == np.uint8
+                                                   else {"vmin": -1, "vmax": 1}))
+        ax_row[0].set_title(title, loc="left", fontsize=9)
+    return fig, axes
+
+
+def seed_curves(ax, steps, mean, per_seed=(), *, color: str, label: str | None = None) -> None:
+    """A curve's mean over seeds (thick, with markers, labelled) and each seed's own (thin) on ``ax``."""
+    ax.plot(steps, mean, "o-", color=color, lw=2, ms=4, label=label)
+    for run_curve in per_seed:
+        ax.plot(steps, run_curve, color=color, lw=0.6, alpha=0.5)
+
+
 def _plain(value: float, _pos=None) -> str:
     """A tick label as a plain number (0.03, 0.5, 20), in scientific notation only outside [1e-3, 1e4]."""
     if value == 0 or not math.isfinite(value):
@@ -146,4 +169,4 @@ def shared_legend(fig, axes, ncol: int = 3, **kwargs) -> None:
 
 
 __all__ = ["COLUMN_WIDTH_IN", "DPI", "MIN_FONT_PT", "MAX_PANELS_PER_ROW", "ROW_HEIGHT_IN", "STYLE",
-           "use_book_style", "subplots", "image_grid", "log_ticks", "shared_legend"]
+           "use_book_style", "subplots", "image_grid", "image_rows", "seed_curves", "log_ticks", "shared_legend"]

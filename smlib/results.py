@@ -185,6 +185,21 @@ def unpack_uint8(packed: Mapping) -> np.ndarray:
     return np.frombuffer(base64.b64decode(packed["b64"]), dtype=np.uint8).reshape(packed["shape"])
 
 
+def pack_int16(x: torch.Tensor | np.ndarray) -> dict:
+    """Waveforms (any shape), int16 or float in [-1, 1], -> {"shape", "b64"}: little-endian int16 PCM in base64, so
+    a result can carry a few audio samples that the book plays."""
+    x = torch.as_tensor(x)
+    if x.dtype != torch.int16:
+        x = (x.float().clamp(-1, 1) * 32767).round().to(torch.int16)
+    pcm = x.cpu().numpy().astype("<i2")
+    return {"shape": list(pcm.shape), "b64": base64.b64encode(pcm.tobytes()).decode()}
+
+
+def unpack_int16(packed: Mapping) -> np.ndarray:
+    """Inverse of :func:`pack_int16`: -> an int16 array of the packed shape."""
+    return np.frombuffer(base64.b64decode(packed["b64"]), dtype="<i2").reshape(packed["shape"])
+
+
 def grids_path(results_file: str | os.PathLike) -> Path:
     """Where the sample grids of a results file live: ``<stem>_grids.json`` beside it."""
     results_file = Path(results_file)
@@ -314,5 +329,6 @@ class _Table:
 __all__ = ["RUNS_ROOT", "RESULTS_ROOT", "runs_root", "result_path", "shard_path", "read_shards", "RunContext",
            "check_writable",
            "finished_run", "mean_curve", "write_result", "read_result", "load_result",
-           "pack_uint8", "unpack_uint8", "grids_path", "write_grids", "read_grids", "relative_paths", "run_commits",
+           "pack_uint8", "unpack_uint8", "pack_int16", "unpack_int16", "grids_path", "write_grids", "read_grids",
+           "relative_paths", "run_commits",
            "provenance_lines", "mean_pm_std", "html_table", "resolve_repo_path", "repo_relative"]

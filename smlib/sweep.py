@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from smlib import stats
-from smlib.learning_bar import LearningBar, check_bars
+from smlib.learning_bar import LearningBar, bars_met, check_bars
 from smlib.provenance import provenance
 from smlib.results import (RunContext, html_table, mean_pm_std, read_result, read_shards, relative_paths, shard_path,
                            write_result)
@@ -343,9 +343,14 @@ class Sweep:
     def show(self, loaded: Loaded, alpha: float = 0.05) -> list:
         """What a chapter shows for a committed sweep, as objects to ``display`` in order: the per-arm table, then
         for each family with a judged pair its verdicts (paired by seed, Holm) and its checks (sign-flip, Welch,
-        pooled); a family none of whose pairs has runs in both arms yet shows nothing."""
-        verdicts = self.verdicts(loaded.runs, alpha)
+        pooled); a family none of whose pairs has runs in both arms yet shows nothing. With learning bars, the
+        families are judged only once every bar is met (a line says so until then); with no run, one line."""
+        if not loaded.runs:
+            return [f"{self.chapter}, {loaded.preset} preset: no committed run yet"]
         out = [self.table(loaded.runs, caption=f"{self.chapter}, {loaded.preset} preset: mean ± sd over seeds")]
+        if self.bars and not bars_met(self.learning_bars(loaded.runs)):
+            return out + ["the declared comparisons are not judged: a learning bar is not met, or not checked yet"]
+        verdicts = self.verdicts(loaded.runs, alpha)
         for fam, rows in ((fam, rows) for fam, rows in verdicts if rows):
             out.append(verdict_table(rows, self.metric(fam.metric), f"{fam.title}: declared comparisons, paired by "
                                      f"seed, Holm over the family" + (f" ({fam.declared})" if fam.declared else "")))

@@ -160,3 +160,22 @@ def test_evaluator_scores_reference_against_itself(one_thread):
     out = am.AudioEvaluator(clf, x, 4000, threshold=0.0)(x)
     assert out["fd"] == pytest.approx(0, abs=1e-6) and out["psd_error_db"] == 0 and out["recognised"] == 1
     assert out["n_samples"] == out["n_reference"] == 60
+
+
+def test_packed_audio_samples_are_the_int16_pcm_a_wav_file_holds(tmp_path):
+    """A result's ``samples`` (smlib.results.pack_int16) unpack to the int16 PCM that scipy writes to and reads from
+    a WAV file, so the book's players hear exactly what the run drew."""
+    import scipy.io.wavfile
+
+    from smlib.results import pack_int16, unpack_int16
+
+    waves = torch.linspace(-1.2, 1.2, 2 * 800).reshape(2, 1, 800)          # beyond [-1, 1]: clipped
+    packed = pack_int16(waves)
+    pcm = unpack_int16(packed)
+    assert pcm.dtype == np.int16 and pcm.shape == (2, 1, 800) and packed["shape"] == [2, 1, 800]
+    assert pcm.max() == 32767 and pcm.min() == -32767
+    first = (waves[0, 0].clamp(-1, 1) * 32767).round().numpy().astype(np.int16)
+    scipy.io.wavfile.write(tmp_path / "a.wav", 8000, first)
+    rate, back = scipy.io.wavfile.read(tmp_path / "a.wav")
+    assert rate == 8000 and np.array_equal(back, pcm[0, 0])
+    assert np.array_equal(unpack_int16(pack_int16(torch.from_numpy(pcm.copy()))), pcm)     # int16 in, unchanged

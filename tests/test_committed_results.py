@@ -21,16 +21,30 @@ SWEEPS = {
     "toy": (spectral_regularisation.TOY_SWEEP, spectral_regularisation.SpectralRegConfig.at("small")),
 }
 
+#: the sweeps whose first version is archived in small-v1, with the sweep and recipe that read it
+FIRST_SWEEPS = {
+    "spectral_regularisation": (spectral_regularisation.FIRST_SWEEP, spectral_regularisation.FIRST_SMALL),
+    "toy": (spectral_regularisation.FIRST_TOY_SWEEP, spectral_regularisation.FIRST_SMALL),
+}
+RERUNS = ("diffusability", "spectral_regularisation", "toy")
+
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_every_committed_run_is_skipped_by_its_preset(name):
-    """Chapter 5's re-run replaces its first sweep (archived in small-v1), so its small folder fills run by run."""
+    """Chapters 5 and 8 re-run their first sweeps (archived in small-v1), so their small folders fill run by run;
+    the archived runs hold the first sweeps' recipes."""
     sweep, cfg = SWEEPS[name]
     runs = sweep.load("small").runs
-    assert runs or name == "diffusability", f"no committed runs for {name}"
+    assert runs or name in RERUNS, f"no committed runs for {name}"
     for r in runs:
         arm, seed = sweep.arm_of(r), sweep.seed_of(r)
         assert sweep.committed(cfg, arm, seed) is not None, f"{name}: {arm}-seed{seed} would be re-run"
+    if name in FIRST_SWEEPS:
+        first, first_cfg = FIRST_SWEEPS[name]
+        archived = first.load(first_cfg.preset).runs
+        assert archived, f"no archived first-sweep runs for {name}"
+        for r in archived:
+            assert first.committed(first_cfg, first.arm_of(r), first.seed_of(r)) is not None
 
 
 def test_a_run_of_another_recipe_is_refused_the_eqvae_of_the_first_sweeps_was_trained_from_scratch():
@@ -76,6 +90,8 @@ def test_each_family_was_committed_before_every_run_it_judges(name):
     checks = [(sweep.families, "small")]
     if name == "diffusability":
         checks.append((diffusability.FIRST_SWEEP.families, "small-v1"))
+    if name in FIRST_SWEEPS:
+        checks.append((FIRST_SWEEPS[name][0].families, "small-v1"))
     for families, folder in checks:
         files = sorted((ROOT / "results" / sweep.chapter / folder).glob("*.json"))
         runs = {p: sweep.arm_of(r) for p in files if (r := json.loads(p.read_text())).get(sweep.arm_key)}

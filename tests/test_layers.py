@@ -23,7 +23,7 @@ LAYERS = [
     {"metrics"},
     {"stats"},
     {"train", "config"},
-    {"results", "performance"},
+    {"results", "performance", "learning_curves"},
     {"learning_bar"},
     {"sweep", "verdicts"},
     {"pipelines", "audit", "audio"},

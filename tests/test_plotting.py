@@ -106,3 +106,25 @@ def test_shared_legend_lists_each_label_once_in_first_seen_order():
     plotting.shared_legend(fig, axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["sd-vae", "esm", "dsm"]
+
+
+def test_image_rows_draws_colour_and_grey_rows_with_titles():
+    colour = np.zeros((8, 3, 4, 4), dtype=np.uint8)
+    colour[:, 0] = 255                                           # red
+    grey = np.linspace(-1, 1, 8 * 16, dtype=np.float32).reshape(8, 1, 4, 4)
+    fig, axes = plotting.image_rows({"red": colour, "ramp": grey}, ncols=4)
+    assert axes.shape == (2, 4) and axes[0, 0].get_title(loc="left") == "red"
+    assert axes[0, 0].images[0].get_array().shape == (4, 4, 3)
+    ramp = axes[1, 0].images[0]
+    assert ramp.get_array().shape == (4, 4) and ramp.get_clim() == (-1, 1)
+    assert len(axes[1, 3].images) == 1 and axes[1, 3].get_title(loc="left") == ""
+    plt.close(fig)
+
+
+def test_seed_curves_draws_the_mean_labelled_and_each_seed_thin():
+    fig, ax = plotting.subplots()
+    plotting.seed_curves(ax, [1, 2], [3.0, 2.0], [[3.5, 2.5], [2.5, 1.5]], color="C1", label="arm")
+    mean, *seeds = ax.get_lines()
+    assert mean.get_label() == "arm" and mean.get_linewidth() > seeds[0].get_linewidth()
+    assert [list(line.get_ydata()) for line in seeds] == [[3.5, 2.5], [2.5, 1.5]]
+    plt.close(fig)

@@ -30,6 +30,23 @@ def test_a_pair_verdict_is_the_sweeps_primary_judgement(tmp_path):
     assert undeclared() == ("not judged yet (provisional: 9 of 12 runs)", "toy")
 
 
+def test_a_sweep_whose_baseline_misses_its_learning_bar_is_not_judged(tmp_path):
+    import dataclasses
+
+    from smlib.learning_bar import LearningBar
+
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path))
+    unmet = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 0.0, "at most"),))
+    read = scorecard.pairs_verdict(lambda: unmet, "ci", [("a", "b")], "toy", planned=12, results_dir=tmp_path)
+    assert read() == ("not judged: a baseline misses its learning bar (9 of 12 runs)", "toy")
+    unchecked = dataclasses.replace(SWEEP, bars=(LearningBar("d", "fid", 0.0, "at most"),))
+    read = scorecard.pairs_verdict(lambda: unchecked, "ci", [("a", "b")], "toy", results_dir=tmp_path)
+    assert read() == ("not judged yet (learning bar unchecked)", "toy")
+    met = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 100.0, "at most"),))
+    read = scorecard.pairs_verdict(lambda: met, "ci", [("a", "b")], "toy", results_dir=tmp_path)
+    assert read() == ("holds", "toy")
+
+
 def test_a_fact_verdict_reads_the_committed_notebooks_check_output(tmp_path, monkeypatch):
     nb = {"cells": [{"cell_type": "code", "outputs": [
         {"output_type": "stream", "text": ["noise\n", "the bar is met: True (93%)\n", "the identity holds: False\n"]}]}]}

@@ -177,7 +177,7 @@ def test_init_from_takes_the_state_dict_of_an_edm_network(tmp_path):
 
 
 def test_edm_arms_take_their_own_sampler_only_when_asked():
-    cfg = SR.SpectralRegConfig.at("small")
+    cfg = SR.FIRST_SMALL          # the first sweep's recipe: DPM-Solver++ for every arm
     assert cfg.sampler_for(SR.ARMS["edm"]) == cfg.sampler_for(SR.ARMS["ddpm"]) == ("dpmpp_2m", 25)
     own = cfg.replace(edm_sampler="edm")
     assert own.sampler_for(SR.ARMS["edm-ap-1"]) == ("edm", 18) and own.sampler_for(SR.ARMS["ddpm"]) == ("dpmpp_2m", 25)
@@ -291,7 +291,7 @@ def test_board_share_reads_boards_and_rejects_noise_and_shifts():
 
 
 def test_toy_learning_curve_knobs_keep_the_committed_identity(tmp_path):
-    cfg = SR.SpectralRegConfig.at("small")
+    cfg = SR.FIRST_SMALL
     ident = SR.toy_identity(cfg)
     assert ident["model"] == SR.TOY_MODEL and "toy_eval_every" not in ident   # the committed toy runs' identity
     assert SR.toy_identity(cfg.replace(toy_eval_every=100))["toy_eval_every"] == 100
@@ -362,24 +362,27 @@ def test_psd_error_is_zero_on_itself_and_counts_decades():
 def test_the_rerun_is_declared_with_learning_bars_on_its_baselines():
     from smlib.learning_bar import bar_lines
 
-    for sweep, baselines in ((SR.RERUN_SWEEP, {"ddpm", "edm"}), (SR.TOY_RERUN_SWEEP, {"toy-ddpm"})):
+    for sweep, baselines in ((SR.SWEEP, {"ddpm", "edm"}), (SR.TOY_SWEEP, {"toy-ddpm"})):
         assert {b.arm for b in sweep.bars} == baselines and sweep.families
         for fam in sweep.families:
             sweep.metric(fam.metric)                          # every family's metric is one the sweep scores
             assert {a for c in fam.comparisons for a in (c.better, c.worse)} <= set(sweep.arms)
         assert all(sweep.metric(b.metric) for b in sweep.bars)
-    assert [f.metric for f in SR.RERUN_SWEEP.families if f.primary] == ["fid"]
-    lines = bar_lines(SR.RERUN_SWEEP.learning_bars([]))
+    assert [f.metric for f in SR.SWEEP.families if f.primary] == ["fid"]
+    lines = bar_lines(SR.SWEEP.learning_bars([]))
     assert lines[0].startswith("learning bar: ddpm fid at most 150.00 (at every seed") and "not checked yet" in lines[0]
     run = {"arm": "ddpm", "seed": 0, "completed": True, "final": {"fid": 149.0}}
-    assert SR.RERUN_SWEEP.learning_bars([run])[0]["met"] is True
+    assert SR.SWEEP.learning_bars([run])[0]["met"] is True
 
 
 def test_the_declared_family_and_bad_input(capsys):
-    assert [(c.better, c.worse) for c in SR.DECLARED][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
-                                                              ("edm-wavelet-1", "edm")]
-    assert {c.source for c in SR.DECLARED} == {"our inference"}     # the CIFAR-10 pairs are ours, not the paper's
-    assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in SR.DECLARED)
+    assert [(c.better, c.worse) for c in SR.DECLARED] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm")]
+    first = SR.FIRST_SWEEP.families[0].comparisons
+    assert [(c.better, c.worse) for c in first][:3] == [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm"),
+                                                        ("edm-wavelet-1", "edm")]
+    for pairs in (SR.DECLARED, first):
+        assert {c.source for c in pairs} == {"our inference"}     # the CIFAR-10 pairs are ours, not the paper's
+        assert all(c.better in SR.ARMS and c.worse in SR.ARMS for c in pairs)
     runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + s}} for a in ("ddpm", "edm") for s in (0, 1)]
     assert all(rows == [] for _, rows in SR.SWEEP.judge(runs))       # no declared pair is present
     from smlib.cli import main
@@ -482,7 +485,10 @@ def test_the_committed_learning_curves_read_back(tmp_path):
     assert C.fid_curve(got) == ([500, 1000], [300.0, 200.0]) and C.fid_at(got, 1000) == 200.0
     assert C.fid_at(got, 1500) is None
     assert C.resampled("demo", "edm", results_dir=tmp_path)["rows"][0]["fid"] == 199.0
-    with pytest.raises(FileNotFoundError, match="no learning curve at .*ddpm-seed0.json; run `python -m smlib"):
+    assert C.fid_curve({"curve": {"eval/kid": [[500, 0.1]]}}, "eval/kid") == ([500], [0.1])
+    with pytest.raises(FileNotFoundError, match="no learning curve at .*ddpm-seed0.json; run `python -m smlib "
+                                                "spectral-reg --preset small --arm ddpm --seeds 0 --results "
+                                                "results/curves/demo`"):
         C.curve("demo", "ddpm", results_dir=tmp_path)
     # every curve the chapter names is committed
     assert all(C.curve(name, arm) for name, arm, _ in C.CURVES.values())

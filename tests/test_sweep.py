@@ -130,6 +130,15 @@ def test_the_verdicts_are_stats_judge_paired_by_seed_with_every_check_beside_the
     assert lines[0].startswith("a < b: holds (difference 1.01, 95% CI [") and len(lines) == 2
     shown = SWEEP.show(SWEEP.load("ci", tmp_path))
     assert len(shown) == 3 and "arm A" in repr(shown[0]) and "paired t p" in repr(shown[2])
+    # with a learning bar the families wait for it: a (mean 1 + seed effects) must reach at most 0 at every seed
+    from smlib.learning_bar import LearningBar
+
+    barred = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 0.0, "at most"),))
+    shown = barred.show(barred.load("ci", tmp_path))
+    assert len(shown) == 2 and shown[1].startswith("the declared comparisons are not judged")
+    met = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 100.0, "at most"),))
+    assert len(met.show(met.load("ci", tmp_path))) == 3
+    assert SWEEP.show(SWEEP.load("ci", tmp_path / "none")) == ["toy, ci preset: no committed run yet"]
 
 
 def test_a_partial_sweep_is_corrected_over_its_whole_declared_family(tmp_path):

@@ -105,19 +105,24 @@ class SpectralRegConfig(DiffusionRecipeConfig):
 
 
 SpectralRegConfig.ARM_NAMES = tuple(ARMS)
+#: the re-run's network: DDPM++ (smlib.models.unet) at 32 channels, one block a level, attention at 8 px
+UNET_32 = dict(arch="unet", model_channels=32, channel_mult=(1, 2, 2), num_blocks=1, attn_resolutions=(8,))
 register_presets(
     SpectralRegConfig,
     # a few minutes on 2 CPU cores for all arms: a smoke test of the pipeline
     ci=SpectralRegConfig(),
-    # the book's sweep, 8 arms x 3 seeds on 2 CPU cores. Measured on this recipe before the sweep (2 threads,
-    # 2026-12-04): a training step 154 ms (DDPM) to 166 ms (EDM + Haar term), a gFID-250 evaluation 14-17 s, so
-    # ~5 min a run with its three evaluations and about 2 h for the 24 runs, plus the toy; the spectral terms' own
-    # cost is results/benchmarks/spectral_loss_overhead.json.
+    # the book's sweep, the re-run (issue 25): CIFAR-10 at 16 px on a DDPM++ U-Net (1.26 M parameters), where both
+    # baselines learn (their learning curves, results/curves/cifar16-unet32: gFID-250 116 (DDPM) and 95 (EDM) at
+    # 4,000 steps, seed 0), 4 arms x 5 seeds; the EDM arms sample with EDM's Heun and embed c_noise as EDM does. The
+    # toy on the same U-Net at 32 px (board share 0.67 at 1,500 steps on its curve). Measured alone on 2 CPU cores
+    # (2026-12-07): 0.16 s a CIFAR step, ~13 min a run with its eight evaluations; 0.45 s a toy step, ~12 min a toy
+    # run: ~6.3 h for the 20 + 10 runs.
     small=SpectralRegConfig(
-        n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=4),
-        steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
-        n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2),
-        toy_images=2048, toy_steps=1000, toy_samples=256),
+        resolution=16, n_images=10000, model=dict(UNET_32), edm_sampler="edm", edm_time_input="c_noise",
+        steps=4000, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
+        n_fid=250, n_reference=1000, kid_subset=250, arms=("ddpm", "ddpm-ap-1", "edm", "edm-ap-1"),
+        seeds=(0, 1, 2, 3, 4), toy_images=2048, toy_steps=1500, toy_samples=256, toy_model=dict(UNET_32),
+        toy_eval_every=500, toy_seeds=(0, 1, 2, 3, 4)),
     # the seed paper's CIFAR-10 protocol (its Table 3: EDM's optimiser, batch 16, lr 2e-4, "Duration 0.5" = 0.5 Mimg
     # = 31,250 steps at batch 16; FID-50k, 3 seeds), fine-tuning the checkpoint a user gives in ``init_from``: EDM's
     # own DDPM++ (smlib.models.unet at EDM's CIFAR-10 size, 55.7 M parameters, EDM's dropout 0.13 and its embedding
@@ -135,4 +140,14 @@ register_presets(
         toy_size=64, toy_images=4096, toy_steps=5000, toy_samples=1000),
 )
 
-__all__ = ["FORMULATIONS", "Arm", "ARMS", "AP", "TOY_MODEL", "SpectralRegConfig"]
+#: the first sweep's recipe (results/spectral_regularisation/small-v1, 8 arms x 3 seeds on 2 CPU cores): a U-ViT at
+#: 32 px for 1,500 steps. Measured before it (2026-12-04): a step 154 ms (DDPM) to 166 ms (EDM + Haar term), a
+#: gFID-250 evaluation 14-17 s, ~5 min a run with its three evaluations, ~2 h for the 24 runs, plus the toy (its
+#: 2-block U-ViT, TOY_MODEL, 1,000 steps).
+FIRST_SMALL = SpectralRegConfig(
+    preset="small-v1", n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=4),
+    steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
+    n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2),
+    toy_images=2048, toy_steps=1000, toy_samples=256)
+
+__all__ = ["FORMULATIONS", "Arm", "ARMS", "AP", "TOY_MODEL", "UNET_32", "FIRST_SMALL", "SpectralRegConfig"]

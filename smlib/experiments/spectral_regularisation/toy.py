@@ -197,11 +197,11 @@ TOY_SWEEP = Sweep(
      Metric("board_share", f"share of samples that are boards (r >= {BOARD_R})", lambda r: r.get("board_share"),
             lower_is_better=False, fmt=".2f")),
     load_families(Path(__file__).with_name("declared.toml"), sweep="toy"),
-    run_toy_arm, identity=lambda cfg, arm, seed: toy_identity(cfg), steps_of=lambda cfg: cfg.toy_steps)
-#: the toy's re-run with the U-Net (issue 25), declared with its learning bar before its first run
-TOY_RERUN_SWEEP = dataclasses.replace(
-    TOY_SWEEP, families=load_families(Path(__file__).with_name("declared.toml"), sweep="toy-rerun"),
-    bars=load_bars(Path(__file__).with_name("declared.toml"), "toy-rerun"))
+    run_toy_arm, identity=lambda cfg, arm, seed: toy_identity(cfg), steps_of=lambda cfg: cfg.toy_steps,
+    bars=load_bars(Path(__file__).with_name("declared.toml"), "toy"))
+#: the first sweep's toy (its 2-block U-ViT, archived in small-v1), judged with the family it was declared with
+FIRST_TOY_SWEEP = dataclasses.replace(
+    TOY_SWEEP, families=load_families(Path(__file__).with_name("declared.toml"), sweep="toy-v1"), bars=())
 
 
 def toy_samples(result: dict) -> torch.Tensor:
@@ -213,4 +213,4 @@ def toy_samples(result: dict) -> torch.Tensor:
 __all__ = ["TOY_FLOOR", "TOY_MODEL", "BOARD_R", "checkerboards", "every_board", "board_correlation", "board_share",
            "exact_denoiser", "optimal_eps_mse",
            "toy_arms", "ToyEvaluator",
-           "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "TOY_RERUN_SWEEP", "toy_samples"]
+           "run_toy_arm", "toy_identity", "TOY_ARMS", "TOY_SWEEP", "FIRST_TOY_SWEEP", "toy_samples"]
