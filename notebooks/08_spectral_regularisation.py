@@ -268,13 +268,18 @@ book.facts(f"the toy's re-run ({book_preset}): {len(rerun_toy.runs)} of "
            f"{len(rerun_toy.runs) + len(rerun_toy.missing)} planned runs committed",
            *bar_lines(X.TOY_SWEEP.learning_bars(rerun_toy.runs)))
 
+# %% [markdown]
+# The data's boards, the samples of the U-Net's learning curve that chose this toy's regime (seed 0, committed under
+# `results/curves/`), and the first seed of each arm of the re-run as its runs are committed:
+
 # %% tags=["hide-input"]
-if rerun_toy.runs:
-    first_seed = {a: next(r for r in rerun_toy.runs if r["arm"] == a) for a in X.TOY_ARMS
-                  if any(r["arm"] == a for r in rerun_toy.runs)}
-    plotting.image_rows({"data boards": X.checkerboards(8, book_cfg.toy_size, book_cfg.toy_squares),
-                         **{f"{X.TOY_ARMS[a]}, seed {r['seed']}": X.toy_samples(r) for a, r in first_seed.items()}})
-    plt.show()
+first_seed = {a: next(r for r in rerun_toy.runs if r["arm"] == a) for a in X.TOY_ARMS
+              if any(r["arm"] == a for r in rerun_toy.runs)}
+toy_regime = C.curve("toy-unet32", "toy-ddpm")
+plotting.image_rows({"data boards": X.checkerboards(8, book_cfg.toy_size, book_cfg.toy_squares),
+                     f"learning curve (DDPM, seed 0, {toy_regime['steps']:,} steps)": X.toy_samples(toy_regime),
+                     **{f"{X.TOY_ARMS[a]}, seed {r['seed']}": X.toy_samples(r) for a, r in first_seed.items()}})
+plt.show()
 
 # %% [markdown]
 # ### The first toy (archived)
@@ -298,7 +303,7 @@ for shown in X.FIRST_TOY_SWEEP.show(toy):
 # eight samples each committed run keeps (we read a sample as a board above 0.9, a bar of ours used here only to
 # describe these samples, not a declared test).
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-toy-samples", "caption": "The checkerboard toy at the book's preset: eight boards of the data's family (top row), the eight samples kept from seed 0 of each arm, DDPM with the eps-MSE and with the amplitude-and-phase term (second and third rows, the book's U-ViT), and the first eight samples of the DDPM++ U-Net's learning curve that chose the re-run (bottom). Grey scale from -1 (black) to 1 (white)."}, "image": {"alt": "Four rows of eight small grey images. The top row holds sharp black-and-white checkerboards of two square sizes; the two U-ViT rows hold blotchy grey noise patterns with no checkerboard structure; in the bottom row most samples are clean checkerboards like the data's."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-toy-samples", "caption": "The checkerboard toy's first sweep (archived): eight boards of the data's family (top row), the eight samples kept from seed 0 of each arm, DDPM with the eps-MSE and with the amplitude-and-phase term (second and third rows, the first sweep's U-ViT), and the first eight samples of the DDPM++ U-Net's learning curve that chose the re-run (bottom). Grey scale from -1 (black) to 1 (white)."}, "image": {"alt": "Four rows of eight small grey images. The top row holds sharp black-and-white checkerboards of two square sizes; the two U-ViT rows hold blotchy grey noise patterns with no checkerboard structure; in the bottom row most samples are clean checkerboards like the data's."}}
 toy_runs = {a: [r for r in toy.runs if r["arm"] == a] for a in X.TOY_ARMS}
 rows = {"data boards": X.checkerboards(8, first_cfg.toy_size, first_cfg.toy_squares)}
 rows.update({f"{X.TOY_ARMS[a]}, seed {runs_[0]['seed']}": X.toy_samples(runs_[0]) for a, runs_ in toy_runs.items()})
@@ -431,23 +436,30 @@ if rerun.runs and bars_met(rerun_bars):
         book.facts(f"{fam.title} ({'primary' if fam.primary else 'secondary'} family, paired t over seeds, Holm):",
                    *verdict_lines(fam_rows, m), *open_effect_lines(fam_rows, m), pooled_agreement(fam_rows, fam.title))
 
+# %% [markdown]
+# The re-run's learning curves, the mean over its committed seeds for each arm, beside the seed-0 learning curve of
+# each baseline that chose the regime (dashed, `results/curves/`) and the declared bar (grey); then the first seed of
+# every arm with committed runs:
+
 # %% tags=["hide-input"]
-if rerun.runs:
-    fig, axes = plotting.subplots(1, 2, sharey=True)
-    for ax, form in zip(axes, ("ddpm", "edm")):
-        for i, arm in enumerate(a for a in book_cfg.arms if X.ARMS[a].formulation == form):
-            arm_runs = [r for r in rerun.runs if r["arm"] == arm]
-            if arm_runs:
-                steps_, mean_, _ = results.mean_curve(arm_runs, "eval/fid")
-                ax.plot(steps_, mean_, "o-", color=f"C{i}", label=arm)
-        for bar in (b for b in X.SWEEP.bars if b.arm == form and b.metric == "fid"):
-            ax.axhline(bar.threshold, color="0.6", lw=0.8)   # the declared learning bar
-        ax.set(title=form.upper(), xlabel="training step")
-        ax.legend()
-    axes[0].set_ylabel("gFID-250, mean over seeds")
-    plt.show()
-    shown_runs = {a: next(r for r in rerun.runs if r["arm"] == a) for a in book_cfg.arms
-                  if any(r["arm"] == a for r in rerun.runs)}
+fig, axes = plotting.subplots(1, 2, sharey=True)
+for ax, form in zip(axes, ("ddpm", "edm")):
+    ax.plot(*C.fid_curve(C.curve(*C.CURVES[f"unet16-{form}"][:2])), "--", color="0.4", lw=1,
+            label="learning curve (seed 0)")
+    for i, arm in enumerate(a for a in book_cfg.arms if X.ARMS[a].formulation == form):
+        arm_runs = [r for r in rerun.runs if r["arm"] == arm]
+        if arm_runs:
+            steps_, mean_, _ = results.mean_curve(arm_runs, "eval/fid")
+            ax.plot(steps_, mean_, "o-", color=f"C{i}", label=arm)
+    for bar in (b for b in X.SWEEP.bars if b.arm == form and b.metric == "fid"):
+        ax.axhline(bar.threshold, color="0.6", lw=0.8)   # the declared learning bar
+    ax.set(title=form.upper(), xlabel="training step")
+    ax.legend()
+axes[0].set_ylabel("gFID-250")
+plt.show()
+shown_runs = {a: next(r for r in rerun.runs if r["arm"] == a) for a in book_cfg.arms
+              if any(r["arm"] == a for r in rerun.runs)}
+if shown_runs:
     plotting.image_rows({f"{X.ARMS[arm].label}, seed {r['seed']}": results.unpack_uint8(r["samples"])
                          for arm, r in shown_runs.items()})
     plt.show()
@@ -477,7 +489,7 @@ for shown in X.FIRST_SWEEP.show(sweep):
 # {numref}`fig-paired-differences` draws what the verdict tables judge: for each declared pair, the difference at
 # each seed (positive means the spectral arm is better, as declared) with the mean and its 95% interval.
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-paired-differences", "caption": "The declared pairs of the book's sweep, paired by seed: plain arm minus spectral arm at each seed (dots, one colour per seed; positive = the spectral arm is better, as declared), with the mean and its 95% paired-t interval (black). Top: gFID-250; bottom: the samples' PSD error in decades."}, "image": {"alt": "Two forest plots with six rows each, one row per declared pair. In the gFID panel the three dots of the lambda = 1 DDPM pair lie left of zero and its wide interval crosses zero, as do the EDM amplitude-and-phase pairs' intervals; the other pairs scatter around zero. In the PSD panel most dots lie right of zero; only the lambda = 0.01 DDPM pair's interval lies wholly right of zero."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-paired-differences", "caption": "The declared pairs of the first sweep (archived, a U-ViT at 32 px), paired by seed: plain arm minus spectral arm at each seed (dots, one colour per seed; positive = the spectral arm is better, as declared), with the mean and its 95% paired-t interval (black). Top: gFID-250; bottom: the samples' PSD error in decades."}, "image": {"alt": "Two forest plots with six rows each, one row per declared pair. In the gFID panel the three dots of the lambda = 1 DDPM pair lie left of zero and its wide interval crosses zero, as do the EDM amplitude-and-phase pairs' intervals; the other pairs scatter around zero. In the PSD panel most dots lie right of zero; only the lambda = 0.01 DDPM pair's interval lies wholly right of zero."}}
 verdicts = X.FIRST_SWEEP.verdicts(sweep.runs)
 fig, axes = plotting.subplots(2, 1, height=2.9)
 for ax, (fam, fam_rows) in zip(axes, verdicts):
@@ -558,7 +570,7 @@ book.facts(f"EDM arms: sampler {first_cfg.sampler}, {first_cfg.sample_steps} ste
            f"{(math.log(sigma_start) - edm.p_mean) / edm.p_std:.1f} standard deviations above the mean; EDM's Heun "
            f"sampler starts at sigma_max = {edm.sigma_max:g}")
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cifar-curves", "caption": "gFID-250 of every arm of the book's sweep at each evaluation, mean over its three seeds: DDPM arms (left) and EDM arms (right). The verdicts are taken at the last evaluation."}, "image": {"alt": "Two panels of gFID-250 against training step with three evaluations each, values in the hundreds. Left, the four DDPM arms fall from one common start, the lambda = 1 arm the least; right, the four EDM arms stay roughly level."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-cifar-curves", "caption": "gFID-250 of every arm of the first sweep (archived, a U-ViT at 32 px) at each evaluation, mean over its three seeds: DDPM arms (left) and EDM arms (right). The verdicts are taken at the last evaluation."}, "image": {"alt": "Two panels of gFID-250 against training step with three evaluations each, values in the hundreds. Left, the four DDPM arms fall from one common start, the lambda = 1 arm the least; right, the four EDM arms stay roughly level."}}
 fig, axes = plotting.subplots(1, 2, sharey=True)
 for ax, form in zip(axes, ("ddpm", "edm")):
     for i, arm in enumerate(a for a in X.ARMS if X.ARMS[a].formulation == form):
@@ -754,9 +766,9 @@ glue("power_seeds_max", max(needed), display=False)
 
 # %% [markdown]
 # So even on the generous reading a gain of the paper's relative size needs {glue:text}`power_seeds_min` to
-# {glue:text}`power_seeds_max` paired seeds per arm at the larger end of the bracket, far more than the three we ran;
+# {glue:text}`power_seeds_max` paired seeds per arm at the larger end of the bracket, far more than the first sweep's three;
 # at the smaller end more still (the table). The verdict tables also print each pair's minimum detectable
-# difference: the gap these three seeds detect with 80% probability. It describes the sweep's power, not a bar the
+# difference: the gap the first sweep's three seeds detect with 80% probability. It describes the sweep's power, not a bar the
 # observed gaps had to clear: a pair is decided by its Holm p, and an unresolved pair leaves open every effect inside
 # its interval.
 #
