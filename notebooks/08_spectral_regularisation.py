@@ -272,7 +272,7 @@ book.facts(f"the toy's re-run ({book_preset}): {len(rerun_toy.runs)} of "
 # The data's boards, the samples of the U-Net's learning curve that chose this toy's regime (seed 0, committed under
 # `results/curves/`), and the first seed of each arm of the re-run as its runs are committed:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-toy-rerun-samples", "caption": "The toy's re-run on the DDPM++ U-Net: eight boards of the data's family (top), the first eight samples of the learning curve that chose the regime (DDPM, seed 0), then eight samples of the first committed seed of each arm, as the runs land. Grey scale from -1 (black) to 1 (white)."}, "image": {"alt": "Rows of eight small grey images: sharp black-and-white checkerboards of two square sizes in the top row, mostly clean checkerboards in the learning-curve row, and one row per committed arm of the re-run."}}
 first_seed = {a: next(r for r in rerun_toy.runs if r["arm"] == a) for a in X.TOY_ARMS
               if any(r["arm"] == a for r in rerun_toy.runs)}
 toy_regime = C.curve("toy-unet32", "toy-ddpm")
@@ -441,7 +441,7 @@ if rerun.runs and bars_met(rerun_bars):
 # each baseline that chose the regime (dashed, `results/curves/`) and the declared bar (grey); then the first seed of
 # every arm with committed runs:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-rerun-curves", "caption": "The re-run's gFID-250 against training step, the mean over its committed seeds for each arm, DDPM (left) and EDM (right), beside the seed-0 learning curve of each baseline that chose the regime (dashed) and the declared learning bar (grey line)."}, "image": {"alt": "Two panels of gFID-250 against training step up to 4,000 steps; in each a dashed baseline curve falls steeply from several hundred to near or below the grey bar line, with one solid curve per arm of the re-run once its runs are committed."}}
 fig, axes = plotting.subplots(1, 2, sharey=True)
 for ax, form in zip(axes, ("ddpm", "edm")):
     ax.plot(*C.fid_curve(C.curve(*C.CURVES[f"unet16-{form}"][:2])), "--", color="0.4", lw=1,
