@@ -149,7 +149,11 @@ CLAIMS: tuple[Claim, ...] = (
                                                   ("dog-1-4", "irepa-g0.6")],
                         "small preset, 3 seeds, gFID-250")),
     Claim(7, "07_dctdiff", "DCT-space diffusion (DCTdiff) beats pixel diffusion", "second-hand note",
-          pairs_verdict(_sweep("dctdiff"), "small", [("ebfr", "pixel")], "small preset, 3 seeds, gFID-250")),
+          pairs_verdict(_sweep("dctdiff"), "small", [("ebfr", "pixel")],
+                        "small preset, U-ViT on 16 tokens at 16 px, 5 seeds, gFID-250", planned=30)),
+    Claim(7, "07_dctdiff", "(first ladder) the same, on generators that had not learned CIFAR-10", "second-hand note",
+          pairs_verdict(_sweep("dctdiff", "FIRST_SWEEP"), "small-v1", [("ebfr", "pixel")],
+                        "U-ViT on 64 tokens at 32 px, 3 seeds, 1,500 steps, gFID-250")),
     Claim(8, "08_spectral_regularisation", "Fourier and wavelet terms improve DDPM and EDM training (on CIFAR-10 from "
           "scratch: our inference)", "our inference",
           pairs_verdict(_sweep("spectral_regularisation"), "small", [("ddpm-ap-1", "ddpm"), ("edm-ap-1", "edm")],

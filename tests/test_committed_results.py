@@ -23,15 +23,16 @@ SWEEPS = {
 
 #: the sweeps whose first version is archived in small-v1, with the sweep and recipe that read it
 FIRST_SWEEPS = {
+    "dctdiff": (dctdiff.FIRST_SWEEP, dctdiff.FIRST_SMALL),
     "spectral_regularisation": (spectral_regularisation.FIRST_SWEEP, spectral_regularisation.FIRST_SMALL),
     "toy": (spectral_regularisation.FIRST_TOY_SWEEP, spectral_regularisation.FIRST_SMALL),
 }
-RERUNS = ("diffusability", "spectral_regularisation", "toy")
+RERUNS = ("diffusability", "dctdiff", "spectral_regularisation", "toy")
 
 
 @pytest.mark.parametrize("name", SWEEPS)
 def test_every_committed_run_is_skipped_by_its_preset(name):
-    """Chapters 5 and 8 re-run their first sweeps (archived in small-v1), so their small folders fill run by run;
+    """Chapters 5, 7 and 8 re-run their first sweeps (archived in small-v1), so their small folders fill run by run;
     the archived runs hold the first sweeps' recipes."""
     sweep, cfg = SWEEPS[name]
     runs = sweep.load("small").runs

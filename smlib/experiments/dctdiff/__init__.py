@@ -8,11 +8,11 @@
 The token representation itself is :mod:`smlib.spectral.dct_tokens`, the shared pipeline
 :mod:`smlib.pipelines.pixel_diffusion`.
 """
-from smlib.experiments.dctdiff.config import ARMS, PAPER_SETTINGS, Arm, DCTdiffConfig
-from smlib.experiments.dctdiff.recipe import (DECLARED, FAMILIES, METRICS, SWEEP, TokenDiffusionTask,
-                                              TokenGridDecoder, arm_of, build_run, formulation_for, loss_weight,
-                                              run_arm, tokenizer_for)
+from smlib.experiments.dctdiff.config import ARMS, CIFAR10_16PX, FIRST_SMALL, PAPER_SETTINGS, Arm, DCTdiffConfig
+from smlib.experiments.dctdiff.recipe import (DECLARED, DECLARED_TOML, FAMILIES, FIRST_SWEEP, METRICS, SWEEP,
+                                              TokenDiffusionTask, TokenGridDecoder, arm_of, build_run,
+                                              formulation_for, loss_weight, run_arm, tokenizer_for)
 
-__all__ = ["ARMS", "PAPER_SETTINGS", "Arm", "DCTdiffConfig", "DECLARED", "FAMILIES", "METRICS", "SWEEP",
-           "TokenDiffusionTask", "TokenGridDecoder", "arm_of", "build_run", "formulation_for", "loss_weight",
-           "run_arm", "tokenizer_for"]
+__all__ = ["ARMS", "CIFAR10_16PX", "FIRST_SMALL", "PAPER_SETTINGS", "Arm", "DCTdiffConfig", "DECLARED",
+           "DECLARED_TOML", "FAMILIES", "FIRST_SWEEP", "METRICS", "SWEEP", "TokenDiffusionTask", "TokenGridDecoder",
+           "arm_of", "build_run", "formulation_for", "loss_weight", "run_arm", "tokenizer_for"]

@@ -1,12 +1,13 @@
 """Chapter 7's knobs (DCTdiff), declared once, its ablation ladder, and the three presets.
 
-The ladder goes from pixel diffusion to DCTdiff one change at a time, at the same token count (64 tokens on
-CIFAR-10 32 px) and with everything else equal (backbone, formulation, optimiser, budget, sampler):
+The ladder goes from pixel diffusion to DCTdiff one change at a time, at the same token count (16 tokens on
+CIFAR-10 at 16 px in the book's sweep, 64 at 32 px in its first) and with everything else equal (backbone,
+formulation, optimiser, budget, sampler):
 
-    pixel     4x4 RGB patches, [-1, 1] values                                         64 tokens x 48
-    ycbcr420  + JPEG YCbCr and 4:2:0 chroma (the raw 2x2 block values)                64 x 24
+    pixel     4x4 RGB patches, [-1, 1] values                                         16 tokens x 48
+    ycbcr420  + JPEG YCbCr and 4:2:0 chroma (the raw 2x2 block values)                16 x 24
     dct       + the orthonormal 2x2 DCT of each block (a rotation: expected to change little)
-    eta       + the one scale eta instead of 127.5 (coefficients / 242.4: a lower SNR for every coordinate)
+    eta       + the one scale eta instead of 127.5 (coefficients / eta, eta ~ 235-242: a lower SNR everywhere)
     snr2      + SNR scaling c = 2 (SNR'(t) = 2 SNR(t))
     ebfr      + entropy-based loss weights (EBFR): DCTdiff as released
 """
@@ -16,6 +17,15 @@ from dataclasses import dataclass, field
 
 from smlib.config import ConfigError, DiffusionRecipeConfig, register_presets
 from smlib.spectral.dct_tokens import DCTDIFF_CIFAR10
+
+#: eta and the EBFR entropies of CIFAR-10's 50,000 training images at 16 px (B = 2, tau = 98.25), computed with
+#: :func:`smlib.experiments.dctdiff.analysis.dataset_statistics` as DCTdiff's ``DCT_datasets_statis.py`` computes
+#: its 32-px config (ours reproduces that one: chapter 7, section 7.2, recomputes both and checks them). At 16 px
+#: a 2x2 block spans twice the image's frequencies, so every AC entropy rises; DCTdiff gives no 16-px setting.
+CIFAR10_16PX = {"eta": 235.13,
+                "entropy_y": (6.424, 3.932, 4.222, 2.963),
+                "entropy_cb": (4.297, 1.88, 2.173, 1.248),
+                "entropy_cr": (3.986, 1.806, 2.069, 1.229)}
 
 
 @dataclass(frozen=True)
@@ -95,15 +105,15 @@ register_presets(
     DCTdiffConfig,
     # a few minutes on 2 CPU cores for all six arms: a smoke test of the pipeline
     ci=DCTdiffConfig(),
-    # the book's ladder, 6 rungs x 3 seeds in about 3 hours on 2 CPU cores, sized by measured costs there: a step of
-    # this U-ViT (5 blocks of width 128, 64 tokens, batch 64) takes 0.30-0.34 s, a gFID-250 evaluation (DPM-Solver
-    # 25 steps, decoding, Inception under ONNX Runtime) about 25 s, the 1000 reference features once about 130 s.
-    # 1500 steps + 3 evaluations = about 9 minutes a run. EMA 0.995: a 200-step horizon.
+    # the book's ladder, the re-run (issue 25): CIFAR-10 at 16 px (16 tokens), with eta and the entropies measured
+    # at that size, all six rungs x 5 seeds. Steps, evaluation cadence and learning bar are set from the learning
+    # curves of its two ends (results/curves/cifar16-uvit/dctdiff/, seed 0), committed before the sweep's first run.
     small=DCTdiffConfig(
-        n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=1,
-                                   final_conv=False),
-        steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
-        n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2)),
+        resolution=16, n_images=10000, eta=CIFAR10_16PX["eta"],
+        entropies={k: CIFAR10_16PX[f"entropy_{k}"] for k in ("y", "cb", "cr")},
+        model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=1, final_conv=False),
+        steps=6000, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=500, log_every=50,
+        n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2, 3, 4)),
     # DCTdiff's CIFAR-10 config (configs/cifar10_uvit_mid_2by2.py, forever208/DCTdiff@3561c1ea): U-ViT-M
     # (768, 16 -> 17 blocks, 12 heads), batch 256, AdamW 2e-4, wd 0.03, betas (0.99, 0.99), 5k warm-up, EMA 0.9999,
     # 500k steps, DPM-Solver 100 NFE, FID-50k against the training set; launched with torchrun
@@ -129,4 +139,15 @@ PAPER_SETTINGS: dict[str, dict] = {
 }
 DCTdiffConfig.SETTINGS = PAPER_SETTINGS
 
-__all__ = ["Arm", "ARMS", "DCTdiffConfig", "PAPER_SETTINGS"]
+#: the first ladder's recipe (results/dctdiff/small-v1, 6 rungs x 3 seeds on CIFAR-10 at 32 px, 64 tokens), sized by
+#: measured costs on 2 CPU cores: a step of this U-ViT (5 blocks of width 128, 64 tokens, batch 64) takes 0.30-0.34
+#: s, a gFID-250 evaluation (DPM-Solver 25 steps, decoding, Inception under ONNX Runtime) about 25 s, the 1000
+#: reference features once about 130 s; 1500 steps + 3 evaluations = about 9 minutes a run, 3 hours for the 18.
+#: Its generators had not learned CIFAR-10 (gFID-250 350-480 at the end), so its verdicts are not the chapter's.
+FIRST_SMALL = DCTdiffConfig(
+    preset="small-v1", n_images=10000, model=dict(arch="uvit", hidden_size=128, depth=4, num_heads=4, patch_size=1,
+                                                  final_conv=False),
+    steps=1500, lr=5e-4, warmup_steps=100, ema_decay=0.995, eval_every=500, ckpt_every=250, log_every=50,
+    n_fid=250, n_reference=1000, kid_subset=250, seeds=(0, 1, 2))
+
+__all__ = ["Arm", "ARMS", "CIFAR10_16PX", "DCTdiffConfig", "FIRST_SMALL", "PAPER_SETTINGS"]
