@@ -7,6 +7,7 @@ import torch
 
 from smlib.experiments import dctdiff as X
 from smlib.results import RunContext, read_shards
+from smlib.spectral import dct_tokens as dt
 from smlib.train import fit, load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,13 +107,30 @@ def test_the_sweep_writes_one_file_per_run_and_reads_them_back(tmp_path):
         X.SWEEP.run(cfg.replace(n_fid=3), ctx, ["pixel"], [0])
 
 
-def test_the_declared_family_is_fixed_and_judged_paired_on_the_arms_present():
-    assert [(c.better, c.worse) for c in X.DECLARED][:2] == [("ebfr", "pixel"), ("ycbcr420", "pixel")]
-    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + 3 * i + 0.5 * s + 0.01 * s * s * i}}
+def test_the_declared_families_are_fixed_and_judged_paired_on_the_arms_present():
+    assert [(c.better, c.worse) for c in X.DECLARED] == [("ebfr", "pixel")]
+    assert [(f.metric, f.primary) for f in X.FAMILIES] == [("fid", True), ("fid_curve", True), ("fid", False)]
+    first, = X.FIRST_SWEEP.families                     # the first ladder keeps the family it was declared with
+    assert [(c.better, c.worse) for c in first.comparisons][:2] == [("ebfr", "pixel"), ("ycbcr420", "pixel")]
+    runs = [{"arm": a, "seed": s, "completed": True, "final": {"fid": 10.0 + 3 * i + 0.5 * s + 0.01 * s * s * i},
+             "curve": {"eval/fid": [[1, 30.0 + 3 * i + s], [2, 10.0 + 3 * i + 0.5 * s]]}}
             for i, a in enumerate(("pixel", "ebfr")) for s in range(3)]
-    (_, rows), = X.SWEEP.judge(runs)
-    assert [(r["better"], r["worse"]) for r in rows] == [("ebfr", "pixel")]
-    assert rows[0]["verdict"] == "reversed" and rows[0]["df"] == 2 and rows[0]["test"] == "paired-t"
+    judged = {fam.metric + ("" if fam.primary else "-ladder"): rows for fam, rows in X.SWEEP.judge(runs)}
+    assert [(r["better"], r["worse"]) for r in judged["fid"]] == [("ebfr", "pixel")]
+    assert judged["fid"][0]["verdict"] == "reversed" and judged["fid"][0]["df"] == 2
+    assert judged["fid"][0]["test"] == "paired-t"
+    # the curve family reads the mean over evaluations: (30 + 10) / 2 + 3i + 0.75 s, so ebfr is 3 worse again
+    assert judged["fid_curve"][0]["difference"] == pytest.approx(-3.0, abs=0.05)
+    assert judged["fid-ladder"] == []                   # no rung between the two ends has runs
+
+
+def test_the_small_preset_is_the_16px_rerun_and_the_first_ladder_its_own_recipe():
+    small = X.DCTdiffConfig.at("small")
+    assert small.resolution == 16 and small.eta == X.CIFAR10_16PX["eta"] and len(small.seeds) >= 5
+    assert small.entropies["y"] == X.CIFAR10_16PX["entropy_y"]
+    assert X.FIRST_SMALL.preset == "small-v1" and X.FIRST_SMALL.resolution == 32
+    assert X.FIRST_SMALL.eta == dt.DCTDIFF_CIFAR10["eta"]
+    assert small.run_identity() != X.FIRST_SMALL.run_identity()
 
 
 def test_bad_input_is_one_line(capsys):
@@ -191,3 +209,23 @@ def test_upsampling_is_judged_paired_over_the_same_images():
     assert "dct higher than lanczos" in table and "reversed" in table
     with pytest.raises(ValueError, match="no upsampling result for lanczos"):
         judge_upsampling({"dct": up["dct"], "bicubic": up["bicubic"]})
+
+
+def test_the_data_floor_scores_real_images_of_another_split_like_samples(tmp_path):
+    from smlib.metrics.generation import evaluate_generation
+    from smlib.pipelines import pixel_diffusion
+
+    cfg = X.DCTdiffConfig.at("ci", dataset="deadleaves", n_images=32, n_reference=16, n_fid=8, kid_subset=8)
+    ctx = RunContext(device="cpu", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results",
+                     features=PixelFeatures())
+    floor = pixel_diffusion.data_floor(cfg, ctx)
+    assert floor["n_samples"] == 8 and floor["n_reference"] == 16 and floor["split"] == "test"
+    # by hand: the same reference, the test images on uint8 levels
+    reference = pixel_diffusion.reference_for(cfg, pixel_diffusion.training_images(cfg)[0], ctx.features)
+    from smlib.data import image_subset
+
+    real, _ = image_subset("deadleaves", 8, cfg.resolution, "test", 0)
+    levels = ((real + 1) * 127.5).round() / 127.5 - 1
+    assert floor["fid"] == pytest.approx(evaluate_generation(levels, reference, ctx.features)["fid"], rel=1e-9)
+    noise = torch.rand(8, 3, cfg.resolution, cfg.resolution, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert floor["fid"] < evaluate_generation(noise, reference, ctx.features)["fid"]

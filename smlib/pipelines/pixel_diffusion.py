@@ -21,6 +21,8 @@ import torch
 
 from smlib.atomic import atomic_path
 from smlib.data import image_subset
+from smlib.metrics.generation import evaluate_generation
+from smlib.metrics.image import to_uint8_grid
 from smlib.metrics.reference import ReferenceSet, reference_set
 from smlib.models.factory import count_parameters
 from smlib.provenance import provenance, repo_relative
@@ -41,6 +43,19 @@ def reference_for(cfg, images: torch.Tensor, features) -> ReferenceSet:
     """The first ``n_reference`` training images as Inception features (the one reference cache)."""
     return reference_set(cfg.dataset, cfg.split, cfg.resolution, cfg.n_reference, lambda: images[: cfg.n_reference],
                          features, subset=f"subset{cfg.subset_seed}")
+
+
+def data_floor(cfg, ctx: RunContext, split: str = "test", seed: int = 0) -> dict:
+    """The score of a generator that samples the data exactly: ``n_fid`` real images of ``split`` (another split than
+    the reference's), quantised to uint8 levels as samples are, scored like a run's samples (gFID-N and KID against
+    the same reference, with the same N). gFID-N is biased upwards at small N, so this is where a learning bar on
+    gFID-N sits against the best it can be."""
+    images, _ = training_images(cfg, ctx.data_root)
+    features = ctx.inception()
+    reference = reference_for(cfg, images, features)
+    real, _ = image_subset(cfg.dataset, cfg.n_fid, cfg.resolution, split, seed, ctx.data_root)
+    scores = evaluate_generation(to_uint8_grid(real.float(), "round"), reference, features, kid_subset=cfg.kid_subset)
+    return {**scores, "split": split, "seed": int(seed)}
 
 
 def save_grid(images: torch.Tensor, path: Path) -> str:
@@ -95,4 +110,4 @@ def run(build_task: Callable, cfg, seed: int, ctx: RunContext, out_dir, *, recor
     return result
 
 
-__all__ = ["CURVE_KEYS", "training_images", "reference_for", "save_grid", "run"]
+__all__ = ["CURVE_KEYS", "training_images", "reference_for", "data_floor", "save_grid", "run"]
