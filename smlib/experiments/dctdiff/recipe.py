@@ -27,7 +27,7 @@ claims: its CIFAR-10 table, 5.28 against 5.80 FID at 100 NFE, and faster converg
 second-hand), and the rungs between them as a secondary family. Where a rung's direction comes from:
 
 * ycbcr420 < pixel: our inference. At 32 px the JPEG training images are already 4:2:0, so halving the chroma
-  removes dimensions that carry almost nothing.
+  removes dimensions that carry almost nothing (at 16 px, after downsampling, a little more).
 * dct < ycbcr420: our inference, with no difference expected: an orthonormal 2x2 DCT is a rotation of each block,
   which a linear token embedding can absorb.
 * eta < dct, snr2 < eta, ebfr < snr2: our inference, in the direction DCTdiff adds them; eta lowers the SNR of
@@ -46,13 +46,13 @@ from torch import nn
 from smlib.data.latents import LatentNormalizer
 from smlib.diffusion import Formulation, make_formulation
 from smlib.experiments.dctdiff.config import ARMS, Arm, DCTdiffConfig
+from smlib.learning_bar import load_bars
 from smlib.metrics.generation import GenerationEvaluator
 from smlib.metrics.image import to_uint8_grid
 from smlib.models.factory import build_backbone
 from smlib.pipelines import pixel_diffusion
 from smlib.results import RunContext, runs_root
 from smlib.spectral.dct_tokens import DCTTokenizer, ebfr_weights
-from smlib.learning_bar import load_bars
 from smlib.sweep import Metric, Sweep, curve_mean, final, load_families
 from smlib.train.distributed import init_distributed
 
