@@ -51,10 +51,10 @@ lint: venv  ## ruff (pinned) over the library, tests, benchmarks, tools and the 
 	$(BIN)/ruff check smlib tests benchmarks tools notebooks/*.py
 
 unit: venv  ## unit tests of smlib and of the notebook pairing
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=8 tests
 
 nbval: venv  ## re-execute every committed notebook and compare its check cells
-	$(BIN)/pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider --ignore-glob='*.tmp.ipynb' notebooks
+	$(BIN)/pytest -q --durations=12 --nbval-lax --nbval-current-env -p no:cacheprovider --ignore-glob='*.tmp.ipynb' notebooks
 
 test: lint browser unit nbval book-strict book-check  ## everything CI runs: lint, unit tests, notebooks, strict book build, browser check
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from smlib import stats
-from smlib.learning_bar import LearningBar, bars_met, check_bars
+from smlib.learning_bar import LearningBar, bar_lines, bars_met, check_bars
 from smlib.provenance import provenance
 from smlib.results import (RunContext, html_table, mean_pm_std, read_result, read_shards, relative_paths, shard_path,
                            write_result)
@@ -339,6 +339,30 @@ class Sweep:
                 columns[f"{m.key}_seeds"] = f"{m.label} per seed"
         return html_table(self.table_rows(runs, [m.key for m in ms]), columns,
                           caption=caption or "mean ± sd over seeds")
+
+    def judgement_facts(self, loaded: Loaded, what: str = "the sweep", alpha: float = 0.05) -> list[list[str]]:
+        """What a chapter's check cell prints for a sweep, as blocks of lines (one ``book.facts`` call each): first
+        how many of the planned runs are committed and each learning bar with its values per seed
+        (:func:`smlib.learning_bar.bar_lines`), and while planned runs are missing, that any verdict is interim;
+        then, once every bar is met, for each family with a judged pair its heading (primary or secondary, paired t
+        over seeds, Holm), each pair's verdict (:func:`verdict_lines`), the largest effect an unresolved pair leaves
+        open (:func:`open_effect_lines`) and whether the pooled sensitivity test agrees (:func:`pooled_agreement`)."""
+        planned = len(loaded.runs) + len(loaded.missing)
+        bars = self.learning_bars(loaded.runs)
+        blocks = [[f"{what} ({loaded.preset}): {len(loaded.runs)} of {planned} planned runs committed",
+                   *bar_lines(bars)]]
+        if not loaded.runs or not bars_met(bars):
+            return blocks
+        if loaded.missing:
+            blocks[0].append(f"interim: {len(loaded.missing)} planned runs are not in yet, so the verdicts below are "
+                             "read on the seeds committed so far and may change")
+        for fam, rows in self.verdicts(loaded.runs, alpha):
+            if rows:
+                m = self.metric(fam.metric)
+                blocks.append([f"{fam.title} ({'primary' if fam.primary else 'secondary'} family, paired t over "
+                               "seeds, Holm):", *verdict_lines(rows, m), *open_effect_lines(rows, m),
+                               pooled_agreement(rows, fam.title)])
+        return blocks
 
     def show(self, loaded: Loaded, alpha: float = 0.05) -> list:
         """What a chapter shows for a committed sweep, as objects to ``display`` in order: the per-arm table, then

@@ -141,6 +141,30 @@ def test_the_verdicts_are_stats_judge_paired_by_seed_with_every_check_beside_the
     assert SWEEP.show(SWEEP.load("ci", tmp_path / "none")) == ["toy, ci preset: no committed run yet"]
 
 
+def test_the_judgement_facts_wait_for_the_bars_then_print_each_family(tmp_path):
+    from smlib.learning_bar import LearningBar, bar_lines
+
+    SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a", "b"], [0, 1])
+    loaded = SWEEP.load("ci", tmp_path, seeds=[0, 1, 2])
+    unmet = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 0.0, "at most"),))
+    (head,) = unmet.judgement_facts(loaded, "the re-run")         # a at seed 0 is 11 > 0: no verdict printed
+    assert head[0] == "the re-run (ci): 4 of 9 planned runs committed"
+    assert head[1:] == bar_lines(unmet.learning_bars(loaded.runs)) and "NOT met" in head[1]
+    met = dataclasses.replace(SWEEP, bars=(LearningBar("a", "fid", 100.0, "at most"),))
+    head, family = met.judgement_facts(loaded)
+    assert head[0].startswith("the sweep (ci): 4 of 9") and "met (seed 0 11.00" in head[1]
+    assert head[2].startswith("interim: 5 planned runs are not in yet")
+    (fam, rows), = SWEEP.verdicts(loaded.runs)
+    metric = SWEEP.metric("fid")
+    assert family == ["toy (primary family, paired t over seeds, Holm):", *verdict_lines(rows, metric),
+                      *open_effect_lines(rows, metric), pooled_agreement(rows, "toy")]
+    assert len(rows) == 1                                         # c has no run: its pair is not printed
+    complete = met.load("ci", tmp_path, arms=["a", "b"], seeds=[0, 1])
+    assert len(met.judgement_facts(complete)[0]) == 2                # all planned runs in: no interim line
+    assert SWEEP.judgement_facts(SWEEP.load("ci", tmp_path / "none", seeds=[0])) == [
+        ["the sweep (ci): 0 of 3 planned runs committed"]]
+
+
 def test_a_partial_sweep_is_corrected_over_its_whole_declared_family(tmp_path):
     # arm c not run yet: the pair c < a has no row, but Holm still counts it, as the complete sweep would
     SWEEP.run(ToyConfig.at("ci"), RunContext(results_dir=tmp_path), ["a", "b"])
