@@ -61,12 +61,11 @@ from smlib.device import resolve_device
 from smlib.experiments import dctdiff as X
 from smlib.experiments.dctdiff import analysis
 from smlib.experiments.dctdiff import curves as C
-from smlib.learning_bar import bar_lines, bars_met
 from smlib.metrics import to_uint8_grid
 from smlib.metrics.inception import shared_inception
 from smlib.pipelines import pixel_diffusion
 from smlib.spectral import dct_tokens as dt
-from smlib.sweep import open_effect_lines, pooled_agreement, verdict_lines
+from smlib.sweep import verdict_lines
 
 cfg = X.DCTdiffConfig.at(preset, dataset=dataset, steps=steps)
 # sections 7.1-7.3 measure DCTdiff's own CIFAR-10 setting (32 px, its eta), whatever the preset trains
@@ -331,16 +330,10 @@ for shown in X.SWEEP.show(rerun):
     display(shown)
 
 # %% tags=["nbval-check-output"]
-rerun_bars = X.SWEEP.learning_bars(rerun.runs)
 glue("rerun_n", len(rerun.runs), display=False)
 glue("rerun_planned", len(rerun.runs) + len(rerun.missing), display=False)
-book.facts(f"the re-run ({book_preset}): {len(rerun.runs)} of {len(rerun.runs) + len(rerun.missing)} planned runs "
-           "committed", *bar_lines(rerun_bars))
-if rerun.runs and bars_met(rerun_bars):
-    for fam, fam_rows in X.SWEEP.verdicts(rerun.runs):
-        m = X.SWEEP.metric(fam.metric)
-        book.facts(f"{fam.title} ({'primary' if fam.primary else 'secondary'} family, paired t over seeds, Holm):",
-                   *verdict_lines(fam_rows, m), *open_effect_lines(fam_rows, m), pooled_agreement(fam_rows, fam.title))
+for block in X.SWEEP.judgement_facts(rerun, "the re-run"):
+    book.facts(*block)
 
 # %% [markdown]
 # The learning curves that chose the budget (dashed, seed 0 of each end of the ladder), the declared bar (grey), the

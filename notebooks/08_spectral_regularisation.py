@@ -86,7 +86,6 @@ from smlib.experiments import spectral_regularisation as X
 from smlib.experiments.spectral_regularisation import analysis
 from smlib.experiments.spectral_regularisation import curves as C
 from smlib.results import RunContext
-from smlib.learning_bar import bar_lines, bars_met
 from smlib.sweep import open_effect_lines, pooled_agreement, verdict_lines
 
 cfg = X.SpectralRegConfig.at(preset, dataset=dataset, steps=steps)
@@ -264,9 +263,8 @@ for shown in X.TOY_SWEEP.show(rerun_toy):
     display(shown)
 
 # %% tags=["nbval-check-output"]
-book.facts(f"the toy's re-run ({book_preset}): {len(rerun_toy.runs)} of "
-           f"{len(rerun_toy.runs) + len(rerun_toy.missing)} planned runs committed",
-           *bar_lines(X.TOY_SWEEP.learning_bars(rerun_toy.runs)))
+for block in X.TOY_SWEEP.judgement_facts(rerun_toy, "the toy's re-run"):
+    book.facts(*block)
 
 # %% [markdown]
 # The data's boards, the samples of the U-Net's learning curve that chose this toy's regime (seed 0, committed under
@@ -423,18 +421,12 @@ for shown in X.SWEEP.show(rerun):
     display(shown)
 
 # %% tags=["nbval-check-output"]
-rerun_bars = X.SWEEP.learning_bars(rerun.runs)
 glue("rerun_n", len(rerun.runs), display=False)
 glue("rerun_planned", len(rerun.runs) + len(rerun.missing), display=False)
 glue("rerun_toy_n", len(rerun_toy.runs), display=False)
 glue("rerun_toy_planned", len(rerun_toy.runs) + len(rerun_toy.missing), display=False)
-book.facts(f"the re-run ({book_preset}): {len(rerun.runs)} of {len(rerun.runs) + len(rerun.missing)} planned runs "
-           "committed", *bar_lines(rerun_bars))
-if rerun.runs and bars_met(rerun_bars):
-    for fam, fam_rows in X.SWEEP.verdicts(rerun.runs):
-        m = X.SWEEP.metric(fam.metric)
-        book.facts(f"{fam.title} ({'primary' if fam.primary else 'secondary'} family, paired t over seeds, Holm):",
-                   *verdict_lines(fam_rows, m), *open_effect_lines(fam_rows, m), pooled_agreement(fam_rows, fam.title))
+for block in X.SWEEP.judgement_facts(rerun, "the re-run"):
+    book.facts(*block)
 
 # %% [markdown]
 # The re-run's learning curves, the mean over its committed seeds for each arm, beside the seed-0 learning curve of
