@@ -7,7 +7,7 @@ inline, so the rendered book plays the committed samples with no file beside it.
 
 A clip is a 1-D array of PCM samples: int16 as a result carries them (:func:`smlib.results.unpack_int16`), or floats
 in [-1, 1]. The WAV is written by the standard library's :mod:`wave` (mono, 16-bit, exactly the given samples) and
-embedded by IPython's :class:`IPython.display.Audio`, which the book's notebooks already use to display.
+embedded by IPython's :class:`IPython.display.Audio` as a base64 data URI (the book is static HTML: no file to serve).
 """
 from __future__ import annotations
 
