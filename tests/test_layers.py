@@ -13,7 +13,7 @@ PKG = ROOT / "smlib"
 
 #: bottom to top; a module may import its own layer and any layer below (smlib/__init__.py says the same)
 LAYERS = [
-    {"device", "atomic", "provenance", "weights", "plotting", "book"},
+    {"device", "atomic", "provenance", "weights", "plotting", "book", "players"},
     {"spectral"},
     {"theory"},
     {"data"},
