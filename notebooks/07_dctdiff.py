@@ -363,6 +363,8 @@ ax.axhline(floor["fid"], color="k", ls="-.", lw=0.8, label=f"the data's own {flo
 ax.set(xlabel="training step", ylabel=f"gFID-{book_cfg.n_fid}")
 ax.legend(fontsize=8)
 plt.show()
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-dctdiff-rerun-samples", "caption": "The first eight samples of the final EMA model of the first committed seed of each rung of the re-run (16 px, 6,000 steps), drawn from the committed runs."}, "image": {"alt": "One row of eight tiny 16-pixel images per rung with committed runs: colour mosaics for pixel diffusion, smoother object-like shapes for the DCT rungs."}}
 shown_runs = {a: next(r for r in rerun.runs if r["arm"] == a) for a in X.ARMS if any(r["arm"] == a for r in rerun.runs)}
 if shown_runs:
     plotting.image_rows({f"{X.ARMS[arm].label}, seed {r['seed']}": results.unpack_uint8(r["samples"])
